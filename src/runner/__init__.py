@@ -1,0 +1,1 @@
+"""`python -m runner`: the tensorweave command line (demo, benchmarks, device listing)."""

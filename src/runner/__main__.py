@@ -1,0 +1,48 @@
+"""`python -m runner [subcommand]`; with no subcommand, list the subcommands."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _demo(args) -> int:
+    from .demo import main
+    return main(args)
+
+
+def _bench(args) -> int:
+    from .bench import main
+    return main(args)
+
+
+SUBCOMMANDS = {
+    "demo": ("train a small model on the CPU and print its loss going down", _demo),
+    "bench": ("run benchmarks: bench core | bench all", _bench),
+}
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: python -m runner <subcommand> [args]\n\nsubcommands:")
+        for name, (doc, _) in SUBCOMMANDS.items():
+            print(f"  {name:<8} {doc}")
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in SUBCOMMANDS:
+        print(f"runner: unknown subcommand {name!r}; try: {', '.join(SUBCOMMANDS)}",
+              file=sys.stderr)
+        return 2
+    parser = argparse.ArgumentParser(prog=f"python -m runner {name}",
+                                     description=SUBCOMMANDS[name][0])
+    if name == "bench":
+        parser.add_argument("suite", nargs="?", default="all", help="core | all")
+        parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    if name == "demo":
+        parser.add_argument("--steps", type=int, default=300)
+    args = parser.parse_args(rest)
+    return SUBCOMMANDS[name][1](args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""tensorweave: a TensorFlow-1.x-style dataflow-graph framework in which every device is a worker
+process.  `import tensorweave as tw` gives the TF1 (`tf.compat.v1`) graph API: build a graph, run it
+with `tw.Session`.
+
+Layout (one concept per module):
+  framework/  dtypes, shapes, Graph/Operation/Tensor, op registry, GraphDef, conversion, errors
+  ops/        op definitions (shape functions) and Python wrappers, one module per op family
+  kernels/    kernel tables, one per backend (cpu/: numpy), keyed by op type
+  autodiff/   the gradient table and `gradients`
+  runtime/    the executor (plan compilation) and, later, the worker runtime
+  client/     Session, ConfigProto, RunOptions
+  train/      optimizers, Saver, learning-rate schedules
+"""
+from __future__ import annotations
+
+# --- framework ---------------------------------------------------------------------------------
+from .framework import dtypes
+from .framework import errors
+from .framework.dtypes import *  # noqa: F401,F403
+from .framework.dtypes import DType, as_dtype
+from .framework.tensor_shape import Dimension, TensorShape, dimension_value
+from .framework.graph import (Graph, GraphKeys, Operation, Tensor, add_to_collection,
+                              add_to_collections, colocate_with, control_dependencies, device,
+                              get_collection, get_collection_ref, get_default_graph, name_scope,
+                              reset_default_graph)
+from .framework.device_spec import DeviceSpec
+from .framework.convert import convert_to_tensor, register_tensor_conversion_function, is_tensor
+from .framework.graphdef import GraphDef, NodeDef, import_graph_def
+from .framework.indexed_slices import (IndexedSlices, IndexedSlicesValue,
+                                       convert_to_tensor_or_indexed_slices)
+from .framework.random_seed import get_seed, set_random_seed
+
+# --- ops ---------------------------------------------------------------------------------------
+from .ops.constant_op import *  # noqa: F401,F403
+from .ops.control_flow_ops import *  # noqa: F401,F403
+from .ops.array_ops import *  # noqa: F401,F403
+from .ops.math_ops import *  # noqa: F401,F403
+from .ops.state_ops import *  # noqa: F401,F403
+from .ops.variables import *  # noqa: F401,F403
+from .ops.variable_scope import *  # noqa: F401,F403
+from .ops.random_ops import *  # noqa: F401,F403
+from .ops.init_ops import *  # noqa: F401,F403
+from .ops.clip_ops import *  # noqa: F401,F403
+
+# --- autodiff ----------------------------------------------------------------------------------
+from .autodiff import array_grad as _array_grad  # noqa: F401 - registers gradients
+from .autodiff import math_grad as _math_grad  # noqa: F401
+from .autodiff import nn_grad as _nn_grad  # noqa: F401
+from .autodiff.gradients import AggregationMethod, UnconnectedGradients, gradients, hessians
+from .autodiff.registry import NoGradient, NotDifferentiable, RegisterGradient
+
+# --- client ------------------------------------------------------------------------------------
+from .client.config import (ConfigProto, GPUOptions, GraphOptions, OptimizerOptions, RunMetadata,
+                            RunOptions)
+from .client.session import InteractiveSession, Session, get_default_session
+
+# --- namespaces --------------------------------------------------------------------------------
+from . import nn  # noqa: E402
+from . import train  # noqa: E402
+from . import initializers  # noqa: E402
+from . import random  # noqa: E402
+from . import math  # noqa: E402
+
+Variable._install_operators()  # noqa: F405 - after the Tensor operators exist
+from .framework.indexed_slices import _register_session_conversion  # noqa: E402
+
+_register_session_conversion()
+del _register_session_conversion
+
+__version__ = "0.1.0"

@@ -1,0 +1,2 @@
+"""Gradients of nn ops."""
+from __future__ import annotations

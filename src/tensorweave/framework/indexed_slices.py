@@ -1,0 +1,114 @@
+"""`IndexedSlices`: a sparse set of rows of a dense tensor (the gradient of `gather`).
+
+`IndexedSlices(values, indices, dense_shape)` stands for the dense tensor whose rows `indices` are
+`values` (rows named twice add up) and which is zero elsewhere.  Gradients of `gather` and
+`embedding_lookup` take this form so optimizers can update only the touched rows; anything that
+needs a dense tensor converts it (`convert_to_tensor`), as TF1 does.  Fetching one returns an
+`IndexedSlicesValue`.
+"""
+from __future__ import annotations
+
+import collections
+
+from .convert import register_tensor_conversion_function
+
+__all__ = ["IndexedSlices", "IndexedSlicesValue", "convert_to_tensor_or_indexed_slices"]
+
+IndexedSlicesValue = collections.namedtuple("IndexedSlicesValue",
+                                            ["values", "indices", "dense_shape"])
+
+
+class IndexedSlices:
+    """TF1 `tf.IndexedSlices`."""
+
+    def __init__(self, values, indices, dense_shape=None):
+        self._values = values
+        self._indices = indices
+        self._dense_shape = dense_shape
+
+    @property
+    def values(self):
+        return self._values
+
+    @property
+    def indices(self):
+        return self._indices
+
+    @property
+    def dense_shape(self):
+        return self._dense_shape
+
+    @property
+    def name(self) -> str:
+        return self._values.name
+
+    @property
+    def device(self) -> str:
+        return self._values.device
+
+    @property
+    def op(self):
+        return self._values.op
+
+    @property
+    def dtype(self):
+        return self._values.dtype
+
+    @property
+    def graph(self):
+        return self._values.graph
+
+    @property
+    def shape(self):
+        from .convert import constant_value_as_shape
+        from .tensor_shape import TensorShape
+        if self._dense_shape is None:
+            return TensorShape(None)
+        return constant_value_as_shape(self._dense_shape)
+
+    def get_shape(self):
+        return self.shape
+
+    def __neg__(self):
+        from ..ops import math_ops
+        return IndexedSlices(math_ops.negative(self._values), self._indices, self._dense_shape)
+
+    def __repr__(self):
+        return (f"IndexedSlices(indices={self._indices}, values={self._values}"
+                + (f", dense_shape={self._dense_shape}" if self._dense_shape is not None else "")
+                + ")")
+
+
+def _to_dense(value, dtype=None, name=None, as_ref=False):
+    if value.dense_shape is None:
+        raise ValueError(f"Tensor conversion requested for IndexedSlices without dense_shape: "
+                         f"{value!r}")
+    from ..ops import math_ops
+    return math_ops.unsorted_segment_sum(value.values, value.indices,
+                                         _num_rows(value), name=name)
+
+
+def _num_rows(value):
+    from ..ops import array_ops
+    return array_ops.gather(value.dense_shape, 0)
+
+
+register_tensor_conversion_function(IndexedSlices, _to_dense)
+
+
+def convert_to_tensor_or_indexed_slices(value, dtype=None, name=None):
+    from .convert import convert_to_tensor
+    if isinstance(value, IndexedSlices):
+        return value
+    return convert_to_tensor(value, dtype=dtype, name=name)
+
+
+def _fetch(v):
+    parts = [v.values, v.indices] + ([v.dense_shape] if v.dense_shape is not None else [])
+    return parts, lambda vals: IndexedSlicesValue(vals[0], vals[1],
+                                                  vals[2] if len(vals) > 2 else None)
+
+
+def _register_session_conversion():
+    from ..client.session import register_session_run_conversion_functions
+    register_session_run_conversion_functions(IndexedSlices, _fetch)

@@ -1,0 +1,63 @@
+"""Kernel backends: one kernel table per device type, all keyed by op type.
+
+A kernel table maps an op type to a *kernel factory* `factory(node, ctx) -> fn`: given the node
+(`NodeDef`: name, op, attrs) and the `KernelContext` of the device, it returns the function that
+computes the node's outputs from its input values (`fn(*inputs) -> value | tuple | None`).  Factories
+specialise once, when a plan is compiled (read attrs, pick a numpy function), so the step itself
+only calls `fn`.  Adding a backend is adding a table (`register_backend`), not editing ops.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Backend", "register_backend", "get_backend", "kernel_factory", "has_kernel",
+           "backends"]
+
+
+@dataclass
+class Backend:
+    device_type: str          # "CPU", "GPU"
+    kernels: dict             # op type -> factory(node, ctx) -> fn
+    priority: int             # placement prefers higher priority (GPU above CPU)
+    array_module: object      # numpy or cupy
+
+
+_BACKENDS: dict[str, Backend] = {}
+
+
+def register_backend(device_type: str, kernels: dict, priority: int, array_module) -> Backend:
+    b = Backend(device_type.upper(), kernels, priority, array_module)
+    _BACKENDS[b.device_type] = b
+    return b
+
+
+def _ensure_loaded() -> None:
+    if "CPU" not in _BACKENDS:
+        from . import cpu  # noqa: F401 - registers itself
+
+
+def get_backend(device_type: str) -> Backend:
+    _ensure_loaded()
+    try:
+        return _BACKENDS[device_type.upper()]
+    except KeyError:
+        raise ValueError(f"No kernel backend for device type {device_type!r}; known: "
+                         f"{sorted(_BACKENDS)}") from None
+
+
+def backends() -> dict[str, Backend]:
+    _ensure_loaded()
+    return dict(_BACKENDS)
+
+
+def has_kernel(device_type: str, op_type: str) -> bool:
+    return op_type in get_backend(device_type).kernels
+
+
+def kernel_factory(device_type: str, op_type: str):
+    kernels = get_backend(device_type).kernels
+    try:
+        return kernels[op_type]
+    except KeyError:
+        raise NotImplementedError(f"No {device_type} kernel registered for op type "
+                                  f"{op_type!r}") from None

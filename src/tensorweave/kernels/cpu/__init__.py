@@ -1,0 +1,21 @@
+"""The CPU backend: numpy kernels, one table per op family, merged into one table.
+
+Each module below exports `KERNELS = {op_type: factory}`; an op type may appear in one module only.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import register_backend
+from . import array, control, math, nn, random, state, training
+
+__all__ = ["KERNELS"]
+
+KERNELS: dict = {}
+for _mod in (control, state, math, array, nn, random, training):
+    for _k, _v in _mod.KERNELS.items():
+        if _k in KERNELS:
+            raise KeyError(f"CPU kernel for {_k!r} defined twice (in {_mod.__name__})")
+        KERNELS[_k] = _v
+
+BACKEND = register_backend("CPU", KERNELS, priority=0, array_module=np)

@@ -1,0 +1,6 @@
+"""CPU kernels: random ops (filled in by the random op family)."""
+from __future__ import annotations
+
+__all__ = ["KERNELS"]
+
+KERNELS: dict = {}

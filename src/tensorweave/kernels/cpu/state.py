@@ -1,0 +1,163 @@
+"""CPU kernels for variable state: reads, assigns, scatters (in place on the store's buffer)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...framework import errors
+
+__all__ = ["KERNELS"]
+
+
+def _uninitialized(node_name: str):
+    return errors.FailedPreconditionError(
+        None, node_name, f"Attempting to use uninitialized value {node_name}")
+
+
+def _variable(node, ctx):
+    store = ctx.variables
+    key = ctx.variable_key(node)
+    name = node.name
+
+    def read():
+        try:
+            return store[key]
+        except KeyError:
+            raise _uninitialized(name) from None
+    return read
+
+
+def _assign(node, ctx):
+    store = ctx.variables
+    key = node.ref_vars[0]
+    dt = node.out_dtypes[0].np
+    validate = node.attr.get("validate_shape", True)
+
+    def assign(value):
+        cur = store.get(key)
+        if cur is not None and cur.shape == np.shape(value):
+            np.copyto(cur, value)
+            return cur
+        if cur is not None and validate:
+            raise errors.InvalidArgumentError(
+                None, node.name, f"Assign requires shapes of both tensors to match. lhs shape= "
+                f"{list(cur.shape)} rhs shape= {list(np.shape(value))}")
+        new = np.array(value, dtype=dt, copy=True, order="C")
+        store[key] = new
+        return new
+    return assign
+
+
+def _updater(ufunc, verb):
+    def factory(node, ctx):
+        store = ctx.variables
+        key = node.ref_vars[0]
+        var_name = key
+
+        def update(value):
+            try:
+                cur = store[key]
+            except KeyError:
+                raise _uninitialized(var_name) from None
+            if np.shape(value) != cur.shape and np.size(value) != 1:
+                raise errors.InvalidArgumentError(
+                    None, node.name, f"{verb} requires shapes of both tensors to match. "
+                    f"lhs shape= {list(cur.shape)} rhs shape= {list(np.shape(value))}")
+            ufunc(cur, value, out=cur)
+            return cur
+        return update
+    return factory
+
+
+def _check_indices(indices, n, node):
+    if indices.size and (indices.min() < 0 or indices.max() >= n):
+        bad = indices[(indices < 0) | (indices >= n)].reshape(-1)[0]
+        raise errors.InvalidArgumentError(
+            None, node.name, f"indices[{int(np.argmax((indices.reshape(-1) == bad)))}] = {bad} "
+            f"is not in [0, {n})")
+
+
+def _scatter(apply):
+    def factory(node, ctx):
+        store = ctx.variables
+        key = node.ref_vars[0]
+
+        def scatter(indices, updates):
+            try:
+                cur = store[key]
+            except KeyError:
+                raise _uninitialized(key) from None
+            indices = np.asarray(indices)
+            _check_indices(indices, cur.shape[0], node)
+            apply(cur, indices, updates)
+            return cur
+        return scatter
+    return factory
+
+
+def _scatter_update(cur, idx, upd):
+    cur[idx] = upd
+
+
+def _is_initialized(node, ctx):
+    store = ctx.variables
+    key = node.ref_vars[0]
+    return lambda: np.asarray(key in store)
+
+
+def _value_or(node, ctx):
+    store = ctx.variables
+    key = node.ref_vars[0]
+
+    def value_or(initial):
+        cur = store.get(key)
+        return initial if cur is None else cur
+    return value_or
+
+
+def _count_up_to(node, ctx):
+    store = ctx.variables
+    key = node.ref_vars[0]
+    limit = node.attr["limit"]
+    lock = ctx.lock
+
+    def count(*_):
+        with lock:
+            try:
+                cur = store[key]
+            except KeyError:
+                raise _uninitialized(key) from None
+            before = cur.copy()
+            if before >= limit:
+                raise errors.OutOfRangeError(None, node.name,
+                                             f"Reached limit of {limit}")
+            cur += 1
+        return before
+    return count
+
+
+def _report_uninitialized(node, ctx):
+    names = np.empty(len(node.attr["names"]), dtype=object)
+    names[:] = list(node.attr["names"])
+
+    def report(*flags):
+        return names[~np.array(flags, dtype=bool)]
+    return report
+
+
+KERNELS = {
+    "ReportUninitialized": _report_uninitialized,
+    "VariableV2": _variable,
+    "Assign": _assign,
+    "AssignAdd": _updater(np.add, "AssignAdd"),
+    "AssignSub": _updater(np.subtract, "AssignSub"),
+    "ScatterUpdate": _scatter(_scatter_update),
+    "ScatterAdd": _scatter(lambda c, i, u: np.add.at(c, i, u)),
+    "ScatterSub": _scatter(lambda c, i, u: np.subtract.at(c, i, u)),
+    "ScatterMul": _scatter(lambda c, i, u: np.multiply.at(c, i, u)),
+    "ScatterDiv": _scatter(lambda c, i, u: np.divide.at(c, i, u)),
+    "ScatterMax": _scatter(lambda c, i, u: np.maximum.at(c, i, u)),
+    "ScatterMin": _scatter(lambda c, i, u: np.minimum.at(c, i, u)),
+    "IsVariableInitialized": _is_initialized,
+    "VariableValueOr": _value_or,
+    "CountUpTo": _count_up_to,
+}

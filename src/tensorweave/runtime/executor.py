@@ -1,0 +1,341 @@
+"""The in-process executor: compiles a pruned, ordered list of nodes into one Python function.
+
+State and policy
+----------------
+* Input: `ExecNode`s in a topological order (the graph's creation order), already pruned to what
+  the fetches and targets need; the fed tensors; the fetched tensors.
+* Compilation happens once per plan.  Each node's kernel factory is called once (stateful kernels
+  once per session, shared through the `KernelContext`), `Const` values are bound as constants, and
+  the whole step is emitted as straight-line Python source::
+
+      def __step(f0, f1):
+          t1 = k1(f0, f1)
+          t2 = k2(t1, c0)
+          del t1                   # t1's last consumer has run: its buffer is freed now
+          return (t2,)
+
+  so running a node costs one call of its kernel and nothing else: no queue, no dict of values,
+  no per-node bookkeeping.  Each intermediate is deleted right after its last consumer.
+* Errors: a kernel that raises is found from the traceback's line number in the generated code,
+  and the error is re-raised as an `OpError` naming the node, its op type, device and the user's
+  source line that created it.
+* Variants: `validate=True` checks every output's dtype and shape against the graph (the test
+  suite turns this on); `trace=True` records per-node start/end times for `RunMetadata`.
+"""
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..framework import errors
+from ..framework.op_registry import get_op_def
+from ..framework.tensor_shape import TensorShape
+from ..kernels import Backend
+
+__all__ = ["ExecNode", "CompiledStep", "compile_step", "exec_nodes_from_ops", "translate_error"]
+
+_plan_counter = itertools.count()
+
+
+@dataclass(eq=False)
+class ExecNode:
+    """A node as the executor and kernel factories see it (graph-independent data)."""
+
+    name: str
+    op: str
+    attr: dict
+    inputs: list                 # [(producer name, output index)] data inputs, in order
+    control: list                # [producer name] control inputs
+    device: str = ""
+    out_dtypes: list = field(default_factory=list)
+    out_shapes: list = field(default_factory=list)
+    source: tuple | None = None  # (file, line, function) that created the node
+    ref_vars: dict = field(default_factory=dict)  # ref input position -> variable store key
+    #: input position -> value, for inputs produced by Const nodes: factories may specialise on
+    #: them (a reduction's axes, a reshape's shape); the value is still passed at run time.
+    const_inputs: dict = field(default_factory=dict)
+
+    @property
+    def input(self) -> list:
+        """Input names in NodeDef form ('a', 'a:1', '^c')."""
+        return ([n if i == 0 else f"{n}:{i}" for n, i in self.inputs]
+                + ["^" + c for c in self.control])
+
+    @property
+    def where(self) -> str:
+        if not self.source:
+            return ""
+        f, line, fn = self.source
+        return f"{f}:{line} in {fn}"
+
+
+def _ref_var_key(op) -> str | None:
+    """The variable store key a ref edge from `op` refers to (through ref-forwarding ops)."""
+    seen = 0
+    while op is not None and seen < 1000:
+        d = op.op_def
+        if d.is_variable:
+            shared = op._attrs.get("shared_name") or ""
+            container = op._attrs.get("container") or ""
+            key = shared or op.name
+            return f"{container}/{key}" if container else key
+        if d.ref_inputs:
+            op = op._inputs[d.ref_inputs[0]].op
+            seen += 1
+            continue
+        return None
+    return None
+
+
+def exec_nodes_from_ops(ops, device_of=None) -> list[ExecNode]:
+    """ExecNodes for Graph `Operation`s (kept in the given order)."""
+    out = []
+    for op in ops:
+        refs = {}
+        for pos in op.op_def.ref_inputs:
+            key = _ref_var_key(op._inputs[pos].op)
+            if key is None:
+                raise TypeError(f"Input {pos} of {op.type} node {op.name!r} must be a variable "
+                                f"(a ref), but comes from {op._inputs[pos].op.type} node "
+                                f"{op._inputs[pos].op.name!r}.")
+            refs[pos] = key
+        out.append(ExecNode(
+            name=op._name, op=op._type, attr=op._attrs,
+            inputs=[(t._op._name, t._value_index) for t in op._inputs],
+            control=[c._name for c in op._control_inputs],
+            device=device_of(op) if device_of else op._device,
+            out_dtypes=[t._dtype for t in op._outputs],
+            out_shapes=[t._shape for t in op._outputs],
+            source=op._source, ref_vars=refs,
+            const_inputs={i: t._op._attrs["value"] for i, t in enumerate(op._inputs)
+                          if t._op._op_def.is_const}))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# errors
+# ----------------------------------------------------------------------------------------------
+def _error_class(e: BaseException):
+    if isinstance(e, errors.OpError):
+        return type(e)
+    if isinstance(e, MemoryError):
+        return errors.ResourceExhaustedError
+    if isinstance(e, NotImplementedError):
+        return errors.UnimplementedError
+    if isinstance(e, (ValueError, IndexError, TypeError, ZeroDivisionError, FloatingPointError,
+                      KeyError, OverflowError)):
+        return errors.InvalidArgumentError
+    return errors.InternalError
+
+
+def translate_error(e: BaseException, node: ExecNode | None, device: str):
+    """An OpError for exception `e` raised by `node`'s kernel, naming node, type, device, line."""
+    msg = e.message if isinstance(e, errors.OpError) else (str(e) or type(e).__name__)
+    if node is None:
+        return _error_class(e)(None, None, msg)
+    where = f", defined at {node.where}" if node.where else ""
+    full = (f"{msg}\n\t [[node {node.name} (op {node.op}) on {node.device or device}{where}]]")
+    err = _error_class(e)(node, node.name, full)
+    return err
+
+
+# ----------------------------------------------------------------------------------------------
+# compilation
+# ----------------------------------------------------------------------------------------------
+def _own(x):
+    """A copy of a fetched value that may alias variable state or a graph constant."""
+    return x.copy() if type(x) is np.ndarray else x
+
+
+def _make_checker(nodes):
+    def check(i, values):
+        node = nodes[i]
+        if len(node.out_dtypes) == 1:
+            values = (values,)
+        if values is None or len(values) != len(node.out_dtypes):
+            raise errors.InternalError(node, node.name,
+                                       f"Kernel for {node.op} returned {0 if values is None else len(values)} "
+                                       f"outputs, expected {len(node.out_dtypes)}")
+        for j, (v, dt, shp) in enumerate(zip(values, node.out_dtypes, node.out_shapes)):
+            if v is None:
+                continue
+            a = v if hasattr(v, "dtype") and hasattr(v, "shape") else np.asarray(v)
+            if a.dtype != dt.np and not (dt.name == "string" and a.dtype == object):
+                raise errors.InternalError(
+                    node, node.name, f"Kernel for {node.op} node {node.name!r} output {j} has dtype "
+                    f"{a.dtype}, graph says {dt.name}")
+            if not shp.is_compatible_with(TensorShape(a.shape)):
+                raise errors.InternalError(
+                    node, node.name, f"Kernel for {node.op} node {node.name!r} output {j} has shape "
+                    f"{a.shape}, graph says {shp}")
+    return check
+
+
+class CompiledStep:
+    """A compiled plan: call it with the feed values, get the fetched values back (a tuple)."""
+
+    def __init__(self, fn, code, line_to_node, nodes, device, source, trace_names=None):
+        self._fn = fn
+        self._code = code
+        self._line_to_node = line_to_node
+        self.nodes = nodes
+        self.device = device
+        self.source = source
+        self.trace_names = trace_names
+
+    def __call__(self, *feeds):
+        try:
+            return self._fn(*feeds)
+        except Exception as e:  # noqa: BLE001 - re-raised as an OpError naming the node
+            raise self._translate(e) from e
+
+    def _translate(self, e: BaseException):
+        tb = e.__traceback__
+        node = None
+        while tb is not None:
+            if tb.tb_frame.f_code is self._code:
+                node = self._line_to_node.get(tb.tb_lineno)
+            tb = tb.tb_next
+        return translate_error(e, node, self.device)
+
+
+def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple],
+                 ctx, backend: Backend, *, validate: bool = False,
+                 trace: bool = False) -> CompiledStep:
+    """Compile `nodes` (ordered, pruned) into a `CompiledStep`.
+
+    `feeds`: (node name, output index) of each fed tensor, in argument order.
+    `fetches`: (node name, output index) of each fetched tensor, in result order.
+    """
+    plan_id = next(_plan_counter)
+    filename = f"<tensorweave-plan-{plan_id}>"
+    g: dict = {"__own": _own}
+    var_of: dict[tuple, str] = {}
+    alias: dict[tuple, bool] = {}
+    for i, key in enumerate(feeds):
+        var_of[key] = f"f{i}"
+        alias[key] = False
+
+    # which outputs are consumed or fetched (unconsumed outputs are not bound to names)
+    used: set = set(fetches)
+    for n in nodes:
+        for pos, key in enumerate(n.inputs):
+            if pos not in n.ref_vars:
+                used.add(key)
+
+    body: list[tuple[str, int | None]] = []  # (source line, node index)
+    uses: dict[str, int] = {}                # variable -> index in body of its last use
+    kernels = backend.kernels
+    for i, n in enumerate(nodes):
+        op_def = get_op_def(n.op)
+        if op_def.is_const:
+            name = f"c{i}"
+            g[name] = n.attr["value"]
+            var_of[(n.name, 0)] = name
+            alias[(n.name, 0)] = True
+            continue
+        factory = kernels.get(n.op)
+        if factory is None:
+            raise errors.UnimplementedError(
+                n, n.name, f"No {backend.device_type} kernel registered for op {n.op!r} "
+                f"(node {n.name!r}{', defined at ' + n.where if n.where else ''}).")
+        try:
+            if op_def.stateful:
+                with ctx.lock:
+                    fn = ctx.stateful_kernels.get(n.name)
+                    if fn is None:
+                        fn = ctx.stateful_kernels[n.name] = factory(n, ctx)
+            else:
+                fn = factory(n, ctx)
+        except Exception as e:  # noqa: BLE001 - named and re-raised
+            raise translate_error(e, n, ctx.device) from e
+        kname = f"k{i}"
+        g[kname] = fn
+        args = []
+        in_alias = bool(op_def.is_variable or (op_def.may_alias and op_def.ref_inputs))
+        for pos, key in enumerate(n.inputs):
+            if pos in n.ref_vars:
+                continue
+            try:
+                v = var_of[key]
+            except KeyError:
+                raise errors.InternalError(n, n.name, f"Plan error: input {key} of node "
+                                           f"{n.name!r} is not computed before it") from None
+            args.append(v)
+            if op_def.may_alias and alias.get(key):
+                in_alias = True
+        nout = len(n.out_dtypes)
+        outs = []
+        for j in range(nout):
+            key = (n.name, j)
+            if key in used:
+                vn = f"t{i}" if nout == 1 else f"t{i}_{j}"
+                var_of[key] = vn
+                alias[key] = in_alias
+                outs.append(vn)
+            else:
+                outs.append("__u")
+        call = f"{kname}({', '.join(args)})"
+        if nout == 0 or all(o == "__u" for o in outs):
+            line = call
+            if validate and nout:
+                line = f"__o = {call}; __chk({i}, __o)"
+        elif nout == 1:
+            line = f"{outs[0]} = {call}"
+            if validate:
+                line += f"; __chk({i}, {outs[0]})"
+        else:
+            if validate:
+                line = f"__o = {call}; __chk({i}, __o); {', '.join(outs)}, = __o"
+            else:
+                line = f"{', '.join(outs)}, = {call}"
+            if "__u" in outs:
+                line += "; del __u"
+        for a in args:
+            if a[0] == "t":
+                uses[a] = len(body)
+        body.append((line, i))
+        if trace:
+            body.append((f"__tr.append(__pc())", None))
+
+    fetch_vars = []
+    for key in fetches:
+        v = var_of.get(key)
+        if v is None:
+            raise errors.InternalError(None, None, f"Plan error: fetched tensor {key} is not "
+                                       "computed by the plan")
+        fetch_vars.append(f"__own({v})" if alias.get(key) else v)
+    keep = {v for v in var_of.values() if v in fetch_vars or f"__own({v})" in fetch_vars}
+
+    lines = ["def __step(" + ", ".join(f"f{i}" for i in range(len(feeds))) + "):"]
+    if trace:
+        lines.append("    __tr = [__pc()]")
+    line_to_node = {}
+    dels_after: dict[int, list] = {}
+    for v, last in uses.items():
+        if v not in keep:
+            dels_after.setdefault(last, []).append(v)
+    for bi, (line, ni) in enumerate(body):
+        lines.append("    " + line)
+        if ni is not None:
+            line_to_node[len(lines)] = nodes[ni]
+        if bi in dels_after:
+            lines.append("    del " + ", ".join(dels_after[bi]))
+    ret = "(" + "".join(v + ", " for v in fetch_vars) + ")"
+    if trace:
+        lines.append(f"    return {ret}, __tr")
+    else:
+        lines.append(f"    return {ret}")
+    source = "\n".join(lines) + "\n"
+    if validate:
+        g["__chk"] = _make_checker(nodes)
+    if trace:
+        g["__pc"] = time.perf_counter_ns
+    code = compile(source, filename, "exec")
+    exec(code, g)  # noqa: S102 - our own generated source, built from node names we created
+    fn = g["__step"]
+    trace_names = [nodes[ni] for _, ni in body if ni is not None] if trace else None
+    return CompiledStep(fn, fn.__code__, line_to_node, nodes, ctx.device, source, trace_names)
