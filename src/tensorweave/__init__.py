@@ -60,6 +60,7 @@ from . import train  # noqa: E402
 from . import initializers  # noqa: E402
 from . import random  # noqa: E402
 from . import math  # noqa: E402
+from . import test  # noqa: E402
 
 Variable._install_operators()  # noqa: F405 - after the Tensor operators exist
 from .framework.indexed_slices import _register_session_conversion  # noqa: E402

@@ -55,13 +55,7 @@ def get_gradient_function(op):
     Returns None when the op type is declared not differentiable; raises LookupError when the op
     type has no registration at all.
     """
-    op_type = op.type
-    override = op.graph._gradient_override_map.get(op_type)
-    attr_override = op._attrs.get("_gradient_op_type")
-    if attr_override:
-        op_type = attr_override
-    elif override:
-        op_type = override
+    op_type = op._attrs.get("_gradient_op_type") or op.type
     try:
         f = _GRADIENTS[op_type]
     except KeyError:

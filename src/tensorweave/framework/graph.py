@@ -608,6 +608,9 @@ class Graph:
             if self._attr_scope:
                 for k, v in self._attr_scope.items():
                     attrs.setdefault(k, v)
+            override = self._gradient_override_map.get(op_type)
+            if override:
+                attrs["_gradient_op_type"] = override
             if tl.colocation_stack:
                 groups = []
                 for c in tl.colocation_stack:
