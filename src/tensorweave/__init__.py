@@ -46,6 +46,8 @@ from .ops.clip_ops import *  # noqa: F401,F403
 from .autodiff import array_grad as _array_grad  # noqa: F401 - registers gradients
 from .autodiff import math_grad as _math_grad  # noqa: F401
 from .autodiff import nn_grad as _nn_grad  # noqa: F401
+from .autodiff import random_grad as _random_grad  # noqa: F401
+from .autodiff import state_grad as _state_grad  # noqa: F401
 from .autodiff.gradients import AggregationMethod, UnconnectedGradients, gradients, hessians
 from .autodiff.registry import NoGradient, NotDifferentiable, RegisterGradient
 

@@ -1,0 +1,10 @@
+"""Variable state ops are not differentiable: gradients stop at assignments and reads of refs."""
+from __future__ import annotations
+
+from .registry import NoGradient
+
+for _t in ("Assign", "AssignAdd", "AssignSub", "ScatterUpdate", "ScatterAdd", "ScatterSub",
+           "ScatterMul", "ScatterDiv", "ScatterMax", "ScatterMin", "IsVariableInitialized",
+           "VariableValueOr", "CountUpTo", "ReportUninitialized", "VariableV2", "NoOp", "Const",
+           "Placeholder"):
+    NoGradient(_t)
