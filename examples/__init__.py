@@ -1,0 +1,1 @@
+"""TF1-style example programs, ported by changing the import line only."""
