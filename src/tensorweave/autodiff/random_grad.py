@@ -7,7 +7,8 @@ from __future__ import annotations
 from .registry import NoGradient
 
 for _op_type in ("RandomStandardNormal", "RandomUniform", "TruncatedNormal", "RandomUniformInt",
-                 "RandomShuffle", "Multinomial", "RandomPoissonV2", "StatelessRandomNormal",
+                 "RandomShuffle", "RandomOrthogonal",
+                 "Multinomial", "RandomPoissonV2", "StatelessRandomNormal",
                  "StatelessRandomUniform", "StatelessTruncatedNormal",
                  "StatelessRandomUniformInt", "StatelessMultinomial"):
     NoGradient(_op_type)

@@ -117,6 +117,19 @@ def _multinomial_shape(op):
     return _multinomial_out(op, op.inputs[0], op.inputs[1])
 
 
+@register_op("RandomOrthogonal", stateful=True, required_attrs=("num_rows", "num_cols", "dtype"))
+def _orthogonal_shape(op):
+    """A [num_rows, num_cols] matrix with orthonormal columns (rows when wider than tall): the
+    sign-corrected Q of the QR factorisation of a standard normal matrix (Haar distributed)."""
+    dtype = op.get_attr("dtype")
+    _allowed(dtype, _FLOAT_TYPES, op.type, "dtype")
+    rows, cols = int(op.get_attr("num_rows")), int(op.get_attr("num_cols"))
+    if rows < 0 or cols < 0:
+        raise ValueError(f"RandomOrthogonal '{op.name}' needs non-negative sizes, got "
+                         f"{rows}x{cols}")
+    return [(dtype, TensorShape([rows, cols]))]
+
+
 @register_op("RandomGamma", stateful=True)
 def _gamma_shape(op):
     shape, alpha = op.inputs
@@ -285,6 +298,16 @@ def random_gamma(shape, alpha, beta=None, dtype=_dtypes.float32, seed=None, name
         sample = op1("RandomGamma", [shape_t, alpha_b],
                      {"S": shape_t.dtype, "T": dtype, **_seed_attrs(seed)}, "RandomGamma")
         return math_ops.truediv(sample, beta)
+
+
+def random_orthogonal(num_rows: int, num_cols: int, dtype=_dtypes.float32, seed=None,
+                      name=None) -> Tensor:
+    """A random [num_rows, num_cols] matrix with orthonormal columns (or rows, when
+    num_rows < num_cols), uniformly distributed (used by `orthogonal_initializer`)."""
+    dtype = _check_float(dtype, "RandomOrthogonal")
+    return op1("RandomOrthogonal", [], {"num_rows": int(num_rows), "num_cols": int(num_cols),
+                                        "dtype": dtype, **_seed_attrs(seed)},
+               name or "RandomOrthogonal")
 
 
 def _broadcast_like(alpha, beta):

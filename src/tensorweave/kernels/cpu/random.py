@@ -188,7 +188,23 @@ def _poisson(node, ctx):
     return poisson
 
 
+def _orthogonal(node, ctx):
+    rng = _stateful_generator(node)
+    dt = node.out_dtypes[0].np
+    work = np.float32 if dt == np.float16 else dt
+    rows, cols = int(node.attr["num_rows"]), int(node.attr["num_cols"])
+    tall = rows >= cols
+
+    def orthogonal():
+        a = rng.standard_normal((rows, cols) if tall else (cols, rows), dtype=work)
+        q, r = np.linalg.qr(a)
+        q = q * np.sign(np.diagonal(r))  # makes the factorisation unique: Haar distributed
+        return (q if tall else q.T).astype(dt)
+    return orthogonal
+
+
 KERNELS = {
+    "RandomOrthogonal": _orthogonal,
     "RandomStandardNormal": _sampler_kernel(_normal),
     "RandomUniform": _sampler_kernel(_uniform),
     "TruncatedNormal": _sampler_kernel(_truncated),
