@@ -84,30 +84,29 @@ class Initializer:
         return self.dtype if dtype is None else _dtypes.as_dtype(dtype)
 
 
-class Zeros(Initializer):
+class _Fill(Initializer):
+    _fill = None  # array_ops.zeros or array_ops.ones
+
+    def __init__(self, dtype=_dtypes.float32):
+        self.dtype = _dtypes.as_dtype(dtype)
+
+    def __call__(self, shape, dtype=None, partition_info=None):
+        return type(self)._fill(_dims(shape), self._dtype(dtype))
+
+    def get_config(self) -> dict:
+        return {"dtype": self.dtype.name}
+
+
+class Zeros(_Fill):
     """All zeros (`tw.zeros_initializer`)."""
 
-    def __init__(self, dtype=_dtypes.float32):
-        self.dtype = _dtypes.as_dtype(dtype)
-
-    def __call__(self, shape, dtype=None, partition_info=None):
-        return array_ops.zeros(_dims(shape), self._dtype(dtype))
-
-    def get_config(self) -> dict:
-        return {"dtype": self.dtype.name}
+    _fill = staticmethod(array_ops.zeros)
 
 
-class Ones(Initializer):
+class Ones(_Fill):
     """All ones (`tw.ones_initializer`)."""
 
-    def __init__(self, dtype=_dtypes.float32):
-        self.dtype = _dtypes.as_dtype(dtype)
-
-    def __call__(self, shape, dtype=None, partition_info=None):
-        return array_ops.ones(_dims(shape), self._dtype(dtype))
-
-    def get_config(self) -> dict:
-        return {"dtype": self.dtype.name}
+    _fill = staticmethod(array_ops.ones)
 
 
 class Constant(Initializer):

@@ -211,6 +211,23 @@ def _check_float(dtype, op_type: str):
     return dtype
 
 
+def _affine(rnd, scale, shift, scope):
+    """`rnd * scale + shift` as TF1 names it: `<scope>/mul`, then the add named `<scope>`."""
+    return math_ops.add(math_ops.multiply(rnd, scale, name="mul"), shift, name=scope)
+
+
+def _uniform_args(dtype, maxval):
+    """(dtype, maxval) of a uniform op, checked as TF1 does; float `maxval` defaults to 1."""
+    dtype = _dtypes.as_dtype(dtype)
+    if dtype not in _UNIFORM_TYPES:
+        raise ValueError(f"Invalid dtype {dtype!r}")
+    if maxval is None:
+        if dtype.is_integer:
+            raise ValueError(f"Must specify maxval for integer dtype {dtype!r}")
+        maxval = 1
+    return dtype, maxval
+
+
 def _scaled(op_type, default_name, shape, mean, stddev, dtype, seed, name):
     dtype = _check_float(dtype, op_type)
     with name_scope(name, default_name, [shape, mean, stddev]) as scope:
@@ -218,9 +235,7 @@ def _scaled(op_type, default_name, shape, mean, stddev, dtype, seed, name):
         mean_t = convert_to_tensor(mean, dtype=dtype, name="mean")
         stddev_t = convert_to_tensor(stddev, dtype=dtype, name="stddev")
         attrs = {"dtype": dtype, "T": shape_t.dtype, **_seed_attrs(seed)}
-        rnd = op1(op_type, [shape_t], attrs, op_type)
-        mul = math_ops.multiply(rnd, stddev_t, name="mul")
-        return math_ops.add(mul, mean_t, name=scope)
+        return _affine(op1(op_type, [shape_t], attrs, op_type), stddev_t, mean_t, scope)
 
 
 def random_normal(shape, mean=0.0, stddev=1.0, dtype=_dtypes.float32, seed=None, name=None):
@@ -237,13 +252,7 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=_dtypes.float32, seed=No
 
 def random_uniform(shape, minval=0, maxval=None, dtype=_dtypes.float32, seed=None, name=None):
     """Values uniform in [minval, maxval) (TF1 `tf.random_uniform`); ints need `maxval`."""
-    dtype = _dtypes.as_dtype(dtype)
-    if dtype not in _UNIFORM_TYPES:
-        raise ValueError(f"Invalid dtype {dtype!r}")
-    if maxval is None:
-        if dtype.is_integer:
-            raise ValueError(f"Must specify maxval for integer dtype {dtype!r}")
-        maxval = 1
+    dtype, maxval = _uniform_args(dtype, maxval)
     with name_scope(name, "random_uniform", [shape, minval, maxval]) as scope:
         shape_t = _shape_tensor(shape)
         lo = convert_to_tensor(minval, dtype=dtype, name="min")
@@ -254,8 +263,7 @@ def random_uniform(shape, minval=0, maxval=None, dtype=_dtypes.float32, seed=Non
                        {"Tout": dtype, "T": shape_t.dtype, **seeds}, scope)
         rnd = op1("RandomUniform", [shape_t], {"dtype": dtype, "T": shape_t.dtype, **seeds},
                   "RandomUniform")
-        width = math_ops.subtract(hi, lo, name="sub")
-        return math_ops.add(math_ops.multiply(rnd, width, name="mul"), lo, name=scope)
+        return _affine(rnd, math_ops.subtract(hi, lo, name="sub"), lo, scope)
 
 
 def random_shuffle(value, seed=None, name=None):
@@ -351,7 +359,7 @@ def _stateless_scaled(op_type, default_name, shape, seed, mean, stddev, dtype, n
         stddev_t = convert_to_tensor(stddev, dtype=dtype, name="stddev")
         rnd = op1(op_type, [shape_t, seed_t],
                   {"dtype": dtype, "T": shape_t.dtype, "Tseed": seed_t.dtype}, op_type)
-        return math_ops.add(math_ops.multiply(rnd, stddev_t, name="mul"), mean_t, name=scope)
+        return _affine(rnd, stddev_t, mean_t, scope)
 
 
 def stateless_random_normal(shape, seed, mean=0.0, stddev=1.0, dtype=_dtypes.float32,
@@ -371,13 +379,7 @@ def stateless_truncated_normal(shape, seed, mean=0.0, stddev=1.0, dtype=_dtypes.
 def stateless_random_uniform(shape, seed, minval=0, maxval=None, dtype=_dtypes.float32,
                              name=None):
     """Uniform values in [minval, maxval) determined by the shape-[2] int `seed`."""
-    dtype = _dtypes.as_dtype(dtype)
-    if dtype not in _UNIFORM_TYPES:
-        raise ValueError(f"Invalid dtype {dtype!r}")
-    if maxval is None:
-        if dtype.is_integer:
-            raise ValueError(f"Must specify maxval for integer dtype {dtype!r}")
-        maxval = 1
+    dtype, maxval = _uniform_args(dtype, maxval)
     with name_scope(name, "stateless_random_uniform", [shape, seed, minval, maxval]) as scope:
         shape_t = _shape_tensor(shape)
         seed_t = _seed_tensor(seed)
@@ -389,8 +391,7 @@ def stateless_random_uniform(shape, seed, minval=0, maxval=None, dtype=_dtypes.f
         rnd = op1("StatelessRandomUniform", [shape_t, seed_t],
                   {"dtype": dtype, "T": shape_t.dtype, "Tseed": seed_t.dtype},
                   "StatelessRandomUniform")
-        width = math_ops.subtract(hi, lo, name="sub")
-        return math_ops.add(math_ops.multiply(rnd, width, name="mul"), lo, name=scope)
+        return _affine(rnd, math_ops.subtract(hi, lo, name="sub"), lo, scope)
 
 
 def stateless_multinomial(logits, num_samples, seed, output_dtype=_dtypes.int64, name=None):
