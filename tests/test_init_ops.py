@@ -120,6 +120,17 @@ def test_initializer_nodes_under_a_variable_scope():
 # ----------------------------------------------------------------------------------------------
 # values
 # ----------------------------------------------------------------------------------------------
+def test_shape_tensor_for_initializers_that_take_one():
+    x = tw.placeholder(tw.float32, [None, 3])
+    inits = [tw.zeros_initializer(), tw.ones_initializer(), tw.random_uniform_initializer(),
+             tw.random_normal_initializer(), tw.truncated_normal_initializer()]
+    outs = [init(tw.shape(x)) for init in inits]
+    with tw.Session() as s:
+        vals = s.run(outs, {x: np.zeros((4, 3))})
+    assert [v.shape for v in vals] == [(4, 3)] * 5
+    assert vals[0].sum() == 0 and vals[1].sum() == 12
+
+
 def test_zeros_and_ones():
     z = _init_value(tw.zeros_initializer(), [2, 3])
     o = _init_value(tw.ones_initializer(), [4], dtype=tw.int64)

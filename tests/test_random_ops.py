@@ -239,6 +239,11 @@ def test_random_gamma_moments_and_shape():
     np.testing.assert_allclose(v.var(0), alpha / 4.0, rtol=0.06)
 
 
+def test_random_gamma_with_tiny_alpha_stays_positive():
+    v = _run(tw.random_gamma([10_000], 1e-3, seed=14))
+    assert v.min() > 0 and v.dtype == np.float32
+
+
 def test_random_gamma_broadcasts_alpha_against_beta():
     g = tw.random_gamma([1000], [[1.0], [4.0]], beta=[1.0, 2.0], seed=11)
     assert g.shape.as_list() == [1000, 2, 2]

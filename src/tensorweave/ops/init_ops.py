@@ -20,6 +20,7 @@ import numpy as np
 
 from ..framework import dtypes as _dtypes
 from ..framework.convert import convert_to_tensor
+from ..framework.graph import Tensor
 from ..framework.tensor_shape import TensorShape, dimension_value
 from . import array_ops, math_ops, random_ops
 from .constant_op import constant
@@ -46,6 +47,11 @@ def _dims(shape) -> list:
     if any(d is None for d in dims):
         raise ValueError(f"An initializer needs a fully defined shape, got {shape}")
     return [int(d) for d in dims]
+
+
+def _shape_arg(shape):
+    """A shape for an op that accepts a shape tensor: a Tensor stays one, else a list of ints."""
+    return shape if isinstance(shape, Tensor) else _dims(shape)
 
 
 def _scale_shape(shape, partition_info) -> list:
@@ -91,7 +97,7 @@ class _Fill(Initializer):
         self.dtype = _dtypes.as_dtype(dtype)
 
     def __call__(self, shape, dtype=None, partition_info=None):
-        return type(self)._fill(_dims(shape), self._dtype(dtype))
+        return type(self)._fill(_shape_arg(shape), self._dtype(dtype))
 
     def get_config(self) -> dict:
         return {"dtype": self.dtype.name}
@@ -141,7 +147,7 @@ class RandomUniform(Initializer):
         self.dtype = _dtypes.as_dtype(dtype)
 
     def __call__(self, shape, dtype=None, partition_info=None):
-        return random_ops.random_uniform(_dims(shape), self.minval, self.maxval,
+        return random_ops.random_uniform(_shape_arg(shape), self.minval, self.maxval,
                                          self._dtype(dtype), seed=self.seed)
 
     def get_config(self) -> dict:
@@ -165,15 +171,15 @@ class RandomNormal(_Normal):
     """Normal(mean, stddev)."""
 
     def __call__(self, shape, dtype=None, partition_info=None):
-        return random_ops.random_normal(_dims(shape), self.mean, self.stddev, self._dtype(dtype),
-                                        seed=self.seed)
+        return random_ops.random_normal(_shape_arg(shape), self.mean, self.stddev,
+                                        self._dtype(dtype), seed=self.seed)
 
 
 class TruncatedNormal(_Normal):
     """Normal(mean, stddev) re-drawn beyond two standard deviations."""
 
     def __call__(self, shape, dtype=None, partition_info=None):
-        return random_ops.truncated_normal(_dims(shape), self.mean, self.stddev,
+        return random_ops.truncated_normal(_shape_arg(shape), self.mean, self.stddev,
                                            self._dtype(dtype), seed=self.seed)
 
 

@@ -171,8 +171,10 @@ def _gamma(node, ctx):
         dims = _dims(shape) + alpha.shape
         if np.any(alpha <= 0):
             raise ValueError("alpha must be positive")
-        return rng.standard_gamma(np.broadcast_to(alpha.astype(work), dims), dtype=work
-                                  ).astype(dt, copy=False)
+        out = rng.standard_gamma(np.broadcast_to(alpha.astype(work), dims), dtype=work)
+        # a tiny alpha can underflow to 0; keep samples positive (TF1 clamps to the tiniest
+        # normal number of the dtype)
+        return np.maximum(out, np.finfo(dt).tiny, out=out).astype(dt, copy=False)
     return gamma
 
 
