@@ -51,6 +51,9 @@ def test_other_random_op_names_and_types():
     assert tw.random_shuffle([1, 2, 3]).op.name == "RandomShuffle"
     m = tw.multinomial([[0.0, 1.0]], 3)
     assert m.op.name == "multinomial/Multinomial" and m.dtype is tw.int64
+    assert _op_names() == ["RandomShuffle/value", "RandomShuffle", "multinomial/logits",
+                           "multinomial/Multinomial/num_samples", "multinomial/Multinomial"]
+    assert tw.random_shuffle(tw.constant([1, 2]), name="sh").op.name == "sh"
     c = tw.random.categorical([[0.0, 1.0]], 3, dtype=tw.int32)
     assert c.op.name == "categorical/Multinomial" and c.dtype is tw.int32
     assert m.shape.as_list() == [1, 3]

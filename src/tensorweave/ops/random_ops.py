@@ -268,17 +268,20 @@ def random_uniform(shape, minval=0, maxval=None, dtype=_dtypes.float32, seed=Non
 
 def random_shuffle(value, seed=None, name=None):
     """`value` with its first dimension randomly permuted (TF1 `tf.random_shuffle`)."""
-    x = convert_to_tensor(value, name="value")
-    return op1("RandomShuffle", [x], {"T": x.dtype, **_seed_attrs(seed)},
-               name or "RandomShuffle")
+    seeds = _seed_attrs(seed)  # drawn before a Python `value` becomes the Const <name>/value
+    with name_scope(name or "RandomShuffle") as scope:
+        x = convert_to_tensor(value, name="value")
+        return op1("RandomShuffle", [x], {"T": x.dtype, **seeds}, scope)
 
 
 def _multinomial(logits, num_samples, output_dtype, seed):
     logits = convert_to_tensor(logits, name="logits")
-    num_samples = convert_to_tensor(num_samples, dtype=_dtypes.int32, name="num_samples")
     out = _dtypes.int64 if output_dtype is None else _dtypes.as_dtype(output_dtype)
-    return op1("Multinomial", [logits, num_samples],
-               {"T": logits.dtype, "output_dtype": out, **_seed_attrs(seed)}, "Multinomial")
+    seeds = _seed_attrs(seed)
+    with name_scope("Multinomial") as scope:
+        num_samples = convert_to_tensor(num_samples, dtype=_dtypes.int32, name="num_samples")
+        return op1("Multinomial", [logits, num_samples],
+                   {"T": logits.dtype, "output_dtype": out, **seeds}, scope)
 
 
 def multinomial(logits, num_samples, seed=None, name=None, output_dtype=None):
