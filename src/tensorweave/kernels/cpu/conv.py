@@ -1,6 +1,319 @@
-"""CPU kernels: convolution and pooling (filled in by the nn op family)."""
+"""CPU kernels: convolution and pooling (numpy), all computed in NHWC.
+
+* `Conv2D`: im2col -- a strided *view* of the padded input, [N, OH, OW, KH, KW, C] -- copied once
+  into a matrix and multiplied by the filter matrix [KH*KW*C, O] (one BLAS call).
+* `Conv2DBackpropFilter`: the same columns, transposed, times the output gradient.
+* `Conv2DBackpropInput`: the output gradient times the transposed filter gives the column
+  gradients, which col2im adds back into the padded input with one strided slice per kernel
+  position (KH*KW vectorised adds, never a loop over pixels).
+* Pooling and depthwise convolution loop over the KH*KW kernel positions, each step one
+  vectorised operation on a strided slice.
+
+Geometry is TF's: SAME gives `ceil(n / stride)` outputs with the extra padding row/column at the
+bottom/right; VALID `ceil((n - (k - 1) * dilation) / stride)`.  NCHW tensors are transposed to
+NHWC on the way in and back on the way out.  float16 is computed in float32 and rounded once.
+"""
 from __future__ import annotations
 
-__all__ = ["KERNELS"]
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
-KERNELS: dict = {}
+__all__ = ["KERNELS", "geometry"]
+
+
+def geometry(n: int, k: int, stride: int, dilation: int, padding: str) -> tuple:
+    """(output size, padding before, padding after) of one spatial dimension, as TF."""
+    eff = (k - 1) * dilation + 1
+    if padding == "SAME":
+        out = -(-n // stride)
+        total = max((out - 1) * stride + eff - n, 0)
+        return out, total // 2, total - total // 2
+    if n < eff:
+        raise ValueError(f"Window of {eff} (kernel {k}, dilation {dilation}) is larger than the "
+                         f"input dimension {n} with VALID padding")
+    return (n - eff) // stride + 1, 0, 0
+
+
+class _Conv:
+    """The attrs of a conv/pool node, read once by the factory."""
+
+    def __init__(self, node, window_attr: str | None = None):
+        a = node.attr
+        self.nchw = a.get("data_format", "NHWC") == "NCHW"
+        pick = (lambda v: (int(v[2]), int(v[3]))) if self.nchw else \
+            (lambda v: (int(v[1]), int(v[2])))
+        self.sh, self.sw = pick(a["strides"])
+        self.dh, self.dw = pick(a.get("dilations") or [1, 1, 1, 1])
+        self.k = pick(a[window_attr]) if window_attr else None
+        self.padding = a["padding"]
+        self.dt = node.out_dtypes[0].np
+        self.acc = np.float32 if self.dt == np.float16 else self.dt
+
+    # --- layout ---------------------------------------------------------------------------------
+    def to_nhwc(self, x):
+        x = np.asarray(x)
+        if self.nchw:
+            x = x.transpose(0, 2, 3, 1)
+        return x.astype(self.acc, copy=False)
+
+    def sizes_nhwc(self, sizes) -> tuple:
+        n, a, b, c = (int(s) for s in np.reshape(sizes, -1))
+        return (n, b, c, a) if self.nchw else (n, a, b, c)
+
+    def out(self, y):
+        if self.nchw:
+            y = y.transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(y, dtype=self.dt)
+
+    # --- geometry -------------------------------------------------------------------------------
+    def plan(self, h: int, w: int, kh: int, kw: int) -> tuple:
+        oh, pt, pb = geometry(h, kh, self.sh, self.dh, self.padding)
+        ow, pl, pr = geometry(w, kw, self.sw, self.dw, self.padding)
+        return oh, ow, (pt, pb, pl, pr)
+
+    def pad(self, x, pads, value=0):
+        pt, pb, pl, pr = pads
+        if not (pt or pb or pl or pr):
+            return x
+        return np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=value)
+
+    def window(self, xp, i: int, j: int, oh: int, ow: int):
+        """The input positions that kernel tap (i, j) meets, as a strided [N, OH, OW, C] view."""
+        r, c = i * self.dh, j * self.dw
+        return xp[:, r:r + self.sh * (oh - 1) + 1:self.sh, c:c + self.sw * (ow - 1) + 1:self.sw]
+
+    def columns(self, xp, kh: int, kw: int, oh: int, ow: int):
+        """The im2col view [N, OH, OW, KH, KW, C] of the padded input (no copy)."""
+        n, _, _, c = xp.shape
+        s0, s1, s2, s3 = xp.strides
+        return as_strided(xp, (n, oh, ow, kh, kw, c),
+                          (s0, s1 * self.sh, s2 * self.sw, s1 * self.dh, s2 * self.dw, s3),
+                          writeable=False)
+
+    def crop(self, xp, pads, h: int, w: int):
+        pt, _, pl, _ = pads
+        return xp[:, pt:pt + h, pl:pl + w]
+
+
+# ----------------------------------------------------------------------------------------------
+# Conv2D
+# ----------------------------------------------------------------------------------------------
+def _conv2d(node, ctx):
+    g = _Conv(node)
+
+    def conv2d(x, f):
+        x, f = g.to_nhwc(x), np.asarray(f).astype(g.acc, copy=False)
+        n, h, w, c = x.shape
+        kh, kw, _, o = f.shape
+        oh, ow, pads = g.plan(h, w, kh, kw)
+        xp = g.pad(x, pads)
+        if kh == kw == 1:
+            y = np.matmul(g.window(xp, 0, 0, oh, ow), f[0, 0])
+        else:
+            cols = g.columns(xp, kh, kw, oh, ow).reshape(n * oh * ow, kh * kw * c)
+            y = np.matmul(cols, f.reshape(kh * kw * c, o)).reshape(n, oh, ow, o)
+        return g.out(y)
+    return conv2d
+
+
+def _conv2d_backprop_filter(node, ctx):
+    g = _Conv(node)
+
+    def conv2d_backprop_filter(x, filter_sizes, dy):
+        x, dy = g.to_nhwc(x), g.to_nhwc(dy)
+        kh, kw, c, o = (int(s) for s in np.reshape(filter_sizes, -1))
+        n, h, w, _ = x.shape
+        oh, ow, pads = g.plan(h, w, kh, kw)
+        cols = g.columns(g.pad(x, pads), kh, kw, oh, ow).reshape(n * oh * ow, kh * kw * c)
+        df = np.matmul(cols.T, dy.reshape(n * oh * ow, o))
+        return df.reshape(kh, kw, c, o).astype(g.dt, copy=False)
+    return conv2d_backprop_filter
+
+
+def _col2im(g, dcols, shape, pads, oh: int, ow: int):
+    """Sum column gradients [N, OH, OW, KH, KW, C] back into an input gradient of `shape`."""
+    n, h, w, c = shape
+    pt, pb, pl, pr = pads
+    kh, kw = dcols.shape[3], dcols.shape[4]
+    dxp = np.zeros((n, h + pt + pb, w + pl + pr, c), dtype=dcols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            g.window(dxp, i, j, oh, ow)[...] += dcols[:, :, :, i, j]
+    return g.crop(dxp, pads, h, w)
+
+
+def _conv2d_backprop_input(node, ctx):
+    g = _Conv(node)
+
+    def conv2d_backprop_input(input_sizes, f, dy):
+        f, dy = np.asarray(f).astype(g.acc, copy=False), g.to_nhwc(dy)
+        n, h, w, c = g.sizes_nhwc(input_sizes)
+        kh, kw, _, o = f.shape
+        oh, ow, pads = g.plan(h, w, kh, kw)
+        dcols = np.matmul(dy.reshape(n * oh * ow, o), f.reshape(kh * kw * c, o).T)
+        return g.out(_col2im(g, dcols.reshape(n, oh, ow, kh, kw, c), (n, h, w, c), pads,
+                             oh, ow))
+    return conv2d_backprop_input
+
+
+# ----------------------------------------------------------------------------------------------
+# depthwise convolution: filter [KH, KW, C, M], output channel c * M + m
+# ----------------------------------------------------------------------------------------------
+def _depthwise(node, ctx):
+    g = _Conv(node)
+
+    def depthwise_conv2d_native(x, f):
+        x, f = g.to_nhwc(x), np.asarray(f).astype(g.acc, copy=False)
+        n, h, w, c = x.shape
+        kh, kw, _, m = f.shape
+        oh, ow, pads = g.plan(h, w, kh, kw)
+        xp = g.pad(x, pads)
+        y = np.zeros((n, oh, ow, c, m), dtype=g.acc)
+        for i in range(kh):
+            for j in range(kw):
+                y += g.window(xp, i, j, oh, ow)[..., None] * f[i, j]
+        return g.out(y.reshape(n, oh, ow, c * m))
+    return depthwise_conv2d_native
+
+
+def _depthwise_backprop_input(node, ctx):
+    g = _Conv(node)
+
+    def depthwise_backprop_input(input_sizes, f, dy):
+        f, dy = np.asarray(f).astype(g.acc, copy=False), g.to_nhwc(dy)
+        n, h, w, c = g.sizes_nhwc(input_sizes)
+        kh, kw, _, m = f.shape
+        oh, ow, pads = g.plan(h, w, kh, kw)
+        dy = dy.reshape(n, oh, ow, c, m)
+        dxp = np.zeros((n, h + pads[0] + pads[1], w + pads[2] + pads[3], c), dtype=g.acc)
+        for i in range(kh):
+            for j in range(kw):
+                g.window(dxp, i, j, oh, ow)[...] += np.einsum("nhwcm,cm->nhwc", dy, f[i, j])
+        return g.out(g.crop(dxp, pads, h, w))
+    return depthwise_backprop_input
+
+
+def _depthwise_backprop_filter(node, ctx):
+    g = _Conv(node)
+
+    def depthwise_backprop_filter(x, filter_sizes, dy):
+        x, dy = g.to_nhwc(x), g.to_nhwc(dy)
+        kh, kw, c, m = (int(s) for s in np.reshape(filter_sizes, -1))
+        n, h, w, _ = x.shape
+        oh, ow, pads = g.plan(h, w, kh, kw)
+        xp = g.pad(x, pads)
+        dy = dy.reshape(n, oh, ow, c, m)
+        df = np.empty((kh, kw, c, m), dtype=g.acc)
+        for i in range(kh):
+            for j in range(kw):
+                df[i, j] = np.einsum("nhwc,nhwcm->cm", g.window(xp, i, j, oh, ow), dy)
+        return df.astype(g.dt, copy=False)
+    return depthwise_backprop_filter
+
+
+# ----------------------------------------------------------------------------------------------
+# pooling
+# ----------------------------------------------------------------------------------------------
+def _lowest(dt):
+    return -np.inf if np.dtype(dt).kind == "f" else np.iinfo(dt).min
+
+
+def _max_pool(node, ctx):
+    g = _Conv(node, "ksize")
+    kh, kw = g.k
+
+    def max_pool(x):
+        x = g.to_nhwc(x)
+        _, h, w, _ = x.shape
+        oh, ow, pads = g.plan(h, w, kh, kw)
+        xp = g.pad(x, pads, _lowest(x.dtype))
+        y = g.window(xp, 0, 0, oh, ow).copy()
+        for i in range(kh):
+            for j in range(kw):
+                if i or j:
+                    np.maximum(y, g.window(xp, i, j, oh, ow), out=y)
+        return g.out(y)
+    return max_pool
+
+
+def _max_pool_grad(node, ctx):
+    g = _Conv(node, "ksize")
+    kh, kw = g.k
+
+    def max_pool_grad(x, y, dy):
+        x, y, dy = g.to_nhwc(x), g.to_nhwc(y), g.to_nhwc(dy)
+        _, h, w, _ = x.shape
+        oh, ow, pads = g.plan(h, w, kh, kw)
+        xp = g.pad(x, pads, _lowest(x.dtype))
+        dxp = np.zeros(xp.shape, dtype=g.acc)
+        free = np.ones(y.shape, dtype=bool)   # outputs whose maximum is not yet found
+        for i in range(kh):
+            for j in range(kw):
+                hit = g.window(xp, i, j, oh, ow) == y
+                hit &= free
+                g.window(dxp, i, j, oh, ow)[...] += dy * hit
+                free &= ~hit
+        return g.out(g.crop(dxp, pads, h, w))
+    return max_pool_grad
+
+
+def _counts(n: int, k: int, stride: int, out: int, before: int) -> np.ndarray:
+    """How many in-bounds input positions each output window covers, along one dimension."""
+    start = np.arange(out) * stride - before
+    return np.minimum(start + k, n) - np.maximum(start, 0)
+
+
+def _avg_divisor(g, h, w, kh, kw, oh, ow, pads):
+    ch = _counts(h, kh, g.sh, oh, pads[0])
+    cw = _counts(w, kw, g.sw, ow, pads[2])
+    return (ch[:, None] * cw[None, :])[None, :, :, None].astype(g.acc)
+
+
+def _avg_pool(node, ctx):
+    g = _Conv(node, "ksize")
+    kh, kw = g.k
+
+    def avg_pool(x):
+        x = g.to_nhwc(x)
+        _, h, w, _ = x.shape
+        oh, ow, pads = g.plan(h, w, kh, kw)
+        xp = g.pad(x, pads)
+        y = g.window(xp, 0, 0, oh, ow).copy()
+        for i in range(kh):
+            for j in range(kw):
+                if i or j:
+                    y += g.window(xp, i, j, oh, ow)
+        y /= _avg_divisor(g, h, w, kh, kw, oh, ow, pads)
+        return g.out(y)
+    return avg_pool
+
+
+def _avg_pool_grad(node, ctx):
+    g = _Conv(node, "ksize")
+    kh, kw = g.k
+
+    def avg_pool_grad(sizes, dy):
+        dy = g.to_nhwc(dy)
+        n, h, w, c = g.sizes_nhwc(sizes)
+        oh, ow, pads = g.plan(h, w, kh, kw)
+        share = dy / _avg_divisor(g, h, w, kh, kw, oh, ow, pads)
+        dxp = np.zeros((n, h + pads[0] + pads[1], w + pads[2] + pads[3], c), dtype=g.acc)
+        for i in range(kh):
+            for j in range(kw):
+                g.window(dxp, i, j, oh, ow)[...] += share
+        return g.out(g.crop(dxp, pads, h, w))
+    return avg_pool_grad
+
+
+KERNELS = {
+    "Conv2D": _conv2d,
+    "Conv2DBackpropInput": _conv2d_backprop_input,
+    "Conv2DBackpropFilter": _conv2d_backprop_filter,
+    "DepthwiseConv2dNative": _depthwise,
+    "DepthwiseConv2dNativeBackpropInput": _depthwise_backprop_input,
+    "DepthwiseConv2dNativeBackpropFilter": _depthwise_backprop_filter,
+    "MaxPool": _max_pool,
+    "MaxPoolGrad": _max_pool_grad,
+    "AvgPool": _avg_pool,
+    "AvgPoolGrad": _avg_pool_grad,
+}
