@@ -54,10 +54,12 @@ def constant(value, dtype=None, shape=None, name: str = "Const", verify_shape: b
         elif 0 < arr.size < n:
             flat = arr.reshape(-1)
             arr = np.concatenate([flat, np.repeat(flat[-1:], n - flat.size)]).reshape(target)
+        elif arr.size > n:
+            raise ValueError(f"Too many elements provided. Needed at most {n}, but received "
+                             f"{arr.size}")
         else:
-            raise TypeError(f"Eager execution of tf.constant with unsupported shape. Tensor "
-                            f"{value!r} (converted from {arr.shape}) has {arr.size} elements, but "
-                            f"got `shape` {target} with {n} elements.")
+            raise ValueError(f"Cannot create a constant of shape {list(target)} from an empty "
+                             "value")
     dt = _dtypes.as_dtype(arr.dtype) if dtype is None else _dtypes.as_dtype(dtype)
     if not arr.flags.writeable or (isinstance(value, np.ndarray) and arr is value):
         arr = arr.copy()  # the graph owns its constants; later edits of `value` must not leak in

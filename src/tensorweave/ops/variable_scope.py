@@ -351,7 +351,8 @@ def variable_scope(name_or_scope, default_name=None, values=None, initializer=No
         if isinstance(name_or_scope, VariableScope):
             new_name = name_or_scope.name
             base = name_or_scope
-            ns_ctx = (graph.name_scope(name_or_scope.original_name_scope or None)
+            # TF1: a scope object opens a fresh name scope named after its last component
+            ns_ctx = (name_scope(name_or_scope.name.split("/")[-1] or None, values=values)
                       if auxiliary_name_scope else contextlib.nullcontext(None))
         else:
             new_name = parent.name + "/" + name_or_scope if parent.name else name_or_scope
@@ -379,7 +380,7 @@ def variable_scope(name_or_scope, default_name=None, values=None, initializer=No
     counts[new_name] = counts.get(new_name, 0) + 1
     with ns_ctx as ns:
         if isinstance(name_or_scope, VariableScope):
-            ns_str = name_or_scope.original_name_scope
+            ns_str = name_or_scope.original_name_scope  # kept, as TF1 does
         elif ns is None:
             ns_str = parent.original_name_scope
         else:
