@@ -170,7 +170,7 @@ def _softmax_xent_grad(op, grad_loss, grad_grad):
 
 @RegisterGradient("SparseSoftmaxCrossEntropyWithLogits")
 def _sparse_softmax_xent_grad(op, grad_loss, grad_grad):
-    grad = _broadcast_mul(grad_loss, array_ops.stop_gradient(op.outputs[1]))
+    grad = _broadcast_mul(grad_loss, op.outputs[1])
     if not _is_zero(grad_grad):
         grad = grad + _xent_grad_grad(op.inputs[0], grad_grad)
     return grad, None

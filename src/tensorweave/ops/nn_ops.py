@@ -24,12 +24,13 @@ from ..framework.graph import Tensor, apply_op, colocate_with, name_scope
 from ..framework.op_registry import register_op
 from ..framework.tensor_shape import Dimension, TensorShape
 from . import array_ops, math_ops
+from .math_ops import sigmoid, tanh  # tf.nn re-exports of the math family's ops
 from .op_util import FLOAT_TYPES, check_dtype, fmt_shape, op1
 
 __all__ = [
-    # activations
-    "relu", "relu6", "elu", "selu", "leaky_relu", "softplus", "softsign", "crelu",
-    "softmax", "log_softmax", "bias_add", "xw_plus_b", "relu_layer",
+    # activations ("sigmoid" and "tanh" are the math family's, re-exported as in tf.nn)
+    "sigmoid", "tanh", "relu", "relu6", "elu", "selu", "leaky_relu", "softplus", "softsign",
+    "crelu", "softmax", "log_softmax", "bias_add", "xw_plus_b", "relu_layer",
     # fused gradient ops that TF1 exposes under tf.nn
     "conv2d_backprop_input", "conv2d_backprop_filter", "depthwise_conv2d_native",
     "depthwise_conv2d_native_backprop_input", "depthwise_conv2d_native_backprop_filter",
