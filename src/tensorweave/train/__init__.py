@@ -9,13 +9,25 @@ from __future__ import annotations
 from . import training_ops  # noqa: F401 - registers the update ops
 from .adagrad import AdagradOptimizer
 from .adam import AdamOptimizer
+from .checkpoint_management import (CheckpointState, checkpoint_exists,
+                                    generate_checkpoint_state_proto, get_checkpoint_mtimes,
+                                    get_checkpoint_state, latest_checkpoint, remove_checkpoint,
+                                    update_checkpoint_state)
+from .checkpoint_utils import NewCheckpointReader, list_variables, load_checkpoint, load_variable
 from .gradient_descent import GradientDescentOptimizer
 from .momentum import MomentumOptimizer
 from .optimizer import Optimizer
+from .meta_graph import MetaGraphDef, export_meta_graph, import_meta_graph
 from .rmsprop import RMSPropOptimizer
+from .saver import Saver, SaverDef
 from .training_util import (assert_global_step, create_global_step, get_global_step,
                             get_or_create_global_step, global_step)
 
 __all__ = ["Optimizer", "GradientDescentOptimizer", "MomentumOptimizer", "AdamOptimizer",
            "RMSPropOptimizer", "AdagradOptimizer", "global_step", "get_global_step",
-           "create_global_step", "get_or_create_global_step", "assert_global_step"]
+           "create_global_step", "get_or_create_global_step", "assert_global_step", "Saver",
+           "SaverDef", "CheckpointState", "checkpoint_exists", "get_checkpoint_state",
+           "latest_checkpoint", "update_checkpoint_state", "generate_checkpoint_state_proto",
+           "remove_checkpoint", "get_checkpoint_mtimes", "NewCheckpointReader", "list_variables",
+           "load_checkpoint", "load_variable", "MetaGraphDef", "export_meta_graph",
+           "import_meta_graph"]
