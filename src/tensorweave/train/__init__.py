@@ -15,6 +15,8 @@ from .checkpoint_management import (CheckpointState, checkpoint_exists,
                                     update_checkpoint_state)
 from .checkpoint_utils import NewCheckpointReader, list_variables, load_checkpoint, load_variable
 from .gradient_descent import GradientDescentOptimizer
+from .learning_rate_decay import (cosine_decay, exponential_decay, inverse_time_decay,
+                                  natural_exp_decay, piecewise_constant, polynomial_decay)
 from .momentum import MomentumOptimizer
 from .optimizer import Optimizer
 from .meta_graph import MetaGraphDef, export_meta_graph, import_meta_graph
@@ -30,4 +32,5 @@ __all__ = ["Optimizer", "GradientDescentOptimizer", "MomentumOptimizer", "AdamOp
            "latest_checkpoint", "update_checkpoint_state", "generate_checkpoint_state_proto",
            "remove_checkpoint", "get_checkpoint_mtimes", "NewCheckpointReader", "list_variables",
            "load_checkpoint", "load_variable", "MetaGraphDef", "export_meta_graph",
-           "import_meta_graph"]
+           "import_meta_graph", "exponential_decay", "natural_exp_decay", "inverse_time_decay",
+           "polynomial_decay", "cosine_decay", "piecewise_constant"]
