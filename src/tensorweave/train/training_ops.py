@@ -23,10 +23,10 @@ from ..ops.state_ops import _is_ref, _ref_of
 __all__ = ["apply_gradient_descent", "apply_momentum", "sparse_apply_momentum", "apply_adam",
            "sparse_apply_adam", "apply_rms_prop", "sparse_apply_rms_prop",
            "apply_centered_rms_prop", "sparse_apply_centered_rms_prop", "apply_adagrad",
-           "sparse_apply_adagrad"]
+           "sparse_apply_adagrad", "SIGNATURES"]
 
 # op type -> (input names, number of leading ref inputs, name of the gradient input, sparse?)
-_SIGNATURES = {
+SIGNATURES = {
     "ApplyGradientDescent": (("var", "alpha", "delta"), 1, "delta", False),
     "ApplyMomentum": (("var", "accum", "lr", "grad", "momentum"), 2, "grad", False),
     "SparseApplyMomentum": (("var", "accum", "lr", "grad", "indices", "momentum"), 2, "grad",
@@ -50,7 +50,7 @@ _SIGNATURES = {
 
 def _apply_shape(op):
     """Shape function shared by all update ops: checks refs, scalars, grad and indices."""
-    names, n_refs, grad_name, sparse = _SIGNATURES[op.type]
+    names, n_refs, grad_name, sparse = SIGNATURES[op.type]
     if len(op.inputs) != len(names):
         raise ValueError(f"{op.type} '{op.name}' takes {len(names)} inputs "
                          f"({', '.join(names)}), got {len(op.inputs)}")
@@ -98,7 +98,7 @@ def _apply_shape(op):
     return [(var.dtype, var.shape)]
 
 
-for _t, (_names, _n_refs, _, _) in _SIGNATURES.items():
+for _t, (_names, _n_refs, _, _) in SIGNATURES.items():
     register_op(_t, stateful=True, ref_inputs=tuple(range(_n_refs)), may_alias=True)(_apply_shape)
     NoGradient(_t)
 
@@ -107,7 +107,7 @@ for _t, (_names, _n_refs, _, _) in _SIGNATURES.items():
 # wrappers (TF1 argument names and order)
 # ----------------------------------------------------------------------------------------------
 def _apply(op_type, args, attrs, name):
-    names, n_refs, _, _ = _SIGNATURES[op_type]
+    names, n_refs, _, _ = SIGNATURES[op_type]
     var = _ref_of(args[0])
     inputs = [var] + [_ref_of(a) for a in args[1:n_refs]]
     for n, a in zip(names[n_refs:], args[n_refs:]):

@@ -16,6 +16,7 @@ import contextlib
 import numpy as np
 
 from ...framework import errors
+from ...train.training_ops import SIGNATURES
 from .state import _check_indices, _uninitialized
 
 __all__ = ["KERNELS"]
@@ -85,13 +86,49 @@ def _apply_gradient_descent(node, ctx):
 
 
 # ----------------------------------------------------------------------------------------------
-# momentum
+# row-wise updates: one function serves the dense op (whole buffers, in place) and the sparse
+# op (copies of the touched rows, written back)
 # ----------------------------------------------------------------------------------------------
-def _momentum_rows(var, accum, lr, grad, momentum, nesterov):
-    """accum = accum*momentum + grad; var -= ... on whole arrays (accum/var may be row copies)."""
+def _rowwise(rows_fn):
+    """Kernel factory for an Apply*/SparseApply* op whose update is `rows_fn(bufs, grad,
+    scalars, attrs)` on the variable and slot arrays `bufs` (var first)."""
+    def factory(node, ctx):
+        names, n_refs, grad_name, sparse = SIGNATURES[node.op]
+        args = names[n_refs:]
+        gi = args.index(grad_name)
+        ii = args.index("indices") if sparse else None
+        scalar_pos = [i for i, n in enumerate(args) if n not in (grad_name, "indices")]
+        get = _buffers(node, ctx, n_refs)
+        lock = _locking(node, ctx)
+        attrs = node.attr
+
+        def apply(*values):
+            with lock:
+                bufs = get()
+                var = bufs[0]
+                dt = var.dtype.type
+                scalars = [dt(values[i]) for i in scalar_pos]
+                if not sparse:
+                    _same_shape(node, var, values[gi])
+                    rows_fn(bufs, values[gi], scalars, attrs)
+                    return var
+                idx, g = _dedup(node, var, values[gi], values[ii])
+                rows = [b[idx] for b in bufs]
+                rows_fn(rows, g, scalars, attrs)
+                for b, r in zip(bufs, rows):
+                    b[idx] = r
+                return var
+        return apply
+    return factory
+
+
+def _momentum_rows(bufs, grad, scalars, attrs):
+    """accum = accum*momentum + grad; var -= lr*accum (Nesterov: grad*lr + accum*momentum*lr)."""
+    var, accum = bufs
+    lr, momentum = scalars
     accum *= momentum
     accum += grad
-    if nesterov:
+    if attrs.get("use_nesterov", False):
         step = np.multiply(grad, lr)
         step += accum * (momentum * lr)
     else:
@@ -99,37 +136,46 @@ def _momentum_rows(var, accum, lr, grad, momentum, nesterov):
     var -= step
 
 
-def _apply_momentum(node, ctx):
-    get = _buffers(node, ctx, 2)
-    lock = _locking(node, ctx)
-    nesterov = bool(node.attr.get("use_nesterov", False))
+def _rmsprop_rows(bufs, grad, scalars, attrs):
+    """ms += (g^2 - ms)*(1-rho) [centered: mg += (g - mg)*(1-rho), ms - mg^2 replaces ms];
+    mom = mom*momentum + g*lr/sqrt(ms + eps); var -= mom."""
+    if len(bufs) == 4:
+        var, mg, ms, mom = bufs
+    else:
+        (var, ms, mom), mg = bufs, None
+    lr, rho, momentum, epsilon = scalars
+    one = var.dtype.type(1)
+    t = np.empty_like(var)
+    np.multiply(grad, grad, out=t)
+    t -= ms
+    t *= one - rho
+    ms += t
+    if mg is None:
+        np.add(ms, epsilon, out=t)
+    else:
+        np.subtract(grad, mg, out=t)
+        t *= one - rho
+        mg += t
+        np.multiply(mg, mg, out=t)
+        np.subtract(ms, t, out=t)
+        t += epsilon
+    np.sqrt(t, out=t)
+    step = np.multiply(grad, lr)
+    step /= t
+    mom *= momentum
+    mom += step
+    var -= mom
 
-    def apply(lr, grad, momentum):
-        with lock:
-            var, accum = get()
-            _same_shape(node, var, grad)
-            dt = var.dtype.type
-            _momentum_rows(var, accum, dt(lr), grad, dt(momentum), nesterov)
-            return var
-    return apply
 
-
-def _sparse_apply_momentum(node, ctx):
-    get = _buffers(node, ctx, 2)
-    lock = _locking(node, ctx)
-    nesterov = bool(node.attr.get("use_nesterov", False))
-
-    def apply(lr, grad, indices, momentum):
-        with lock:
-            var, accum = get()
-            idx, g = _dedup(node, var, grad, indices)
-            dt = var.dtype.type
-            a, v = accum[idx], var[idx]
-            _momentum_rows(v, a, dt(lr), g, dt(momentum), nesterov)
-            accum[idx] = a
-            var[idx] = v
-            return var
-    return apply
+def _adagrad_rows(bufs, grad, scalars, attrs):
+    """accum += g^2 (when update_slots); var -= g*lr/sqrt(accum)."""
+    var, accum = bufs
+    lr, = scalars
+    if attrs.get("update_slots", True):
+        accum += grad * grad
+    step = np.multiply(grad, lr)
+    step /= np.sqrt(accum)
+    var -= step
 
 
 # ----------------------------------------------------------------------------------------------
@@ -198,118 +244,16 @@ def _sparse_apply_adam(node, ctx):
     return apply
 
 
-# ----------------------------------------------------------------------------------------------
-# RMSProp (plain and centered)
-# ----------------------------------------------------------------------------------------------
-def _rmsprop_rows(var, mg, ms, mom, lr, rho, momentum, epsilon, grad):
-    """One RMSProp step on whole arrays (row copies for the sparse form); mg None: plain."""
-    one = var.dtype.type(1)
-    t = np.empty_like(var)
-    np.multiply(grad, grad, out=t)                            # ms += (g^2 - ms) * (1 - rho)
-    t -= ms
-    t *= one - rho
-    ms += t
-    if mg is None:
-        np.add(ms, epsilon, out=t)                            # denom = ms + eps
-    else:
-        np.subtract(grad, mg, out=t)                          # mg += (g - mg) * (1 - rho)
-        t *= one - rho
-        mg += t
-        np.multiply(mg, mg, out=t)                            # denom = ms - mg^2 + eps
-        np.subtract(ms, t, out=t)
-        t += epsilon
-    np.sqrt(t, out=t)
-    step = np.multiply(grad, lr)                              # mom = mom*momentum + g*lr/sqrt(.)
-    step /= t
-    mom *= momentum
-    mom += step
-    var -= mom
-
-
-def _rmsprop_kernel(centered: bool, sparse: bool):
-    n = 4 if centered else 3
-
-    def factory(node, ctx):
-        get = _buffers(node, ctx, n)
-        lock = _locking(node, ctx)
-
-        def apply(lr, rho, momentum, epsilon, grad, indices=None):
-            with lock:
-                bufs = get()
-                var = bufs[0]
-                dt = var.dtype.type
-                scal = (dt(lr), dt(rho), dt(momentum), dt(epsilon))
-                if centered:
-                    _, mg, ms, mom = bufs
-                else:
-                    (_, ms, mom), mg = bufs, None
-                if not sparse:
-                    _same_shape(node, var, grad)
-                    _rmsprop_rows(var, mg, ms, mom, *scal, grad)
-                    return var
-                idx, g = _dedup(node, var, grad, indices)
-                rows = [b[idx] for b in (var, ms, mom)] + ([mg[idx]] if centered else [None])
-                _rmsprop_rows(rows[0], rows[3], rows[1], rows[2], *scal, g)
-                var[idx], ms[idx], mom[idx] = rows[0], rows[1], rows[2]
-                if centered:
-                    mg[idx] = rows[3]
-                return var
-        return apply
-    return factory
-
-
-# ----------------------------------------------------------------------------------------------
-# Adagrad
-# ----------------------------------------------------------------------------------------------
-def _adagrad_rows(var, accum, lr, grad, update_slots):
-    if update_slots:
-        accum += grad * grad
-    step = np.multiply(grad, lr)                              # var -= g * lr / sqrt(accum)
-    step /= np.sqrt(accum)
-    var -= step
-
-
-def _apply_adagrad(node, ctx):
-    get = _buffers(node, ctx, 2)
-    lock = _locking(node, ctx)
-    update_slots = bool(node.attr.get("update_slots", True))
-
-    def apply(lr, grad):
-        with lock:
-            var, accum = get()
-            _same_shape(node, var, grad)
-            _adagrad_rows(var, accum, var.dtype.type(lr), grad, update_slots)
-            return var
-    return apply
-
-
-def _sparse_apply_adagrad(node, ctx):
-    get = _buffers(node, ctx, 2)
-    lock = _locking(node, ctx)
-    update_slots = bool(node.attr.get("update_slots", True))
-
-    def apply(lr, grad, indices):
-        with lock:
-            var, accum = get()
-            idx, g = _dedup(node, var, grad, indices)
-            a, v = accum[idx], var[idx]
-            _adagrad_rows(v, a, var.dtype.type(lr), g, update_slots)
-            accum[idx] = a
-            var[idx] = v
-            return var
-    return apply
-
-
 KERNELS = {
     "ApplyGradientDescent": _apply_gradient_descent,
-    "ApplyMomentum": _apply_momentum,
-    "SparseApplyMomentum": _sparse_apply_momentum,
+    "ApplyMomentum": _rowwise(_momentum_rows),
+    "SparseApplyMomentum": _rowwise(_momentum_rows),
     "ApplyAdam": _apply_adam,
     "SparseApplyAdam": _sparse_apply_adam,
-    "ApplyRMSProp": _rmsprop_kernel(centered=False, sparse=False),
-    "SparseApplyRMSProp": _rmsprop_kernel(centered=False, sparse=True),
-    "ApplyCenteredRMSProp": _rmsprop_kernel(centered=True, sparse=False),
-    "SparseApplyCenteredRMSProp": _rmsprop_kernel(centered=True, sparse=True),
-    "ApplyAdagrad": _apply_adagrad,
-    "SparseApplyAdagrad": _sparse_apply_adagrad,
+    "ApplyRMSProp": _rowwise(_rmsprop_rows),
+    "SparseApplyRMSProp": _rowwise(_rmsprop_rows),
+    "ApplyCenteredRMSProp": _rowwise(_rmsprop_rows),
+    "SparseApplyCenteredRMSProp": _rowwise(_rmsprop_rows),
+    "ApplyAdagrad": _rowwise(_adagrad_rows),
+    "SparseApplyAdagrad": _rowwise(_adagrad_rows),
 }
