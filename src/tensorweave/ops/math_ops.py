@@ -1,10 +1,16 @@
-"""Math ops: element-wise arithmetic with broadcasting, matmul, reductions, casts, operators.
+"""Math ops: element-wise arithmetic with broadcasting, comparisons, unary functions, matmul and
+einsum, reductions, scans, casts, complex numbers, ranges, segment sums, norms and the `Tensor`
+operators.
 
-Definitions and Python wrappers only; kernels live in `tensorweave/kernels/cpu/math.py` and
-gradients in `tensorweave/autodiff/math_grad.py`.  This module also installs the `Tensor`
-operator overloads (`+`, `*`, `@`, `<`, ...).
+Definitions (shape/dtype functions, registered once per op type) and the TF1 Python wrappers
+only; kernels live in `tensorweave/kernels/cpu/math.py` and gradients in
+`tensorweave/autodiff/math_grad.py`.  Naming follows TF1: `tw.add(x, y)` makes a node `Add`,
+while `x + y` makes `add` (operators open a lower-case name scope, as TF1's do); Python values
+converted for an op are named after the argument inside the op's scope (`Add/y`).
 """
 from __future__ import annotations
+
+import builtins
 
 import numpy as np
 
@@ -12,115 +18,593 @@ from ..framework import dtypes as _dtypes
 from ..framework.convert import constant_value, convert_to_tensor
 from ..framework.graph import Tensor, name_scope
 from ..framework.op_registry import register_op
-from ..framework.tensor_shape import TensorShape
-from .op_util import binary_broadcast_shape, binary_inputs, fmt_shape, op1, same_dtype_inputs
+from ..framework.tensor_shape import Dimension, TensorShape
+from .op_util import (binary_inputs, broadcast_static, check_dtype, fmt_shape, op1,
+                      same_dtype_inputs)
 
-__all__ = ["add", "subtract", "multiply", "divide", "truediv", "realdiv", "negative", "matmul",
-           "add_n", "reduce_sum", "reduce_mean", "cast", "square", "sub", "mul", "neg", "div"]
+__all__ = [
+    # binary arithmetic
+    "add", "subtract", "sub", "multiply", "mul", "divide", "truediv", "realdiv", "div",
+    "div_no_nan", "divide_no_nan", "floordiv", "floor_div", "truncatediv", "mod", "floormod",
+    "truncatemod", "pow", "maximum", "minimum", "squared_difference", "atan2", "xlogy", "xdivy",
+    "scalar_mul", "add_n", "accumulate_n",
+    # comparisons and logic
+    "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and",
+    "logical_or", "logical_not", "logical_xor",
+    # unary
+    "abs", "negative", "neg", "sign", "square", "sqrt", "rsqrt", "exp", "expm1", "log", "log1p",
+    "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh",
+    "tanh", "sigmoid", "erf", "erfc", "lgamma", "digamma", "polygamma", "zeta", "floor", "ceil",
+    "round", "rint", "is_nan", "is_inf", "is_finite", "reciprocal",
+    # linear algebra
+    "matmul", "tensordot", "einsum",
+    # reductions and scans
+    "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "reduce_any",
+    "reduce_all", "reduce_logsumexp", "reduce_variance", "reduce_std", "count_nonzero",
+    "argmax", "argmin", "cumsum", "cumprod",
+    # casts and complex numbers
+    "cast", "to_float", "to_double", "to_int32", "to_int64", "to_bfloat16", "saturate_cast",
+    "complex", "real", "imag", "conj", "angle",
+    # sequences, segments, norms
+    "range", "linspace", "lin_space", "unsorted_segment_sum", "segment_sum", "norm",
+]
+
+_F = _dtypes.FLOATING
+_C = _dtypes.COMPLEX
+_FC = _F + _C
+_SINT = (_dtypes.int8, _dtypes.int16, _dtypes.int32, _dtypes.int64)
+_INT = _dtypes.INTEGER
+_REAL = _F + _INT
+_SIGNED = _F + _C + _SINT
+_NUM = _dtypes.NUMERIC
+_ALL = _NUM + (_dtypes.bool, _dtypes.string)
+_BOOL = (_dtypes.bool,)
+_pyrange = builtins.range
+
+
+def _scope(name, default, values):
+    """TF1's op scope: the node gets `name` (or `default`), converted inputs live inside it."""
+    return name_scope(name, default, values)
 
 
 # ----------------------------------------------------------------------------------------------
-# binary element-wise
+# binary element-wise ops
 # ----------------------------------------------------------------------------------------------
-for _t in ("Add", "Sub", "Mul", "RealDiv"):
-    register_op(_t)(binary_broadcast_shape)
+def _binary_shape(allowed, out_dtype=None):
+    def shape_fn(op):
+        x, y = op.inputs
+        if x.dtype is not y.dtype:
+            raise TypeError(f"Input 'y' of '{op.type}' Op has type {y.dtype.name} that does not "
+                            f"match type {x.dtype.name} of argument 'x'.")
+        check_dtype(x, allowed, op.type)
+        return [(out_dtype or x.dtype, broadcast_static(x.shape, y.shape, op))]
+    return shape_fn
 
 
-def _binary(op_type, default_name):
+_BINARY_OPS = {
+    # op type: allowed input dtypes (outputs have the input dtype)
+    "Add": _NUM + (_dtypes.string,), "Sub": _NUM, "Mul": _NUM, "RealDiv": _NUM,
+    "DivNoNan": _FC, "FloorDiv": _REAL, "TruncateDiv": _REAL, "FloorMod": _REAL,
+    "TruncateMod": _REAL, "Pow": _FC + (_dtypes.int32, _dtypes.int64),
+    "Maximum": _REAL, "Minimum": _REAL, "SquaredDifference": _FC + (_dtypes.int32, _dtypes.int64),
+    "Atan2": _F, "Xlogy": _FC, "Xdivy": _FC, "Polygamma": _F, "Zeta": _F,
+    # comparisons and logic: bool outputs
+    "Equal": None, "NotEqual": None, "Less": None, "LessEqual": None, "Greater": None,
+    "GreaterEqual": None, "LogicalAnd": None, "LogicalOr": None,
+}
+_COMPARE_ALLOWED = {"Equal": _ALL, "NotEqual": _ALL, "LogicalAnd": _BOOL, "LogicalOr": _BOOL}
+for _t, _allowed in _BINARY_OPS.items():
+    if _allowed is None:
+        register_op(_t)(_binary_shape(_COMPARE_ALLOWED.get(_t, _REAL), _dtypes.bool))
+    else:
+        register_op(_t)(_binary_shape(_allowed))
+
+
+def _binary(op_type, default_name=None, x_arg="x", y_arg="y"):
+    """The TF1 wrapper `fn(x, y, name=None)` of a binary op (node named `default_name`)."""
+    default_name = default_name or op_type
+
     def fn(x, y, name=None):
-        x, y = binary_inputs(x, y, op_type)
-        return op1(op_type, [x, y], {"T": x.dtype}, name or default_name)
-    fn.__name__ = default_name.lower()
+        with _scope(name, default_name, [x, y]) as scope:
+            x, y = binary_inputs(x, y, op_type)
+            return op1(op_type, [x, y], {"T": x.dtype}, scope)
+    fn.__name__ = fn.__qualname__ = default_name.lower()
+    fn.__doc__ = f"TF1 `{default_name}`: element-wise {op_type} with numpy broadcasting."
     return fn
 
 
-add = _binary("Add", "Add")
-subtract = _binary("Sub", "Sub")
-multiply = _binary("Mul", "Mul")
-realdiv = _binary("RealDiv", "RealDiv")
-sub, mul = subtract, multiply
+add = _binary("Add")
+subtract = _binary("Sub")
+multiply = _binary("Mul")
+realdiv = _binary("RealDiv")
+div_no_nan = _binary("DivNoNan")
+floor_div = _binary("FloorDiv")
+truncatediv = _binary("TruncateDiv")
+floormod = _binary("FloorMod")
+truncatemod = _binary("TruncateMod")
+maximum = _binary("Maximum")
+minimum = _binary("Minimum")
+squared_difference = _binary("SquaredDifference")
+xlogy = _binary("Xlogy")
+xdivy = _binary("Xdivy")
+sub, mul, mod = subtract, multiply, floormod
+divide_no_nan = div_no_nan
+equal = _binary("Equal")
+not_equal = _binary("NotEqual")
+less = _binary("Less")
+less_equal = _binary("LessEqual")
+greater = _binary("Greater")
+greater_equal = _binary("GreaterEqual")
+logical_and = _binary("LogicalAnd")
+logical_or = _binary("LogicalOr")
+_polygamma = _binary("Polygamma")
+_zeta = _binary("Zeta")
+
+
+def atan2(y, x, name=None):
+    """Element-wise arctan(y / x), respecting the signs of both (op `Atan2`, inputs y, x)."""
+    with _scope(name, "Atan2", [y, x]) as scope:
+        y, x = binary_inputs(y, x, "Atan2")
+        return op1("Atan2", [y, x], {"T": y.dtype}, scope)
+
+
+def polygamma(a, x, name=None):
+    """The n-th derivative of digamma: `polygamma(a, x)` (a holds integer-valued floats)."""
+    return _polygamma(a, x, name=name or "Polygamma")
+
+
+def zeta(x, q, name=None):
+    """The Hurwitz zeta function sum_k (q + k)^-x."""
+    return _zeta(x, q, name=name or "Zeta")
+
+
+_TRUEDIV_FLOAT = {_dtypes.int8: _dtypes.float32, _dtypes.uint8: _dtypes.float32,
+                  _dtypes.int16: _dtypes.float32, _dtypes.uint16: _dtypes.float32,
+                  _dtypes.int32: _dtypes.float64, _dtypes.uint32: _dtypes.float64,
+                  _dtypes.int64: _dtypes.float64, _dtypes.uint64: _dtypes.float64}
 
 
 def truediv(x, y, name=None):
     """Python 3 division: integers are cast to float (int8/16 -> float32, int32/64 -> float64)."""
-    with name_scope(name, "truediv", [x, y]) as scope:
+    with _scope(name, "truediv", [x, y]) as scope:
         x, y = binary_inputs(x, y, "RealDiv")
-        if x.dtype.is_integer:
-            target = _dtypes.float32 if x.dtype.size <= 2 else _dtypes.float64
+        if x.dtype.is_bool or x.dtype is _dtypes.string:
+            raise TypeError(f"Invalid dtype {x.dtype.name} in __truediv__")
+        target = _TRUEDIV_FLOAT.get(x.dtype)
+        if target is not None:
             x, y = cast(x, target), cast(y, target)
         return op1("RealDiv", [x, y], {"T": x.dtype}, scope)
 
 
 def divide(x, y, name=None):
+    """TF1 `tf.divide`: `x / y` (true division), named `truediv` unless `name` is given."""
     return truediv(x, y, name=name)
 
 
 def div(x, y, name=None):
-    """TF1 `tf.div`: floor division for integers, true division for floats."""
-    x, y = binary_inputs(x, y, "Div")
-    if x.dtype.is_integer:
-        from . import math_ops as _m
-        return _m.floordiv(x, y, name=name)
-    return realdiv(x, y, name=name)
+    """TF1 `tf.div`: floor division (`FloorDiv`) for integers, `RealDiv` otherwise."""
+    with _scope(name, "div", [x, y]) as scope:
+        x, y = binary_inputs(x, y, "Div")
+        op_type = "FloorDiv" if x.dtype.is_integer else "RealDiv"
+        return op1(op_type, [x, y], {"T": x.dtype}, scope)
+
+
+def floordiv(x, y, name=None):
+    """TF1 `tf.floordiv`: floor(x / y) (Python `//` semantics for integers)."""
+    with _scope(name, "floordiv", [x, y]) as scope:
+        x, y = binary_inputs(x, y, "FloorDiv")
+        return op1("FloorDiv", [x, y], {"T": x.dtype}, scope)
+
+
+def pow(x, y, name=None):  # noqa: A001 - TF1 name
+    """TF1 `tf.pow`: element-wise x ** y (node `Pow`)."""
+    with _scope(name, "Pow", [x]) as scope:
+        x, y = binary_inputs(x, y, "Pow")
+        return op1("Pow", [x, y], {"T": x.dtype}, scope)
+
+
+def logical_xor(x, y, name="LogicalXor"):
+    """TF1 `tf.logical_xor`: (x | y) & ~(x & y), built from the logical ops as in TF1."""
+    return logical_and(logical_or(x, y), logical_not(logical_and(x, y)), name=name)
+
+
+def scalar_mul(scalar, x, name=None):
+    """TF1 `tf.scalar_mul`: a scalar times a Tensor or IndexedSlices."""
+    from ..framework.indexed_slices import IndexedSlices
+    base = x.values if isinstance(x, IndexedSlices) else convert_to_tensor(x)
+    scalar = convert_to_tensor(scalar, dtype=base.dtype, name="scalar")
+    if scalar.shape.ndims not in (None, 0):
+        raise ValueError(f"Only scalar multiply works, got shape {scalar.shape}")
+    if isinstance(x, IndexedSlices):
+        return IndexedSlices(multiply(scalar, base, name=name), x.indices, x.dense_shape)
+    return multiply(scalar, base, name=name)
 
 
 # ----------------------------------------------------------------------------------------------
-# unary
+# unary element-wise ops
 # ----------------------------------------------------------------------------------------------
-from .op_util import unchanged_shape  # noqa: E402
-
-register_op("Neg")(unchanged_shape)
-register_op("Square")(unchanged_shape)
-
-
-def negative(x, name=None):
-    x = convert_to_tensor(x)
-    return op1("Neg", [x], {"T": x.dtype}, name or "Neg")
+def _unary_shape(allowed, out=None):
+    def shape_fn(op):
+        x = op.inputs[0]
+        check_dtype(x, allowed, op.type)
+        dt = x.dtype if out is None else (x.dtype.real_dtype if out == "real" else out)
+        return [(dt, x.shape)]
+    return shape_fn
 
 
-def square(x, name=None):
-    x = convert_to_tensor(x)
-    return op1("Square", [x], {"T": x.dtype}, name or "Square")
+_UNARY_OPS = {
+    # op type: (allowed input dtypes, output dtype: None = same, "real", or a DType)
+    "Abs": (_F + _SINT, None), "ComplexAbs": (_C, "real"), "Neg": (_SIGNED, None),
+    "Sign": (_SIGNED, None), "Square": (_NUM, None), "Reciprocal": (_SIGNED, None),
+    "Round": (_F + _C, None), "IsNan": (_F, _dtypes.bool), "IsInf": (_F, _dtypes.bool),
+    "IsFinite": (_F, _dtypes.bool), "LogicalNot": (_BOOL, None),
+    "Real": (_C, "real"), "Imag": (_C, "real"), "Angle": (_C, "real"), "Conj": (_C, None),
+    **{t: (_FC, None) for t in ("Sqrt", "Rsqrt", "Exp", "Expm1", "Log", "Log1p", "Sin", "Cos",
+                                "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh",
+                                "Atanh", "Tanh", "Sigmoid")},
+    **{t: (_F, None) for t in ("Erf", "Erfc", "Lgamma", "Digamma", "Floor", "Ceil", "Rint")},
+}
+for _t, (_allowed, _out) in _UNARY_OPS.items():
+    register_op(_t)(_unary_shape(_allowed, _out))
 
 
+def _unary(op_type):
+    """The TF1 wrapper `fn(x, name=None)` of a unary op (node named `op_type`)."""
+    def fn(x, name=None):
+        with _scope(name, op_type, [x]) as scope:
+            x = convert_to_tensor(x, name="x")
+            return op1(op_type, [x], {"T": x.dtype}, scope)
+    fn.__name__ = fn.__qualname__ = op_type.lower()
+    fn.__doc__ = f"TF1 element-wise `{op_type}`."
+    return fn
+
+
+negative = _unary("Neg")
+sign = _unary("Sign")
+square = _unary("Square")
+sqrt = _unary("Sqrt")
+rsqrt = _unary("Rsqrt")
+exp = _unary("Exp")
+expm1 = _unary("Expm1")
+log = _unary("Log")
+log1p = _unary("Log1p")
+sin = _unary("Sin")
+cos = _unary("Cos")
+tan = _unary("Tan")
+asin = _unary("Asin")
+acos = _unary("Acos")
+atan = _unary("Atan")
+sinh = _unary("Sinh")
+cosh = _unary("Cosh")
+asinh = _unary("Asinh")
+acosh = _unary("Acosh")
+atanh = _unary("Atanh")
+tanh = _unary("Tanh")
+sigmoid = _unary("Sigmoid")
+erf = _unary("Erf")
+erfc = _unary("Erfc")
+lgamma = _unary("Lgamma")
+digamma = _unary("Digamma")
+floor = _unary("Floor")
+ceil = _unary("Ceil")
+rint = _unary("Rint")
+is_nan = _unary("IsNan")
+is_inf = _unary("IsInf")
+is_finite = _unary("IsFinite")
+reciprocal = _unary("Reciprocal")
+logical_not = _unary("LogicalNot")
 neg = negative
 
 
+def abs(x, name=None):  # noqa: A001 - TF1 name
+    """TF1 `tf.abs`: |x|; for complex x the magnitude (op `ComplexAbs`, real output)."""
+    with _scope(name, "Abs", [x]) as scope:
+        x = convert_to_tensor(x, name="x")
+        if x.dtype.is_complex:
+            return op1("ComplexAbs", [x], {"T": x.dtype, "Tout": x.dtype.real_dtype}, scope)
+        return op1("Abs", [x], {"T": x.dtype}, scope)
+
+
+def round(x, name=None):  # noqa: A001 - TF1 name
+    """TF1 `tf.round`: half to even; integers are returned unchanged."""
+    x = convert_to_tensor(x, name="x")
+    if x.dtype.is_integer:
+        return x
+    with _scope(name, "Round", [x]) as scope:
+        return op1("Round", [x], {"T": x.dtype}, scope)
+
+
 # ----------------------------------------------------------------------------------------------
-# matmul
+# fused gradient ops (y-based, as in TF): used by the gradients of Tanh, Sigmoid, Sqrt, ...
 # ----------------------------------------------------------------------------------------------
+def _grad_op_shape(op):
+    y, dy = op.inputs
+    if y.dtype is not dy.dtype:
+        raise TypeError(f"Input 'dy' of '{op.type}' Op has type {dy.dtype.name} that does not "
+                        f"match type {y.dtype.name} of argument 'y'.")
+    check_dtype(y, _FC, op.type, "y")
+    if not y.shape.is_compatible_with(dy.shape):
+        raise ValueError(f"Shapes must be equal, but are {fmt_shape(y.shape)} and "
+                         f"{fmt_shape(dy.shape)} for '{op.name}' (op: '{op.type}')")
+    return [(y.dtype, y.shape.merge_with(dy.shape))]
+
+
+for _t in ("TanhGrad", "SigmoidGrad", "SqrtGrad", "RsqrtGrad", "ReciprocalGrad"):
+    register_op(_t)(_grad_op_shape)
+
+
+def unary_grad_op(op_type, y, dy, name=None):
+    """`op_type(y, dy)`, e.g. `TanhGrad(y, dy) = dy * (1 - y^2)`."""
+    return op1(op_type, [y, dy], {"T": y.dtype}, name or op_type)
+
+
+# ----------------------------------------------------------------------------------------------
+# matmul, batched matmul
+# ----------------------------------------------------------------------------------------------
+_MATMUL_TYPES = _FC + (_dtypes.int32, _dtypes.int64)
+
+
+def _matmul_inputs_check(op, a, b, a_arg, b_arg):
+    if a.dtype is not b.dtype:
+        raise TypeError(f"Input '{b_arg}' of '{op.type}' Op has type {b.dtype.name} that does not "
+                        f"match type {a.dtype.name} of argument '{a_arg}'.")
+    check_dtype(a, _MATMUL_TYPES, op.type, a_arg)
+
+
+def _inner_mismatch(op, k1, k2):
+    a, b = op.inputs
+    raise ValueError(f"Dimensions must be equal, but are {k1} and {k2} for '{op.name}' "
+                     f"(op: '{op.type}') with input shapes: {fmt_shape(a.shape)}, "
+                     f"{fmt_shape(b.shape)}.")
+
+
 @register_op("MatMul")
 def _matmul_shape(op):
     a, b = op.inputs
-    ta, tb = op.get_attr("transpose_a"), op.get_attr("transpose_b")
-    if a.dtype is not b.dtype:
-        raise TypeError(f"Input 'b' of 'MatMul' Op has type {b.dtype.name} that does not match "
-                        f"type {a.dtype.name} of argument 'a'.")
-    sa, sb = a.shape.with_rank(2) if a.shape.ndims in (None, 2) else _rank_err(op, a), \
-        b.shape.with_rank(2) if b.shape.ndims in (None, 2) else _rank_err(op, b)
-    m, k1 = (sa[1], sa[0]) if ta else (sa[0], sa[1])
-    k2, n = (sb[1], sb[0]) if tb else (sb[0], sb[1])
+    _matmul_inputs_check(op, a, b, "a", "b")
+    for t in (a, b):
+        if t.shape.ndims not in (None, 2):
+            raise ValueError(f"Shape must be rank 2 but is rank {t.shape.ndims} for '{op.name}' "
+                             f"(op: 'MatMul') with input shapes: {fmt_shape(a.shape)}, "
+                             f"{fmt_shape(b.shape)}.")
+    sa, sb = a.shape.with_rank(2), b.shape.with_rank(2)
+    m, k1 = (sa[1], sa[0]) if op.get_attr("transpose_a") else (sa[0], sa[1])
+    k2, n = (sb[1], sb[0]) if op.get_attr("transpose_b") else (sb[0], sb[1])
     if not k1.is_compatible_with(k2):
-        raise ValueError(f"Dimensions must be equal, but are {k1} and {k2} for '{op.name}' "
-                         f"(op: 'MatMul') with input shapes: {fmt_shape(a.shape)}, "
-                         f"{fmt_shape(b.shape)}.")
+        _inner_mismatch(op, k1, k2)
     return [(a.dtype, TensorShape([m, n]))]
 
 
-def _rank_err(op, t):
-    raise ValueError(f"Shape must be rank 2 but is rank {t.shape.ndims} for '{op.name}' "
-                     f"(op: '{op.type}') with input shapes: {fmt_shape(op.inputs[0].shape)}, "
-                     f"{fmt_shape(op.inputs[1].shape)}.")
+@register_op("BatchMatMulV2")
+def _batch_matmul_shape(op):
+    a, b = op.inputs
+    _matmul_inputs_check(op, a, b, "x", "y")
+    sa, sb = a.shape, b.shape
+    if sa.ndims is None or sb.ndims is None:
+        return [(a.dtype, TensorShape(None))]
+    for t in (sa, sb):
+        if t.ndims < 2:
+            raise ValueError(f"Shape must be at least rank 2 but is rank {t.ndims} for "
+                             f"'{op.name}' (op: 'BatchMatMulV2') with input shapes: "
+                             f"{fmt_shape(sa)}, {fmt_shape(sb)}.")
+    la, lb = sa.as_list(), sb.as_list()
+    m, k1 = (la[-1], la[-2]) if op.get_attr("adj_x") else (la[-2], la[-1])
+    k2, n = (lb[-1], lb[-2]) if op.get_attr("adj_y") else (lb[-2], lb[-1])
+    if not Dimension(k1).is_compatible_with(Dimension(k2)):
+        _inner_mismatch(op, k1, k2)
+    batch = broadcast_static(TensorShape(la[:-2]), TensorShape(lb[:-2]), op)
+    return [(a.dtype, batch.concatenate([m, n]))]
 
 
 def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_b=False,
            a_is_sparse=False, b_is_sparse=False, name=None):
-    """TF1 `tf.matmul` (2-D here; batched matmul arrives with the rest of the math ops)."""
-    a, b = binary_inputs(a, b, "MatMul")
-    if adjoint_a or adjoint_b:
-        raise NotImplementedError("adjoint_a/adjoint_b")
-    return op1("MatMul", [a, b], {"T": a.dtype, "transpose_a": bool(transpose_a),
-                                  "transpose_b": bool(transpose_b)}, name or "MatMul")
+    """TF1 `tf.matmul`: `MatMul` for matrices, `BatchMatMulV2` (broadcast batch dims) when
+    either operand has rank > 2 or unknown rank.  Adjoint = conjugate transpose."""
+    with _scope(name, "MatMul", [a, b]) as scope:
+        if transpose_a and adjoint_a:
+            raise ValueError("Only one of transpose_a and adjoint_a can be True.")
+        if transpose_b and adjoint_b:
+            raise ValueError("Only one of transpose_b and adjoint_b can be True.")
+        a = convert_to_tensor(a, name="a")
+        b = b if isinstance(b, Tensor) else convert_to_tensor(b, dtype_hint=a.dtype, name="b")
+        if a.dtype is not b.dtype:
+            raise TypeError(f"Input 'b' of 'MatMul' Op has type {b.dtype.name} that does not "
+                            f"match type {a.dtype.name} of argument 'a'.")
+        ra, rb = a.shape.ndims, b.shape.ndims
+        if ra is None or rb is None or ra > 2 or rb > 2:
+            if transpose_a:
+                a, adjoint_a = conj(a), True
+            if transpose_b:
+                b, adjoint_b = conj(b), True
+            return op1("BatchMatMulV2", [a, b], {"T": a.dtype, "adj_x": bool(adjoint_a),
+                                                 "adj_y": bool(adjoint_b)}, scope)
+        if adjoint_a:
+            a, transpose_a = conj(a), True
+        if adjoint_b:
+            b, transpose_b = conj(b), True
+        return op1("MatMul", [a, b], {"T": a.dtype, "transpose_a": bool(transpose_a),
+                                      "transpose_b": bool(transpose_b)}, scope)
+
+
+# ----------------------------------------------------------------------------------------------
+# tensordot
+# ----------------------------------------------------------------------------------------------
+def _tensordot_axes(a, b, axes):
+    ra, rb = a.shape.ndims, b.shape.ndims
+    if ra is None or rb is None:
+        raise ValueError("tensordot needs operands of known rank, got shapes "
+                         f"{fmt_shape(a.shape)} and {fmt_shape(b.shape)}")
+    if isinstance(axes, Tensor):
+        axes = constant_value(axes)
+        if axes is None:
+            raise ValueError("tensordot axes must be known when the graph is built")
+        axes = axes.tolist()
+    if isinstance(axes, (int, np.integer)):
+        n = int(axes)
+        if n < 0:
+            raise ValueError(f"'axes' must be at least 0, got {n}.")
+        if n > ra or n > rb:
+            raise ValueError(f"'axes' must not be larger than the number of dimensions of "
+                             f"tensor {a if n > ra else b}, got {n}.")
+        return list(_pyrange(ra - n, ra)), list(_pyrange(n))
+    axes = list(axes)
+    if len(axes) != 2:
+        raise ValueError(f"'axes' must be an integer or have length 2, got {axes}.")
+    a_axes, b_axes = axes
+    a_axes = [a_axes] if isinstance(a_axes, (int, np.integer)) else list(a_axes)
+    b_axes = [b_axes] if isinstance(b_axes, (int, np.integer)) else list(b_axes)
+    if len(a_axes) != len(b_axes):
+        raise ValueError(f"Different number of contraction axes 'a' and 'b', {len(a_axes)} != "
+                         f"{len(b_axes)}.")
+    return [int(i) % ra for i in a_axes], [int(i) % rb for i in b_axes]
+
+
+def _tensordot_reshape(x, axes, flipped=False):
+    """`x` transposed (free dims, contracted dims) and reshaped to a matrix, as in TF1."""
+    from . import array_ops
+    shape = x.shape.as_list()
+    free = [i for i in _pyrange(len(shape)) if i not in axes]
+    perm = list(axes) + free if flipped else free + list(axes)
+    free_dims = [shape[i] for i in free]
+    if x.shape.is_fully_defined():
+        prod_free = int(np.prod(free_dims, dtype=np.int64))
+        prod_axes = int(np.prod([shape[i] for i in axes], dtype=np.int64))
+        new_shape = [prod_axes, prod_free] if flipped else [prod_free, prod_axes]
+    else:
+        new_shape = [-1, _dim_product(x, axes)] if not flipped else [_dim_product(x, axes), -1]
+    xt = array_ops.transpose(x, perm) if perm != list(_pyrange(len(shape))) else x
+    if xt.shape.as_list() != new_shape:
+        xt = array_ops.reshape(xt, new_shape)
+    return xt, free_dims
+
+
+def _dim_product(x, axes):
+    dims = [x.shape.as_list()[i] for i in axes]
+    if any(d is None for d in dims):
+        raise ValueError(f"tensordot needs the contracted dimensions of {x.name} to be known, "
+                         f"got shape {fmt_shape(x.shape)}")
+    return int(np.prod(dims, dtype=np.int64))
+
+
+def tensordot(a, b, axes, name=None):
+    """TF1 `tf.tensordot`: contract `axes` of `a` with `axes` of `b` (transpose, reshape,
+    `MatMul`, reshape, as TF1 builds it)."""
+    from . import array_ops
+    with _scope(name, "Tensordot", [a, b, axes]) as scope:
+        a = convert_to_tensor(a, name="a")
+        b = convert_to_tensor(b, name="b")
+        a_axes, b_axes = _tensordot_axes(a, b, axes)
+        a_mat, a_free = _tensordot_reshape(a, a_axes)
+        b_mat, b_free = _tensordot_reshape(b, b_axes, True)
+        ab = matmul(a_mat, b_mat)
+        out_dims = a_free + b_free
+        if any(d is None for d in out_dims):
+            sa, sb = array_ops.shape(a), array_ops.shape(b)
+            parts = [array_ops.gather(sa, [i for i in _pyrange(len(a.shape)) if i not in a_axes]),
+                     array_ops.gather(sb, [i for i in _pyrange(len(b.shape)) if i not in b_axes])]
+            return array_ops.reshape(ab, array_ops.concat(parts, 0), name=scope)
+        return array_ops.reshape(ab, out_dims, name=scope)
+
+
+# ----------------------------------------------------------------------------------------------
+# einsum
+# ----------------------------------------------------------------------------------------------
+def parse_einsum(equation: str, n_inputs: int):
+    """([input subscripts], output subscripts) of an einsum equation (implicit output filled in:
+    '...' first, then the letters used once, sorted), or ValueError."""
+    if not isinstance(equation, str):
+        raise TypeError(f"einsum equation must be a string, got {type(equation).__name__}")
+    eq = equation.replace(" ", "")
+    lhs, arrow, out = eq.partition("->")
+    subs = lhs.split(",")
+    if len(subs) != n_inputs:
+        raise ValueError(f"einsum equation {equation!r} names {len(subs)} operands but "
+                         f"{n_inputs} were given")
+    for s in subs + ([out] if arrow else []):
+        letters = s.replace("...", "", 1)
+        if "." in letters or not all(c.isalpha() and c.isascii() for c in letters):
+            raise ValueError(f"Invalid subscripts {s!r} in einsum equation {equation!r}: use "
+                             "letters and at most one '...'")
+    if not arrow:
+        letters = "".join(s.replace("...", "") for s in subs)
+        out = ("..." if any("..." in s for s in subs) else "") + "".join(
+            sorted(c for c in set(letters) if letters.count(c) == 1))
+    known = set("".join(subs))
+    for c in out.replace("...", ""):
+        if c not in known:
+            raise ValueError(f"Output subscript {c!r} of einsum equation {equation!r} does not "
+                             "appear in any input")
+    if len(set(out.replace("...", ""))) != len(out.replace("...", "")):
+        raise ValueError(f"Output subscripts of einsum equation {equation!r} repeat a letter")
+    return subs, out
+
+
+def _merge_einsum_dim(sizes, c, d, op):
+    """Record size `d` of subscript `c` (a size 1 broadcasts, as in numpy)."""
+    old = sizes.get(c, 1)
+    if old == 1:
+        sizes[c] = d
+    elif old is None and d != 1:
+        sizes[c] = d
+    elif d not in (1, None, old):
+        raise ValueError(f"Dimensions of subscript {c!r} must be equal, but are {old} and {d} "
+                         f"for '{op.name}' (op: 'Einsum') with equation "
+                         f"{op.get_attr('equation')!r}")
+
+
+@register_op("Einsum")
+def _einsum_shape(op):
+    ins = op.inputs
+    for t in ins[1:]:
+        if t.dtype is not ins[0].dtype:
+            raise TypeError(f"Einsum inputs must all have dtype {ins[0].dtype.name}, got "
+                            f"{t.dtype.name}")
+    check_dtype(ins[0], _NUM, "Einsum", "inputs")
+    subs, out = parse_einsum(op.get_attr("equation"), len(ins))
+    sizes: dict = {}
+    ell = TensorShape([])
+    for s, t in zip(subs, ins):
+        if t.shape.ndims is None:
+            return [(ins[0].dtype, TensorShape(None))]
+        dims = t.shape.as_list()
+        letters = s.replace("...", "")
+        if "..." in s:
+            n_ell = len(dims) - len(letters)
+            if n_ell < 0:
+                raise ValueError(f"Input {t.name} of rank {len(dims)} is too small for "
+                                 f"subscripts {s!r} of '{op.name}' (op: 'Einsum')")
+            head = s.index("...")
+            ell = broadcast_static(ell, TensorShape(dims[head:head + n_ell]), op)
+            dims = dims[:head] + dims[head + n_ell:]
+        elif len(dims) != len(letters):
+            raise ValueError(f"Input {t.name} has rank {len(dims)} but subscripts {s!r} of "
+                             f"'{op.name}' (op: 'Einsum') name {len(letters)} dimensions")
+        for c, d in zip(letters, dims):
+            _merge_einsum_dim(sizes, c, d, op)
+    if "..." not in out and ell.ndims:
+        raise ValueError(f"Output subscripts of '{op.name}' (op: 'Einsum') need '...' for the "
+                         f"broadcast dimensions {fmt_shape(ell)}")
+    out_dims = []
+    for part in out.split("...") if "..." in out else [out]:
+        out_dims.append([sizes[c] for c in part])
+    if "..." in out:
+        dims = out_dims[0] + ell.as_list() + out_dims[1]
+    else:
+        dims = out_dims[0]
+    return [(ins[0].dtype, TensorShape(dims))]
+
+
+def einsum(equation, *inputs, **kwargs):
+    """TF `tf.einsum(equation, *inputs, name=None)` (op `Einsum`, numpy semantics)."""
+    name = kwargs.pop("name", None)
+    if kwargs:
+        raise TypeError(f"Invalid keyword arguments for einsum: {', '.join(kwargs)}")
+    if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
+        inputs = tuple(inputs[0])
+    with _scope(name, "einsum", list(inputs)) as scope:
+        inputs = same_dtype_inputs(list(inputs), "Einsum")
+        return op1("Einsum", inputs, {"equation": equation, "N": len(inputs),
+                                      "T": inputs[0].dtype}, scope)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -138,18 +622,30 @@ def _addn_shape(op):
             raise ValueError(f"Shapes must be equal rank/size, but are {fmt_shape(s)} and "
                              f"{fmt_shape(t.shape)} for '{op.name}' (op: 'AddN')")
         s = s.merge_with(t.shape)
+    check_dtype(ins[0], _NUM, "AddN", "inputs")
     return [(ins[0].dtype, s)]
 
 
 def add_n(inputs, name=None):
-    """Element-wise sum of a list of same-shape tensors."""
+    """Element-wise sum of a list of same-shape tensors (IndexedSlices are made dense)."""
     if not inputs or not isinstance(inputs, (list, tuple)):
-        raise ValueError("inputs must be a non-empty list of tensors")
+        raise ValueError("inputs must be a list of at least one Tensor/IndexedSlices with the "
+                         "same dtype and shape")
     inputs = same_dtype_inputs(inputs, "AddN")
     if len(inputs) == 1:
         from .array_ops import identity
         return identity(inputs[0], name=name) if name else inputs[0]
     return op1("AddN", inputs, {"T": inputs[0].dtype, "N": len(inputs)}, name or "AddN")
+
+
+def accumulate_n(inputs, shape=None, tensor_dtype=None, name=None):
+    """TF1 `tf.accumulate_n`: the same sum as `add_n`."""
+    if tensor_dtype is not None:
+        inputs = [convert_to_tensor(t, dtype=tensor_dtype) for t in inputs]
+    out = add_n(inputs, name=name)
+    if shape is not None:
+        out.set_shape(shape)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -160,7 +656,11 @@ def reduction_shape(op):
     x, axes = op.inputs
     keep = op._attrs.get("keep_dims", False)
     if not axes.dtype.is_integer:
-        raise TypeError(f"Reduction axes must be int32 or int64, got {axes.dtype.name}")
+        raise TypeError(f"Value passed to parameter 'reduction_indices' has DataType "
+                        f"{axes.dtype.name} not in list of allowed values: int32, int64")
+    allowed = _BOOL if op.type in ("Any", "All") else (_REAL if op.type in ("Max", "Min")
+                                                        else _NUM)
+    check_dtype(x, allowed, op.type, "input")
     av = constant_value(axes)
     if x.shape.ndims is None:
         return [(x.dtype, TensorShape(None))]
@@ -173,7 +673,7 @@ def reduction_shape(op):
         if a < -r or a >= r:
             raise ValueError(f"Invalid reduction dimension {a} for input with {r} dimensions. "
                              f"for '{op.name}' (op: '{op.type}') with input shapes: "
-                             f"{fmt_shape(x.shape)}")
+                             f"{fmt_shape(x.shape)}, {fmt_shape(axes.shape)}")
         ax.add(a % r if r else a)
     dims = x.shape.as_list()
     out = [1 if i in ax else d for i, d in enumerate(dims)] if keep else \
@@ -181,7 +681,7 @@ def reduction_shape(op):
     return [(x.dtype, TensorShape(out))]
 
 
-for _t in ("Sum", "Mean"):
+for _t in ("Sum", "Mean", "Max", "Min", "Prod", "Any", "All"):
     register_op(_t)(reduction_shape)
 
 
@@ -192,42 +692,195 @@ def reduction_axes(x, axis):
         if r is not None:
             return convert_to_tensor(np.arange(r, dtype=np.int32))
         from .array_ops import rank
-        return _range_tensor(rank(x))
-    if isinstance(axis, Tensor):
-        return axis
-    return convert_to_tensor(np.asarray(axis, dtype=np.int32))
+        return range(0, rank(x))
+    if isinstance(axis, Tensor) or hasattr(axis, "_as_graph_element"):
+        return convert_to_tensor(axis)
+    return convert_to_tensor(np.asarray(axis, dtype=np.int32), name="reduction_indices")
 
 
-def _range_tensor(n):
-    from . import math_ops as _m
-    return _m.range(0, n)
+def _reduce_args(axis, keepdims, reduction_indices, keep_dims):
+    if reduction_indices is not None:
+        if axis is not None:
+            raise ValueError("Cannot specify both 'axis' and 'reduction_indices'.")
+        axis = reduction_indices
+    if keep_dims is not None:
+        if keepdims is not None:
+            raise ValueError("Cannot specify both 'keepdims' and 'keep_dims'.")
+        keepdims = keep_dims
+    return axis, bool(keepdims)
 
 
-def reduce_op(op_type, default_name):
+def reduce_op(op_type, doc):
     def fn(input_tensor, axis=None, keepdims=None, name=None, reduction_indices=None,
            keep_dims=None):
-        if reduction_indices is not None:
-            if axis is not None:
-                raise ValueError("Cannot specify both 'axis' and 'reduction_indices'.")
-            axis = reduction_indices
-        if keep_dims is not None:
-            if keepdims is not None:
-                raise ValueError("Cannot specify both 'keepdims' and 'keep_dims'.")
-            keepdims = keep_dims
+        axis, keepdims = _reduce_args(axis, keepdims, reduction_indices, keep_dims)
         x = convert_to_tensor(input_tensor)
-        axes = reduction_axes(x, axis)
-        return op1(op_type, [x, axes], {"T": x.dtype, "Tidx": axes.dtype,
-                                        "keep_dims": bool(keepdims)}, name or default_name)
-    fn.__name__ = "reduce_" + default_name.lower()
+        axes = reduction_axes(x, None) if axis is None else None
+        with _scope(name, op_type, [x]) as scope:
+            if axes is None:
+                axes = reduction_axes(x, axis)
+            return op1(op_type, [x, axes], {"T": x.dtype, "Tidx": axes.dtype,
+                                            "keep_dims": keepdims}, scope)
+    fn.__name__ = fn.__qualname__ = "reduce_" + op_type.lower()
+    fn.__doc__ = (f"TF1 `tf.{fn.__name__}`: {doc} over `axis` (all axes when None); "
+                  "`reduction_indices`/`keep_dims` are the legacy spellings.")
     return fn
 
 
-reduce_sum = reduce_op("Sum", "Sum")
-reduce_mean = reduce_op("Mean", "Mean")
+reduce_sum = reduce_op("Sum", "the sum")
+reduce_mean = reduce_op("Mean", "the mean (integer means truncate)")
+reduce_max = reduce_op("Max", "the maximum")
+reduce_min = reduce_op("Min", "the minimum")
+reduce_prod = reduce_op("Prod", "the product")
+reduce_any = reduce_op("Any", "logical or")
+reduce_all = reduce_op("All", "logical and")
+
+
+def reduce_logsumexp(input_tensor, axis=None, keepdims=None, name=None, reduction_indices=None,
+                     keep_dims=None):
+    """TF1 `tf.reduce_logsumexp`: log(sum(exp(x))) computed stably (max subtracted)."""
+    from . import array_ops
+    axis, keepdims = _reduce_args(axis, keepdims, reduction_indices, keep_dims)
+    with _scope(name, "ReduceLogSumExp", [input_tensor]):
+        x = convert_to_tensor(input_tensor)
+        raw_max = reduce_max(x, axis=axis, keepdims=True)
+        my_max = array_ops.stop_gradient(
+            array_ops.where(is_finite(raw_max), raw_max, array_ops.zeros_like(raw_max)))
+        result = log(reduce_sum(exp(subtract(x, my_max)), axis, keepdims=keepdims))
+        if not keepdims:
+            if result.shape.is_fully_defined():
+                my_max = array_ops.reshape(my_max, result.shape.as_list())
+            else:
+                my_max = array_ops.reshape(my_max, array_ops.shape(result))
+        return add(result, my_max)
+
+
+def reduce_variance(input_tensor, axis=None, keepdims=False, name=None):
+    """`tf.math.reduce_variance`: mean of squared deviations from the mean."""
+    with _scope(name, "reduce_variance", [input_tensor]):
+        x = convert_to_tensor(input_tensor)
+        means = reduce_mean(x, axis=axis, keepdims=True)
+        dev = subtract(x, means)
+        sq = square(abs(dev)) if x.dtype.is_complex else square(dev)
+        return reduce_mean(sq, axis=axis, keepdims=keepdims)
+
+
+def reduce_std(input_tensor, axis=None, keepdims=False, name=None):
+    """`tf.math.reduce_std`: the square root of `reduce_variance`."""
+    with _scope(name, "reduce_std", [input_tensor]):
+        return sqrt(reduce_variance(input_tensor, axis=axis, keepdims=keepdims))
+
+
+def count_nonzero(input_tensor, axis=None, keepdims=None, dtype=_dtypes.int64, name=None,
+                  reduction_indices=None, keep_dims=None):
+    """TF1 `tf.count_nonzero`: the number of non-zero elements along `axis`."""
+    from .array_ops import zeros
+    axis, keepdims = _reduce_args(axis, keepdims, reduction_indices, keep_dims)
+    with _scope(name, "count_nonzero", [input_tensor]):
+        x = convert_to_tensor(input_tensor, name="input_tensor")
+        zero = zeros([], dtype=x.dtype)
+        return cast(reduce_sum(cast(not_equal(x, zero), _dtypes.int64), axis=axis,
+                               keepdims=keepdims), dtype=dtype)
 
 
 # ----------------------------------------------------------------------------------------------
-# cast
+# arg max/min, cumulative sums and products
+# ----------------------------------------------------------------------------------------------
+def _axis_input(op, arg="dimension"):
+    x, axis = op.inputs
+    if not axis.dtype.is_integer:
+        raise TypeError(f"Value passed to parameter '{arg}' has DataType {axis.dtype.name} not "
+                        "in list of allowed values: int32, int64")
+    if axis.shape.ndims not in (None, 0):
+        raise ValueError(f"Shape must be rank 0 but is rank {axis.shape.ndims} for '{op.name}' "
+                         f"(op: '{op.type}') with input shapes: {fmt_shape(x.shape)}, "
+                         f"{fmt_shape(axis.shape)}.")
+    av = constant_value(axis)
+    r = x.shape.ndims
+    if av is None or r is None:
+        return None
+    a = int(av)
+    if a < -r or a >= r:
+        raise ValueError(f"Expected {arg} in the range [{-r}, {r}), but got {a} for "
+                         f"'{op.name}' (op: '{op.type}') with input shapes: "
+                         f"{fmt_shape(x.shape)}, []")
+    return a % r
+
+
+def _arg_shape(op):
+    x = op.inputs[0]
+    check_dtype(x, _REAL, op.type, "input")
+    a = _axis_input(op)
+    out = op.get_attr("output_type")
+    if a is None:
+        r = x.shape.ndims
+        return [(out, TensorShape(None if r is None else [None] * builtins.max(r - 1, 0)))]
+    dims = x.shape.as_list()
+    return [(out, TensorShape(dims[:a] + dims[a + 1:]))]
+
+
+for _t in ("ArgMax", "ArgMin"):
+    register_op(_t)(_arg_shape)
+
+
+def _arg_op(op_type):
+    def fn(input, axis=None, name=None, dimension=None, output_type=_dtypes.int64):  # noqa: A002
+        if dimension is not None:
+            if axis is not None:
+                raise ValueError("Cannot specify both 'axis' and 'dimension'")
+            axis = dimension
+        if axis is None:
+            axis = 0
+        output_type = _dtypes.as_dtype(output_type)
+        if output_type not in (_dtypes.int32, _dtypes.int64):
+            raise TypeError(f"Value passed to parameter 'output_type' has DataType "
+                            f"{output_type.name} not in list of allowed values: int32, int64")
+        with _scope(name, op_type, [input]) as scope:
+            x = convert_to_tensor(input, name="input")
+            axis = convert_to_tensor(axis, dtype_hint=_dtypes.int32, name="dimension")
+            return op1(op_type, [x, axis], {"T": x.dtype, "Tidx": axis.dtype,
+                                            "output_type": output_type}, scope)
+    fn.__name__ = fn.__qualname__ = op_type.lower()
+    fn.__doc__ = (f"TF1 `tf.{op_type.lower()}`: the index of the {op_type[3:].lower()}imum "
+                  "along `axis` (default 0); ties give the first index.")
+    return fn
+
+
+argmax = _arg_op("ArgMax")
+argmin = _arg_op("ArgMin")
+
+
+def _scan_shape(op):
+    x = op.inputs[0]
+    check_dtype(x, _NUM, op.type)
+    _axis_input(op, "axis")
+    return [(x.dtype, x.shape)]
+
+
+for _t in ("Cumsum", "Cumprod"):
+    register_op(_t)(_scan_shape)
+
+
+def _scan_op(op_type):
+    def fn(x, axis=0, exclusive=False, reverse=False, name=None):
+        with _scope(name, op_type, [x]) as scope:
+            x = convert_to_tensor(x, name="x")
+            axis = convert_to_tensor(axis, dtype_hint=_dtypes.int32, name="axis")
+            return op1(op_type, [x, axis], {"T": x.dtype, "Tidx": axis.dtype,
+                                            "exclusive": bool(exclusive),
+                                            "reverse": bool(reverse)}, scope)
+    fn.__name__ = fn.__qualname__ = op_type.lower()
+    fn.__doc__ = (f"TF1 `tf.{op_type.lower()}`: the cumulative {op_type[3:]} along `axis` "
+                  "(`exclusive` leaves out the current element, `reverse` runs backwards).")
+    return fn
+
+
+cumsum = _scan_op("Cumsum")
+cumprod = _scan_op("Cumprod")
+
+
+# ----------------------------------------------------------------------------------------------
+# casts
 # ----------------------------------------------------------------------------------------------
 @register_op("Cast")
 def _cast_shape(op):
@@ -235,38 +888,389 @@ def _cast_shape(op):
 
 
 def cast(x, dtype, name=None):
-    """TF1 `tf.cast` (a no-op when the dtype already matches)."""
+    """TF1 `tf.cast` (returns `x` itself when the dtype already matches)."""
     dtype = _dtypes.as_dtype(dtype)
-    if hasattr(x, "values") and hasattr(x, "indices") and not isinstance(x, Tensor):
-        from ..framework.indexed_slices import IndexedSlices
-        return IndexedSlices(cast(x.values, dtype), x.indices, x.dense_shape)
-    x = convert_to_tensor(x)
-    if x.dtype is dtype:
+    from ..framework.indexed_slices import IndexedSlices
+    if isinstance(x, IndexedSlices):
+        return IndexedSlices(cast(x.values, dtype, name=name), x.indices, x.dense_shape)
+    if isinstance(x, Tensor) and x.dtype is dtype:
         return x
-    return op1("Cast", [x], {"SrcT": x.dtype, "DstT": dtype}, name or "Cast")
+    with _scope(name, "Cast", [x]) as scope:
+        x = convert_to_tensor(x, name="x")
+        if x.dtype is dtype:
+            return x
+        return op1("Cast", [x], {"SrcT": x.dtype, "DstT": dtype, "Truncate": False}, scope)
+
+
+def to_float(x, name="ToFloat"):
+    return cast(x, _dtypes.float32, name=name)
+
+
+def to_double(x, name="ToDouble"):
+    return cast(x, _dtypes.float64, name=name)
+
+
+def to_int32(x, name="ToInt32"):
+    return cast(x, _dtypes.int32, name=name)
+
+
+def to_int64(x, name="ToInt64"):
+    return cast(x, _dtypes.int64, name=name)
+
+
+def to_bfloat16(x, name="ToBFloat16"):
+    raise TypeError("bfloat16 is not a tensorweave dtype")
+
+
+def _limits(dtype):
+    info = np.finfo(dtype.np) if dtype.is_floating else np.iinfo(dtype.np)
+    return info.min, info.max
+
+
+def _inside(dtype, bound, toward):
+    """`bound` in `dtype`, rounded toward `toward` if `dtype` cannot hold it exactly (so that a
+    clamped float cast to an integer type stays in range)."""
+    v = dtype.np.type(bound)
+    if dtype.is_floating and (float(v) > bound if toward < bound else float(v) < bound):
+        v = np.nextafter(v, dtype.np.type(toward))
+    return v
+
+
+def saturate_cast(value, dtype, name=None):
+    """TF1 `tf.saturate_cast`: clamp to the range of `dtype`, then cast."""
+    with _scope(name, "saturate_cast", [value]) as scope:
+        value = convert_to_tensor(value, name="value")
+        dtype = _dtypes.as_dtype(dtype)
+        if not (dtype.is_complex or value.dtype.is_complex or dtype.is_bool
+                or value.dtype.is_bool):
+            (lo, hi), (vlo, vhi) = _limits(dtype), _limits(value.dtype)
+            if vlo < lo:
+                value = maximum(value, convert_to_tensor(_inside(value.dtype, lo, vhi),
+                                                         dtype=value.dtype, name="min"))
+            if vhi > hi:
+                value = minimum(value, convert_to_tensor(_inside(value.dtype, hi, vlo),
+                                                         dtype=value.dtype, name="max"))
+        return cast(value, dtype, name=scope)
+
+
+# ----------------------------------------------------------------------------------------------
+# complex numbers
+# ----------------------------------------------------------------------------------------------
+@register_op("Complex")
+def _complex_shape(op):
+    re, im = op.inputs
+    return [(op.get_attr("Tout"), broadcast_static(re.shape, im.shape, op))]
+
+
+def complex(real, imag, name=None):  # noqa: A001 - TF1 name
+    """TF1 `tf.complex`: real + i*imag (float32 -> complex64, float64 -> complex128)."""
+    real = convert_to_tensor(real, name="real")
+    imag = convert_to_tensor(imag, name="imag")
+    with _scope(name, "Complex", [real, imag]) as scope:
+        kinds = (real.dtype, imag.dtype)
+        if kinds == (_dtypes.float64, _dtypes.float64):
+            tout = _dtypes.complex128
+        elif kinds == (_dtypes.float32, _dtypes.float32):
+            tout = _dtypes.complex64
+        else:
+            raise TypeError(f"real and imag have incorrect types: {real.dtype.name} "
+                            f"{imag.dtype.name}")
+        return op1("Complex", [real, imag], {"T": real.dtype, "Tout": tout}, scope)
+
+
+def _complex_part(op_type, real_fallback):
+    def fn(input, name=None):  # noqa: A002 - TF1 argument name
+        with _scope(name, op_type, [input]) as scope:
+            x = convert_to_tensor(input, name="input")
+            if x.dtype.is_complex:
+                return op1(op_type, [x], {"T": x.dtype, "Tout": x.dtype.real_dtype}, scope)
+            return real_fallback(x)
+    fn.__name__ = fn.__qualname__ = op_type.lower()
+    return fn
+
+
+def _zeros_like(x):
+    from .array_ops import zeros_like
+    return zeros_like(x)
+
+
+real = _complex_part("Real", lambda x: x)
+real.__doc__ = "TF1 `tf.real`: the real part (a real tensor is returned unchanged)."
+imag = _complex_part("Imag", _zeros_like)
+imag.__doc__ = "TF1 `tf.imag`: the imaginary part (zeros for a real tensor)."
+angle = _complex_part("Angle", _zeros_like)
+angle.__doc__ = "TF1 `tf.angle`: the argument atan2(imag, real) (zeros for a real tensor)."
+
+
+def conj(x, name=None):
+    """TF1 `tf.conj`: the complex conjugate (real and integer tensors are returned unchanged)."""
+    if isinstance(x, Tensor) and (x.dtype.is_floating or x.dtype.is_integer):
+        return x
+    with _scope(name, "Conj", [x]) as scope:
+        x = convert_to_tensor(x, name="x")
+        if x.dtype.is_complex:
+            return op1("Conj", [x], {"T": x.dtype}, scope)
+        if x.dtype.is_floating or x.dtype.is_integer:
+            return x
+        raise TypeError(f"Expected numeric tensor, got dtype {x.dtype.name}")
+
+
+# ----------------------------------------------------------------------------------------------
+# range, linspace
+# ----------------------------------------------------------------------------------------------
+def range_size(start, limit, delta, np_dtype) -> int:
+    """The number of elements of Range(start, limit, delta) (TF's rule), or ValueError."""
+    start, limit, delta = (np.asarray(v, dtype=np_dtype) for v in (start, limit, delta))
+    if delta == 0:
+        raise ValueError(f"Requires delta != 0: {delta}")
+    if delta > 0 and start > limit:
+        raise ValueError(f"Requires start <= limit when delta > 0: {start}/{limit}")
+    if delta < 0 and start < limit:
+        raise ValueError(f"Requires start >= limit when delta < 0: {start}/{limit}")
+    if np.dtype(np_dtype).kind in "iu":
+        s, li, d = int(start), int(limit), int(delta)
+        return (builtins.abs(li - s) + builtins.abs(d) - 1) // builtins.abs(d)
+    return int(np.ceil(np.abs((limit - start) / delta)))
+
+
+@register_op("Range")
+def _range_shape(op):
+    start, limit, delta = op.inputs
+    for arg, t in zip(("start", "limit", "delta"), op.inputs):
+        if t.shape.ndims not in (None, 0):
+            raise ValueError(f"Shape must be rank 0 but is rank {t.shape.ndims} for "
+                             f"'{op.name}' (op: 'Range') ({arg})")
+        if t.dtype is not start.dtype:
+            raise TypeError(f"Input '{arg}' of 'Range' Op has type {t.dtype.name} that does not "
+                            f"match type {start.dtype.name} of argument 'start'.")
+    check_dtype(start, (_dtypes.int32, _dtypes.int64) + _F, "Range", "start")
+    vals = [constant_value(t) for t in op.inputs]
+    if any(v is None for v in vals):
+        return [(start.dtype, TensorShape([None]))]
+    return [(start.dtype, TensorShape([range_size(*vals, start.dtype.np)]))]
+
+
+_RANGE_ORDER = [_dtypes.int32, _dtypes.int64, _dtypes.float32, _dtypes.float64]
+
+
+def range(start, limit=None, delta=1, dtype=None, name="range"):  # noqa: A001 - TF1 name
+    """TF1 `tf.range`: [start, start + delta, ...) up to `limit` (dtype inferred as TF1 does:
+    the widest of int32 < int64 < float32 < float64 among the arguments)."""
+    if limit is None:
+        start, limit = 0, start
+    with _scope(name, "Range", [start, limit, delta]) as scope:
+        start = convert_to_tensor(start, dtype=dtype, name="start")
+        limit = convert_to_tensor(limit, dtype=dtype, name="limit")
+        delta = convert_to_tensor(delta, dtype=dtype, name="delta")
+        if dtype is None:
+            for t in (start, limit, delta):
+                if t.dtype not in _RANGE_ORDER:
+                    raise TypeError(f"Range arguments must be int32, int64, float32 or float64, "
+                                    f"got {t.dtype.name}")
+            inferred = builtins.max((t.dtype for t in (start, limit, delta)),
+                                    key=_RANGE_ORDER.index)
+            start, limit, delta = (cast(t, inferred) for t in (start, limit, delta))
+        return op1("Range", [start, limit, delta], {"Tidx": start.dtype}, scope)
+
+
+@register_op("LinSpace")
+def _linspace_shape(op):
+    start, stop, num = op.inputs
+    check_dtype(start, _F, "LinSpace", "start")
+    if stop.dtype is not start.dtype:
+        raise TypeError(f"Input 'stop' of 'LinSpace' Op has type {stop.dtype.name} that does "
+                        f"not match type {start.dtype.name} of argument 'start'.")
+    if not num.dtype.is_integer:
+        raise TypeError(f"Value passed to parameter 'num' has DataType {num.dtype.name} not in "
+                        "list of allowed values: int32, int64")
+    for arg, t in zip(("start", "stop", "num"), op.inputs):
+        if t.shape.ndims not in (None, 0):
+            raise ValueError(f"Shape must be rank 0 but is rank {t.shape.ndims} for "
+                             f"'{op.name}' (op: 'LinSpace') ({arg})")
+    n = constant_value(num)
+    if n is not None and int(n) <= 0:
+        raise ValueError(f"Requires num > 0: {int(n)}")
+    return [(start.dtype, TensorShape([None if n is None else int(n)]))]
+
+
+def linspace(start, stop, num, name=None):
+    """TF1 `tf.linspace` / `tf.lin_space`: `num` evenly spaced values from start to stop."""
+    with _scope(name, "LinSpace", [start, stop, num]) as scope:
+        start = convert_to_tensor(start, name="start")
+        stop = convert_to_tensor(stop, dtype=start.dtype, name="stop")
+        num = convert_to_tensor(num, dtype_hint=_dtypes.int32, name="num")
+        return op1("LinSpace", [start, stop, num], {"T": start.dtype, "Tidx": num.dtype}, scope)
+
+
+lin_space = linspace
+
+
+# ----------------------------------------------------------------------------------------------
+# segment sums
+# ----------------------------------------------------------------------------------------------
+def _segment_check(op, data, ids):
+    check_dtype(data, _NUM, op.type, "data")
+    if not ids.dtype.is_integer:
+        raise TypeError(f"Value passed to parameter 'segment_ids' has DataType {ids.dtype.name} "
+                        "not in list of allowed values: int32, int64")
+
+
+@register_op("UnsortedSegmentSum")
+def _unsorted_segment_shape(op):
+    data, ids, num = op.inputs
+    _segment_check(op, data, ids)
+    if not num.dtype.is_integer or num.shape.ndims not in (None, 0):
+        raise ValueError(f"num_segments must be an integer scalar for '{op.name}', got "
+                         f"{num.dtype.name} of shape {fmt_shape(num.shape)}")
+    n = constant_value(num)
+    n = None if n is None else int(n)
+    if data.shape.ndims is None or ids.shape.ndims is None:
+        return [(data.dtype, TensorShape(None))]
+    k = ids.shape.ndims
+    lead = TensorShape(data.shape.as_list()[:k])
+    if data.shape.ndims < k or not lead.is_compatible_with(ids.shape):
+        raise ValueError(f"segment_ids.shape = {fmt_shape(ids.shape)} does not prefix "
+                         f"data.shape = {fmt_shape(data.shape)} for '{op.name}' "
+                         "(op: 'UnsortedSegmentSum')")
+    return [(data.dtype, TensorShape([n] + data.shape.as_list()[k:]))]
+
+
+@register_op("SegmentSum")
+def _segment_shape(op):
+    data, ids = op.inputs
+    _segment_check(op, data, ids)
+    if ids.shape.ndims not in (None, 1):
+        raise ValueError(f"Shape must be rank 1 but is rank {ids.shape.ndims} for '{op.name}' "
+                         "(op: 'SegmentSum') (segment_ids)")
+    if data.shape.ndims is None:
+        return [(data.dtype, TensorShape(None))]
+    if data.shape.ndims < 1 or not data.shape[:1].is_compatible_with(ids.shape):
+        raise ValueError(f"segment_ids should be the same size as dimension 0 of input: "
+                         f"{fmt_shape(ids.shape)} vs {fmt_shape(data.shape)} for '{op.name}' "
+                         "(op: 'SegmentSum')")
+    return [(data.dtype, TensorShape([None] + data.shape.as_list()[1:]))]
+
+
+def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
+    """TF1 `tf.unsorted_segment_sum`: out[i] = sum of data[j...] with segment_ids[j...] == i
+    (negative ids are dropped)."""
+    with _scope(name, "UnsortedSegmentSum", [data, segment_ids, num_segments]) as scope:
+        data = convert_to_tensor(data, name="data")
+        ids = convert_to_tensor(segment_ids, name="segment_ids")
+        num = convert_to_tensor(num_segments, dtype_hint=_dtypes.int32, name="num_segments")
+        return op1("UnsortedSegmentSum", [data, ids, num],
+                   {"T": data.dtype, "Tindices": ids.dtype, "Tnumsegments": num.dtype}, scope)
+
+
+def segment_sum(data, segment_ids, name=None):
+    """TF1 `tf.segment_sum`: sums of rows of `data` per (sorted) segment id."""
+    with _scope(name, "SegmentSum", [data, segment_ids]) as scope:
+        data = convert_to_tensor(data, name="data")
+        ids = convert_to_tensor(segment_ids, name="segment_ids")
+        return op1("SegmentSum", [data, ids], {"T": data.dtype, "Tindices": ids.dtype}, scope)
+
+
+# ----------------------------------------------------------------------------------------------
+# norm
+# ----------------------------------------------------------------------------------------------
+def _norm_args(tensor, ord, axis):  # noqa: A002
+    is_matrix = isinstance(axis, (tuple, list)) and len(axis) == 2
+    if is_matrix:
+        axis = tuple(axis)
+        if not all(isinstance(a, (int, np.integer)) for a in axis) or axis[0] == axis[1]:
+            raise ValueError(f"'axis' must be None, an integer, or a tuple of 2 unique integers, "
+                             f"got {axis}")
+        supported = ["euclidean", "fro", 1, 2, np.inf]
+        if not (ord in ("euclidean", "fro") if isinstance(ord, str) else ord in (1, 2, np.inf)):
+            raise ValueError(f"'ord' must be a supported matrix norm in {supported}, got {ord}")
+        if not isinstance(ord, str) and ord == 2:
+            raise NotImplementedError("the matrix 2-norm (largest singular value) needs an SVD "
+                                      "op, which tensorweave does not have")
+        return axis, True
+    if isinstance(axis, (tuple, list)) and len(axis) == 1:
+        axis = axis[0]
+    if not (axis is None or isinstance(axis, (int, np.integer))):
+        raise ValueError(f"'axis' must be None, an integer, or a tuple of 2 unique integers, "
+                         f"got {axis}")
+    if isinstance(ord, str):
+        if ord not in ("euclidean", "fro"):
+            raise ValueError(f"'ord' must be a supported vector norm, got {ord}")
+        if ord == "fro" and axis is not None:
+            raise ValueError(f"'ord' must be a supported vector norm, got {ord}")
+    elif not np.isreal(ord) or ord <= 0:
+        raise ValueError(f"'ord' must be a supported vector norm, got {ord}")
+    return (None if axis is None else (int(axis),)), False
+
+
+def norm(tensor, ord="euclidean", axis=None, keepdims=None, name=None,  # noqa: A002
+         keep_dims=None):
+    """TF1 `tf.norm`: vector p-norms (euclidean, 1, inf, any p > 0) over `axis` or all
+    elements, and the Frobenius, 1- and inf-norms of matrices over a pair of axes."""
+    from . import array_ops
+    if keep_dims is not None:
+        if keepdims is not None:
+            raise ValueError("Cannot specify both 'keepdims' and 'keep_dims'.")
+        keepdims = keep_dims
+    keepdims = bool(keepdims)
+    axis, is_matrix = _norm_args(tensor, ord, axis)
+    with _scope(name, "norm", [tensor]):
+        x = convert_to_tensor(tensor)
+        red = None if axis is None else list(axis)
+        if isinstance(ord, str) or ord == 2:
+            result = sqrt(reduce_sum(multiply(x, conj(x)), red, keepdims=True))
+        else:
+            result = abs(x)
+            if ord == 1:
+                result = reduce_sum(result, None if axis is None else axis[0], keepdims=True)
+                if is_matrix:
+                    result = reduce_max(result, axis[-1], keepdims=True)
+            elif ord == np.inf:
+                if is_matrix:
+                    result = reduce_sum(result, axis[1], keepdims=True)
+                result = reduce_max(result, None if axis is None else axis[0], keepdims=True)
+            else:
+                p = convert_to_tensor(ord, dtype=result.dtype)
+                result = pow(reduce_sum(pow(result, p), red, keepdims=True),
+                             realdiv(convert_to_tensor(1, dtype=result.dtype), p))
+        if not keepdims:
+            result = array_ops.squeeze(result, red)
+        return result
 
 
 # ----------------------------------------------------------------------------------------------
 # operators on Tensor
 # ----------------------------------------------------------------------------------------------
-def _install_operators():
-    def binop(fn, reverse=False):
-        if reverse:
-            return lambda self, other: fn(other, self)
-        return lambda self, other: fn(self, other)
+def _binary_operator(func, op_name):
+    """`x <op> y` and its reflection: the node is named `op_name` (TF1's lower-case names)."""
+    def forward(x, y):
+        with name_scope(None, op_name, [x, y]) as scope:
+            return func(x, y, name=scope)
 
+    def reflected(y, x):
+        with name_scope(None, op_name, [x, y]) as scope:
+            x = convert_to_tensor(x, dtype=y.dtype, name="x") if not isinstance(x, Tensor) else x
+            return func(x, y, name=scope)
+    return forward, reflected
+
+
+def _install_operators():
     T = Tensor
-    T._override_operator("__add__", binop(add))
-    T._override_operator("__radd__", binop(add, True))
-    T._override_operator("__sub__", binop(subtract))
-    T._override_operator("__rsub__", binop(subtract, True))
-    T._override_operator("__mul__", binop(multiply))
-    T._override_operator("__rmul__", binop(multiply, True))
-    T._override_operator("__truediv__", binop(truediv))
-    T._override_operator("__rtruediv__", binop(truediv, True))
-    T._override_operator("__matmul__", binop(matmul))
-    T._override_operator("__rmatmul__", binop(matmul, True))
-    T._override_operator("__neg__", lambda self: negative(self))
+    for op, func, name in (("add", add, "add"), ("sub", subtract, "sub"),
+                           ("mul", multiply, "mul"), ("truediv", truediv, "truediv"),
+                           ("floordiv", floordiv, "floordiv"), ("mod", floormod, "mod"),
+                           ("pow", pow, "pow"), ("matmul", matmul, "matmul"),
+                           ("and", logical_and, "and"), ("or", logical_or, "or"),
+                           ("xor", logical_xor, "xor")):
+        forward, reflected = _binary_operator(func, name)
+        T._override_operator(f"__{op}__", forward)
+        T._override_operator(f"__r{op}__", reflected)
+    T._override_operator("__lt__", lambda x, y: less(x, y))
+    T._override_operator("__le__", lambda x, y: less_equal(x, y))
+    T._override_operator("__gt__", lambda x, y: greater(x, y))
+    T._override_operator("__ge__", lambda x, y: greater_equal(x, y))
+    T._override_operator("__neg__", lambda x: negative(x))
+    T._override_operator("__abs__", lambda x: abs(x))
+    T._override_operator("__invert__", lambda x: logical_not(x))
 
 
 _install_operators()
