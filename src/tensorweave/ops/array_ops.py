@@ -1404,8 +1404,8 @@ def strided_slice(input_, begin, end, strides=None, begin_mask=0, end_mask=0, el
         b = _index(begin, "begin")
         e = _index(end, "end", dtype=None if _is_tensor_like(end) else b.dtype)
         if strides is None:
-            strides = ones_like(b) if _is_tensor_like(begin) else \
-                np.ones(len(begin), dtype=b.dtype.np)
+            n = b.shape[0].value if b.shape.ndims == 1 else None
+            strides = ones_like(b) if n is None else np.ones(n, dtype=b.dtype.np)
         s = _index(strides, "strides", dtype=None if _is_tensor_like(strides) else b.dtype)
         attrs = {"T": x.dtype, "Index": b.dtype}
         for m, v in zip(_SS_MASKS, (begin_mask, end_mask, ellipsis_mask, new_axis_mask,
