@@ -492,3 +492,59 @@ def test_global_step_is_created_at_top_level_and_in_other_graphs():
     assert tw.train.get_global_step(g) is gs
     with pytest.raises(TypeError, match="integer type"):
         tw.train.assert_global_step(tw.Variable(1.0))
+
+
+# ----------------------------------------------------------------------------------------------
+# moving averages
+# ----------------------------------------------------------------------------------------------
+def test_exponential_moving_average_matches_numpy_and_tf1_names():
+    w = tw.Variable([1.0, 2.0], name="w")
+    b = tw.Variable(0.5, name="b")
+    ema = tw.train.ExponentialMovingAverage(0.9)
+    update = ema.apply([w, b])
+    assert update.name == "ExponentialMovingAverage" and update.type == "NoOp"
+    avg_w = ema.average(w)
+    assert avg_w.name == "w/ExponentialMovingAverage:0" and not avg_w.trainable
+    assert ema.average_name(b) == "b/ExponentialMovingAverage"
+    assert tw.get_collection(tw.GraphKeys.MOVING_AVERAGE_VARIABLES) == [w, b]
+    assert avg_w.op.colocation_groups() == [b"loc:@w"]
+    other = tw.Variable(3.0, name="other", trainable=False)
+    assert ema.variables_to_restore() == {"w/ExponentialMovingAverage": w,
+                                          "b/ExponentialMovingAverage": b, "other": other}
+    d = float(np.float32(0.9))
+    want_w, want_b = np.array([1.0, 2.0]), 0.5
+    with tw.Session() as sess:
+        sess.run(tw.global_variables_initializer())
+        np.testing.assert_allclose(sess.run(avg_w), [1.0, 2.0])
+        for step in range(3):
+            sess.run([w.assign(w * 2.0), b.assign(b + 1.0)])
+            sess.run(update)
+            wv, bv = sess.run([w, b])
+            want_w = want_w - (want_w - wv) * (1 - d)
+            want_b = want_b - (want_b - bv) * (1 - d)
+            np.testing.assert_allclose(sess.run(avg_w), want_w, rtol=1e-6)
+            np.testing.assert_allclose(sess.run(ema.average(b)), want_b, rtol=1e-6)
+
+
+def test_moving_average_num_updates_and_zero_debias():
+    x = tw.Variable(0.0, name="x")
+    ema = tw.train.ExponentialMovingAverage(0.99, num_updates=tw.constant(0))
+    update = ema.apply([x])
+    v = tw.Variable(0.0, name="v")
+    value = tw.placeholder(tw.float32, [])
+    debiased = tw.train.assign_moving_average(v, value, 0.5, zero_debias=True)
+    names = {var.op.name for var in tw.global_variables()}
+    assert {"v/biased", "v/local_step"} <= names
+    with tw.Session() as sess:
+        sess.run(tw.global_variables_initializer())
+        sess.run(x.assign(10.0))
+        sess.run(update)  # decay = min(0.99, 1/10) = 0.1
+        np.testing.assert_allclose(sess.run(ema.average(x)), 9.0, rtol=1e-6)
+        biased, step = 0.0, 0
+        for val in [4.0, 2.0, 6.0]:
+            got = sess.run(debiased, {value: val})
+            biased = biased - (biased - val) * 0.5
+            step += 1
+            np.testing.assert_allclose(got, biased / (1 - 0.5 ** step), rtol=1e-6)
+    with pytest.raises(TypeError, match="half, float, or double"):
+        tw.train.ExponentialMovingAverage(0.9).apply([tw.Variable(1, name="i")])

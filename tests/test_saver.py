@@ -371,3 +371,33 @@ def test_checkpoint_reader_on_a_directory_and_missing_files(tmp_path):
         tw.train.list_variables(str(tmp_path / "empty_dir"))
     with pytest.raises(tw.errors.NotFoundError, match="Failed to find any matching files"):
         tw.train.NewCheckpointReader(str(tmp_path / "nothing"))
+
+
+def test_keep_checkpoint_every_n_hours_preserves_old_checkpoints(tmp_path):
+    _model()
+    saver = tw.train.Saver(max_to_keep=1, keep_checkpoint_every_n_hours=1e-9)
+    with tw.Session() as sess:
+        sess.run(tw.global_variables_initializer())
+        for i in range(3):
+            saver.save(sess, str(tmp_path / "m"), global_step=i, write_meta_graph=False)
+    assert saver.last_checkpoints == [str(tmp_path / "m-2")]
+    assert sorted(f for f in os.listdir(tmp_path) if f.endswith(".index")) == [
+        "m-0.index", "m-1.index", "m-2.index"]
+
+
+def test_import_meta_graph_under_a_scope_and_recover_last_checkpoints(tmp_path):
+    w, _, _ = _model()
+    saver = tw.train.Saver()
+    with tw.Session() as sess:
+        sess.run(tw.global_variables_initializer())
+        paths = [saver.save(sess, str(tmp_path / "m"), global_step=i) for i in range(2)]
+    g = tw.Graph()
+    with g.as_default():
+        saver2 = tw.train.import_meta_graph(paths[-1] + ".meta", import_scope="imported")
+        assert [v.name for v in tw.global_variables()] == [
+            "imported/w:0", "imported/b:0", "imported/n:0"]
+        with tw.Session() as sess:
+            saver2.restore(sess, paths[-1])
+            np.testing.assert_array_equal(sess.run("imported/w:0"), np.arange(6).reshape(2, 3))
+        saver2.recover_last_checkpoints(paths + [str(tmp_path / "gone")])
+        assert saver2.last_checkpoints == paths

@@ -19,6 +19,7 @@ from .learning_rate_decay import (cosine_decay, exponential_decay, inverse_time_
                                   natural_exp_decay, piecewise_constant, polynomial_decay)
 from .momentum import MomentumOptimizer
 from .optimizer import Optimizer
+from .moving_averages import ExponentialMovingAverage, assign_moving_average
 from .meta_graph import MetaGraphDef, export_meta_graph, import_meta_graph
 from .rmsprop import RMSPropOptimizer
 from .saver import Saver, SaverDef
@@ -33,4 +34,5 @@ __all__ = ["Optimizer", "GradientDescentOptimizer", "MomentumOptimizer", "AdamOp
            "remove_checkpoint", "get_checkpoint_mtimes", "NewCheckpointReader", "list_variables",
            "load_checkpoint", "load_variable", "MetaGraphDef", "export_meta_graph",
            "import_meta_graph", "exponential_decay", "natural_exp_decay", "inverse_time_decay",
-           "polynomial_decay", "cosine_decay", "piecewise_constant"]
+           "polynomial_decay", "cosine_decay", "piecewise_constant", "ExponentialMovingAverage",
+           "assign_moving_average"]
