@@ -281,7 +281,7 @@ def test_conv1d_matches_conv2d():
     assert y.shape.as_list() == [2, 5, 4]
     expect = ref_conv2d(x[:, None], f[None], (1, 2))[:, 0]
     np.testing.assert_allclose(run(y), expect, rtol=1e-10)
-    check_gradients(lambda a, b: tw.nn.conv1d(a, b, 1, "VALID"), [x[:1, :5], f[:, :2, :2]])
+    check_gradients(lambda a, b: tw.nn.conv1d(a, b, 1, "VALID"), [x[:1, :5, :2], f[:, :2, :2]])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -383,6 +383,37 @@ def test_max_pool_grad_ties_go_to_first_maximum():
     y = tw.nn.max_pool(x, 2, 2, "VALID")
     g = run(tw.gradients(y, x)[0])
     np.testing.assert_array_equal(g[0, :, :, 0], [[1, 0], [0, 0]])
+
+
+def test_pool_second_order():
+    rng = np.random.RandomState(9)
+    x, w = distinct(rng, (1, 4, 5, 2)), rng.randn(1, 2, 3, 2)
+    for padding in ("SAME", "VALID"):
+        def grad_of_max_pool(a):
+            y = tw.nn.max_pool(a, [1, 2, 2, 1], [1, 2, 2, 1], padding)
+            return tw.gradients(y * tw.constant(w[:, :, :y.shape[2]]) * y, a)[0]
+        check_gradients(grad_of_max_pool, [x], name=f"d/dx max_pool {padding}")
+
+    def grad_grad(a, g):  # MaxPoolGradGrad's own gradient
+        y = tw.nn.max_pool(a, 2, 1, "VALID")
+        return nn_ops.max_pool_grad_grad(a, y, g, [1, 2, 2, 1], [1, 1, 1, 1], "VALID")
+    check_gradients(grad_grad, [x, rng.randn(*x.shape)], wrt=[1])
+
+
+def test_separable_and_atrous_conv2d():
+    rng = np.random.RandomState(10)
+    x, dw, pw = rng.randn(2, 6, 5, 3), rng.randn(3, 3, 3, 2), rng.randn(1, 1, 6, 4)
+    y = tw.nn.separable_conv2d(x, dw, pw, [1, 1, 1, 1], "SAME")
+    assert y.op.name == "separable_conv2d" and y.op.type == "Conv2D"
+    expect = ref_conv2d(ref_depthwise(x, dw), pw, padding="VALID")
+    np.testing.assert_allclose(run(y), expect, rtol=1e-10)
+    check_gradients(lambda a, b, c: tw.nn.separable_conv2d(a, b, c, [1, 2, 2, 1], "VALID"),
+                    [x[:1], dw, pw])
+    f = rng.randn(2, 2, 3, 2)
+    a = tw.nn.atrous_conv2d(x, f, rate=2, padding="SAME")
+    np.testing.assert_allclose(run(a), ref_conv2d(x, f, dil=(2, 2)), rtol=1e-10)
+    with pytest.raises(ValueError, match="pointwise_filter"):
+        tw.nn.separable_conv2d(x, dw, rng.randn(2, 1, 6, 4), [1, 1, 1, 1], "SAME")
 
 
 def test_avg_pool_grad_gradient():

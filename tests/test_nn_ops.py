@@ -395,6 +395,88 @@ def test_batch_normalization():
                     [x, mean, var, offset, scale])
 
 
+def test_fused_batch_norm_training_and_inference():
+    rng = np.random.RandomState(14)
+    x = rng.randn(4, 3, 2, 5)
+    scale, offset = rng.rand(5) + 0.5, rng.randn(5)
+    y, m, v = tw.nn.fused_batch_norm(x, scale, offset, epsilon=1e-3)
+    assert y.op.type == "FusedBatchNormV3" and m.shape.as_list() == [5]
+    yv, mv, vv = run([y, m, v])
+    n = 4 * 3 * 2
+    bm, bv = x.mean((0, 1, 2)), x.var((0, 1, 2))
+    np.testing.assert_allclose(yv, (x - bm) / np.sqrt(bv + 1e-3) * scale + offset, rtol=1e-10)
+    np.testing.assert_allclose(mv, bm, rtol=1e-12)
+    np.testing.assert_allclose(vv, bv * n / (n - 1), rtol=1e-12)  # Bessel-corrected, as TF
+    mean, var = rng.randn(5), rng.rand(5) + 0.1
+    yi, mi, vi = run(tw.nn.fused_batch_norm(x, scale, offset, mean, var, is_training=False))
+    np.testing.assert_allclose(yi, (x - mean) / np.sqrt(var + 1e-3) * scale + offset,
+                               rtol=1e-10)
+    np.testing.assert_allclose(mi, mean)
+    half = run(tw.nn.fused_batch_norm(x.astype(np.float16), scale.astype(np.float32),
+                                      offset.astype(np.float32))[0])
+    assert half.dtype == np.float16
+    nchw = run(tw.nn.fused_batch_norm(x.transpose(0, 3, 1, 2), scale, offset, epsilon=1e-3,
+                                      data_format="NCHW")[0])
+    np.testing.assert_allclose(nchw.transpose(0, 2, 3, 1), yv, rtol=1e-10)
+    with pytest.raises(ValueError, match="must be None if is_training"):
+        tw.nn.fused_batch_norm(x, scale, offset, mean, var)
+    with pytest.raises(ValueError, match="channel size"):
+        tw.nn.fused_batch_norm(x, scale[:4], offset[:4])
+
+
+def test_fused_batch_norm_gradients():
+    rng = np.random.RandomState(15)
+    x, scale, offset = rng.randn(3, 2, 2, 3), rng.rand(3) + 0.5, rng.randn(3)
+    check_gradients(lambda a, s, o: tw.nn.fused_batch_norm(a, s, o)[0], [x, scale, offset])
+    mean, var = rng.randn(3), rng.rand(3) + 0.5
+    check_gradients(lambda a, s, o: tw.nn.fused_batch_norm(
+        a, s, o, tw.constant(mean), tw.constant(var), is_training=False)[0],
+        [x, scale, offset], name="fused_batch_norm inference")
+
+
+def test_local_response_normalization():
+    rng = np.random.RandomState(16)
+    x = rng.randn(2, 2, 3, 7).astype(np.float32)
+    y = tw.nn.lrn(x, depth_radius=2, bias=1.5, alpha=0.3, beta=0.75)
+    assert y.op.type == "LRN"
+    sq = np.zeros_like(x)
+    for d in range(7):
+        sq[..., d] = (x[..., max(d - 2, 0):d + 3] ** 2).sum(-1)
+    np.testing.assert_allclose(run(y), x / (1.5 + 0.3 * sq) ** 0.75, rtol=1e-5)
+    check_gradients(lambda a: tw.nn.lrn(a, 1, 1.0, 0.5, 0.5), [rng.randn(1, 2, 2, 6)])
+    check_gradients(lambda a: tw.nn.lrn(a, 3, 2.0, 0.1, 0.75), [rng.randn(2, 1, 2, 5)])
+
+
+def test_in_top_k():
+    p = np.float32([[0.1, 0.3, 0.3, 0.2], [0.5, 0.1, 0.2, 0.2], [np.nan, 1, 0, 0],
+                    [0.1, 0.2, 0.3, 0.4]])
+    top1 = tw.nn.in_top_k(p, [2, 2, 1, 7], 1)
+    assert top1.op.name == "in_top_k/InTopKV2" and top1.dtype == tw.bool
+    got = run(top1)
+    np.testing.assert_array_equal(got, [True, False, False, False])  # a tie at the top is in
+    np.testing.assert_array_equal(run(tw.nn.in_top_k(p, np.int64([3, 3, 1, 0]), 3)),
+                                  [True, True, False, False])
+
+
+def test_weighted_xent_log_poisson_zero_fraction():
+    rng = np.random.RandomState(17)
+    x, z = rng.randn(3, 4) * 3, rng.rand(3, 4)
+    q = 2.5
+    got = run(tw.nn.weighted_cross_entropy_with_logits(labels=z, logits=x, pos_weight=q))
+    sig = 1 / (1 + np.exp(-x))
+    np.testing.assert_allclose(got, -(q * z * np.log(sig) + (1 - z) * np.log(1 - sig)),
+                               rtol=1e-10)
+    check_gradients(lambda a: tw.nn.weighted_cross_entropy_with_logits(
+        labels=tw.constant(z), logits=a, pos_weight=q), [x])
+    t, li = rng.rand(5) * 3, rng.randn(5)
+    np.testing.assert_allclose(run(tw.nn.log_poisson_loss(t, li)), np.exp(li) - li * t)
+    full = run(tw.nn.log_poisson_loss(t, li, compute_full_loss=True))
+    stirling = t * np.log(t) - t + 0.5 * np.log(2 * np.pi * t)
+    np.testing.assert_allclose(full, np.exp(li) - li * t + np.where(t <= 1, 0, stirling))
+    zf = tw.nn.zero_fraction(np.array([0.0, 1.0, 0.0, 3.0]))
+    assert zf.dtype == tw.float32 and run(zf) == pytest.approx(0.5)
+
+
 # ----------------------------------------------------------------------------------------------
 # dropout
 # ----------------------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ gradient of `conv2d_transpose`).
 """
 from __future__ import annotations
 
+from ..framework.graph import apply_op
 from ..ops import array_ops, math_ops, nn_ops
-from .registry import RegisterGradient
+from .registry import NoGradient, RegisterGradient
 
 
 def _shape_of(t):
@@ -30,58 +31,35 @@ def _is_zero(g) -> bool:
 # ----------------------------------------------------------------------------------------------
 # activations
 # ----------------------------------------------------------------------------------------------
-@RegisterGradient("Relu")
-def _relu_grad(op, grad):
-    return nn_ops.fused_grad("ReluGrad", grad, op.outputs[0])
+# op type -> (fused gradient op, whether it takes the forward op's output rather than input)
+_FUSED = {"Relu": ("ReluGrad", True), "Relu6": ("Relu6Grad", False), "Elu": ("EluGrad", True),
+          "Selu": ("SeluGrad", True), "LeakyRelu": ("LeakyReluGrad", False),
+          "Softplus": ("SoftplusGrad", False), "Softsign": ("SoftsignGrad", False)}
 
 
-@RegisterGradient("Relu6")
-def _relu6_grad(op, grad):
-    return nn_ops.fused_grad("Relu6Grad", grad, op.inputs[0])
+def _alpha(op) -> dict:
+    return {"alpha": op.get_attr("alpha")} if "alpha" in op._attrs else {}
 
 
-@RegisterGradient("Elu")
-def _elu_grad(op, grad):
-    return nn_ops.fused_grad("EluGrad", grad, op.outputs[0])
+def _register_activation_gradient(op_type, fused, of_output):
+    @RegisterGradient(op_type)
+    def _grad(op, grad):
+        x = op.outputs[0] if of_output else op.inputs[0]
+        return nn_ops.fused_grad(fused, grad, x, **_alpha(op))
 
 
-@RegisterGradient("Selu")
-def _selu_grad(op, grad):
-    return nn_ops.fused_grad("SeluGrad", grad, op.outputs[0])
+def _register_piecewise_linear_second_order(fused):
+    """ReluGrad-like ops are linear in the incoming gradient and piecewise constant in x."""
+    @RegisterGradient(fused)
+    def _grad_grad(op, grad):
+        x = op.inputs[1]
+        return nn_ops.fused_grad(fused, grad, x, **_alpha(op)), _zeros(x)
 
 
-@RegisterGradient("LeakyRelu")
-def _leaky_relu_grad(op, grad):
-    return nn_ops.fused_grad("LeakyReluGrad", grad, op.inputs[0], alpha=op.get_attr("alpha"))
-
-
-@RegisterGradient("Softplus")
-def _softplus_grad(op, grad):
-    return nn_ops.fused_grad("SoftplusGrad", grad, op.inputs[0])
-
-
-@RegisterGradient("Softsign")
-def _softsign_grad(op, grad):
-    return nn_ops.fused_grad("SoftsignGrad", grad, op.inputs[0])
-
-
-# --- second order: the fused gradients are linear in their first input ------------------------
-@RegisterGradient("ReluGrad")
-def _relu_grad_grad(op, grad):
-    x = op.inputs[1]
-    return nn_ops.fused_grad("ReluGrad", grad, x), _zeros(x)
-
-
-@RegisterGradient("Relu6Grad")
-def _relu6_grad_grad(op, grad):
-    x = op.inputs[1]
-    return nn_ops.fused_grad("Relu6Grad", grad, x), _zeros(x)
-
-
-@RegisterGradient("LeakyReluGrad")
-def _leaky_relu_grad_grad(op, grad):
-    x = op.inputs[1]
-    return nn_ops.fused_grad("LeakyReluGrad", grad, x, alpha=op.get_attr("alpha")), _zeros(x)
+for _t, (_fused, _of_output) in _FUSED.items():
+    _register_activation_gradient(_t, _fused, _of_output)
+for _fused in ("ReluGrad", "Relu6Grad", "LeakyReluGrad"):
+    _register_piecewise_linear_second_order(_fused)
 
 
 @RegisterGradient("EluGrad")
@@ -185,52 +163,39 @@ def _conv_kw(op) -> dict:
             "dilations": op.get_attr("dilations")}
 
 
-@RegisterGradient("Conv2D")
-def _conv2d_grad(op, grad):
-    x, f = op.inputs
-    kw = _conv_kw(op)
-    return (nn_ops.conv2d_backprop_input(_shape_of(x), f, grad, **kw),
-            nn_ops.conv2d_backprop_filter(x, _shape_of(f), grad, **kw))
+def _register_conv_gradients(fwd_type, input_type, filter_type, conv, backprop_input,
+                             backprop_filter):
+    """The three gradients of a convolution family: the forward op's input and filter
+    gradients are its two backprop ops, and each backprop op is linear in both its tensor
+    inputs, so its gradients are the other backprop op and the forward op."""
+
+    @RegisterGradient(fwd_type)
+    def _forward_grad(op, grad):
+        x, f = op.inputs
+        kw = _conv_kw(op)
+        return (backprop_input(_shape_of(x), f, grad, **kw),
+                backprop_filter(x, _shape_of(f), grad, **kw))
+
+    @RegisterGradient(input_type)
+    def _backprop_input_grad(op, grad):
+        _, f, dy = op.inputs
+        kw = _conv_kw(op)
+        return None, backprop_filter(grad, _shape_of(f), dy, **kw), conv(grad, f, **kw)
+
+    @RegisterGradient(filter_type)
+    def _backprop_filter_grad(op, grad):
+        x, _, dy = op.inputs
+        kw = _conv_kw(op)
+        return backprop_input(_shape_of(x), grad, dy, **kw), None, conv(x, grad, **kw)
 
 
-@RegisterGradient("Conv2DBackpropInput")
-def _conv2d_backprop_input_grad(op, grad):
-    _, f, dy = op.inputs
-    kw = _conv_kw(op)
-    return (None, nn_ops.conv2d_backprop_filter(grad, _shape_of(f), dy, **kw),
-            nn_ops.conv2d(grad, f, **kw))
-
-
-@RegisterGradient("Conv2DBackpropFilter")
-def _conv2d_backprop_filter_grad(op, grad):
-    x, _, dy = op.inputs
-    kw = _conv_kw(op)
-    return (nn_ops.conv2d_backprop_input(_shape_of(x), grad, dy, **kw), None,
-            nn_ops.conv2d(x, grad, **kw))
-
-
-@RegisterGradient("DepthwiseConv2dNative")
-def _depthwise_grad(op, grad):
-    x, f = op.inputs
-    kw = _conv_kw(op)
-    return (nn_ops.depthwise_conv2d_native_backprop_input(_shape_of(x), f, grad, **kw),
-            nn_ops.depthwise_conv2d_native_backprop_filter(x, _shape_of(f), grad, **kw))
-
-
-@RegisterGradient("DepthwiseConv2dNativeBackpropInput")
-def _depthwise_backprop_input_grad(op, grad):
-    _, f, dy = op.inputs
-    kw = _conv_kw(op)
-    return (None, nn_ops.depthwise_conv2d_native_backprop_filter(grad, _shape_of(f), dy, **kw),
-            nn_ops.depthwise_conv2d_native(grad, f, **kw))
-
-
-@RegisterGradient("DepthwiseConv2dNativeBackpropFilter")
-def _depthwise_backprop_filter_grad(op, grad):
-    x, _, dy = op.inputs
-    kw = _conv_kw(op)
-    return (nn_ops.depthwise_conv2d_native_backprop_input(_shape_of(x), grad, dy, **kw), None,
-            nn_ops.depthwise_conv2d_native(x, grad, **kw))
+_register_conv_gradients("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter",
+                         nn_ops.conv2d, nn_ops.conv2d_backprop_input,
+                         nn_ops.conv2d_backprop_filter)
+_register_conv_gradients("DepthwiseConv2dNative", "DepthwiseConv2dNativeBackpropInput",
+                         "DepthwiseConv2dNativeBackpropFilter", nn_ops.depthwise_conv2d_native,
+                         nn_ops.depthwise_conv2d_native_backprop_input,
+                         nn_ops.depthwise_conv2d_native_backprop_filter)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -246,6 +211,18 @@ def _max_pool_grad(op, grad):
     return nn_ops.max_pool_grad(op.inputs[0], op.outputs[0], grad, **_pool_kw(op))
 
 
+@RegisterGradient("MaxPoolGrad")
+def _max_pool_grad_grad(op, grad):
+    x, y, _ = op.inputs
+    return _zeros(x), _zeros(y), nn_ops.max_pool_grad_grad(x, y, grad, **_pool_kw(op))
+
+
+@RegisterGradient("MaxPoolGradGrad")
+def _max_pool_grad_grad_grad(op, grad):
+    x, y, _ = op.inputs
+    return _zeros(x), _zeros(y), nn_ops.max_pool_grad(x, y, grad, **_pool_kw(op))
+
+
 @RegisterGradient("AvgPool")
 def _avg_pool_grad(op, grad):
     return nn_ops.avg_pool_grad(_shape_of(op.inputs[0]), grad, **_pool_kw(op))
@@ -254,3 +231,26 @@ def _avg_pool_grad(op, grad):
 @RegisterGradient("AvgPoolGrad")
 def _avg_pool_grad_grad(op, grad):
     return None, nn_ops.avg_pool(grad, **_pool_kw(op))
+
+
+# ----------------------------------------------------------------------------------------------
+# normalisation, metrics
+# ----------------------------------------------------------------------------------------------
+@RegisterGradient("LRN")
+def _lrn_grad(op, grad):
+    a = {k: op.get_attr(k) for k in ("depth_radius", "bias", "alpha", "beta")}
+    x, y = op.inputs[0], op.outputs[0]
+    return apply_op("LRNGrad", [grad, x, y], {"T": x.dtype, **a}, "LRNGrad").outputs[0]
+
+
+@RegisterGradient("FusedBatchNormV3")
+def _fused_batch_norm_grad(op, dy, *_unused):
+    x, scale = op.inputs[0], op.inputs[1]
+    attrs = {k: op.get_attr(k) for k in ("T", "U", "epsilon", "data_format", "is_training")}
+    dx, dscale, doffset = apply_op(
+        "FusedBatchNormGradV3", [dy, x, scale] + op.outputs[3:6], attrs,
+        "FusedBatchNormGradV3").outputs[:3]
+    return dx, dscale, doffset, None, None
+
+
+NoGradient("InTopKV2")

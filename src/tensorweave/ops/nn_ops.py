@@ -24,22 +24,28 @@ from ..framework.graph import Tensor, apply_op, colocate_with, name_scope
 from ..framework.op_registry import register_op
 from ..framework.tensor_shape import Dimension, TensorShape
 from . import array_ops, math_ops
-from .math_ops import sigmoid, tanh  # tf.nn re-exports of the math family's ops
+from .array_ops import top_k  # tf.nn re-exports of the array and math families' ops
+from .math_ops import sigmoid, tanh
 from .op_util import FLOAT_TYPES, check_dtype, fmt_shape, op1
 
 __all__ = [
-    # activations ("sigmoid" and "tanh" are the math family's, re-exported as in tf.nn)
-    "sigmoid", "tanh", "relu", "relu6", "elu", "selu", "leaky_relu", "softplus", "softsign",
+    # re-exported from the math and array families, as in tf.nn
+    "sigmoid", "tanh", "top_k",
+    # activations
+    "relu", "relu6", "elu", "selu", "leaky_relu", "softplus", "softsign",
     "crelu", "softmax", "log_softmax", "bias_add", "xw_plus_b", "relu_layer",
     # fused gradient ops that TF1 exposes under tf.nn
     "conv2d_backprop_input", "conv2d_backprop_filter", "depthwise_conv2d_native",
     "depthwise_conv2d_native_backprop_input", "depthwise_conv2d_native_backprop_filter",
-    # losses and normalisation
-    "l2_loss", "l2_normalize", "moments", "batch_normalization", "dropout",
-    "sigmoid_cross_entropy_with_logits", "softmax_cross_entropy_with_logits",
-    "softmax_cross_entropy_with_logits_v2", "sparse_softmax_cross_entropy_with_logits",
+    # losses, normalisation, metrics
+    "l2_loss", "l2_normalize", "moments", "batch_normalization", "fused_batch_norm", "dropout",
+    "local_response_normalization", "lrn", "zero_fraction", "in_top_k",
+    "sigmoid_cross_entropy_with_logits", "weighted_cross_entropy_with_logits",
+    "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2",
+    "sparse_softmax_cross_entropy_with_logits", "log_poisson_loss",
     # convolution and pooling
-    "conv1d", "conv2d", "conv2d_transpose", "depthwise_conv2d", "max_pool", "avg_pool",
+    "conv1d", "conv2d", "conv2d_transpose", "depthwise_conv2d", "separable_conv2d",
+    "atrous_conv2d", "max_pool", "avg_pool",
     # embeddings
     "embedding_lookup",
 ]
@@ -455,22 +461,93 @@ def sparse_softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits
         return math_ops.cast(cost, _dtypes.float16) if half else cost
 
 
+def _logistic_inputs(logits, labels) -> tuple:
+    logits = convert_to_tensor(logits, name="logits")
+    labels = convert_to_tensor(labels, name="labels")
+    if not logits.shape.is_compatible_with(labels.shape):
+        raise ValueError(f"logits and labels must have the same shape "
+                         f"({logits.shape} vs {labels.shape})")
+    return logits, labels
+
+
 def sigmoid_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None, name=None):
     """TF1 `tf.nn.sigmoid_cross_entropy_with_logits`, in TF's overflow-free form:
     max(x, 0) - x * z + log(1 + exp(-|x|))."""
     _ensure_xent_args("sigmoid_cross_entropy_with_logits", _sentinel, labels, logits)
     with name_scope(name, "logistic_loss", [logits, labels]) as scope:
-        logits = convert_to_tensor(logits, name="logits")
-        labels = convert_to_tensor(labels, name="labels")
-        if not logits.shape.is_compatible_with(labels.shape):
-            raise ValueError(f"logits and labels must have the same shape "
-                             f"({logits.shape} vs {labels.shape})")
+        logits, labels = _logistic_inputs(logits, labels)
         zeros = array_ops.zeros_like(logits, dtype=logits.dtype)
         cond = math_ops.greater_equal(logits, zeros)
         relu_logits = array_ops.where(cond, logits, zeros)
         neg_abs_logits = array_ops.where(cond, math_ops.negative(logits), logits)
         return math_ops.add(relu_logits - logits * labels,
                             math_ops.log1p(math_ops.exp(neg_abs_logits)), name=scope)
+
+
+def weighted_cross_entropy_with_logits(labels=None, logits=None, pos_weight=None, name=None,
+                                       targets=None):
+    """TF1 `tf.nn.weighted_cross_entropy_with_logits`: the sigmoid cross entropy with the
+    positive term weighted by `pos_weight`, in TF's overflow-free form."""
+    if targets is not None:
+        if labels is not None:
+            raise ValueError("Cannot specify both 'labels' and 'targets'.")
+        labels = targets
+    with name_scope(name, "logistic_loss", [logits, labels]) as scope:
+        logits, labels = _logistic_inputs(logits, labels)
+        log_weight = 1 + (pos_weight - 1) * labels
+        return math_ops.add(
+            (1 - labels) * logits,
+            log_weight * (math_ops.log1p(math_ops.exp(math_ops.negative(math_ops.abs(logits))))
+                          + relu(math_ops.negative(logits))), name=scope)
+
+
+def log_poisson_loss(targets, log_input, compute_full_loss=False, name=None):
+    """TF1 `tf.nn.log_poisson_loss`: exp(log_input) - log_input * targets (+ Stirling's term
+    for targets > 1 when `compute_full_loss`)."""
+    with name_scope(name, "log_poisson_loss", [targets, log_input]):
+        log_input = convert_to_tensor(log_input, name="log_input")
+        targets = convert_to_tensor(targets, name="targets")
+        if not targets.shape.is_compatible_with(log_input.shape):
+            raise ValueError(f"log_input and targets must have the same shape "
+                             f"({log_input.shape} vs {targets.shape})")
+        result = math_ops.exp(log_input) - log_input * targets
+        if compute_full_loss:
+            from .constant_op import constant
+            point_five = constant(0.5, dtype=targets.dtype)
+            two_pi = constant(2 * np.pi, dtype=targets.dtype)
+            stirling = (targets * math_ops.log(targets)) - targets + \
+                (point_five * math_ops.log(two_pi * targets))
+            zeros = array_ops.zeros_like(targets, dtype=targets.dtype)
+            ones = array_ops.ones_like(targets, dtype=targets.dtype)
+            cond = math_ops.logical_and(targets >= zeros, targets <= ones)
+            result += array_ops.where(cond, zeros, stirling)
+        return result
+
+
+@register_op("InTopKV2")
+def _in_top_k_shape(op):
+    p, t, k = op.inputs
+    check_dtype(p, (_dtypes.float32,), op.type, "predictions")
+    check_dtype(t, (_dtypes.int32, _dtypes.int64), op.type, "targets")
+    if k.dtype is not t.dtype:
+        raise TypeError(f"k of '{op.name}' (op: '{op.type}') must have the targets' dtype "
+                        f"{t.dtype.name}, got {k.dtype.name}")
+    ps = _rank_exactly(op, p, 2, " (predictions)")
+    ts = _rank_exactly(op, t, 1, " (targets)")
+    if not ps[0].is_compatible_with(ts[0]):
+        raise ValueError(f"First dimension of predictions {ps[0]} must match length of "
+                         f"targets {ts[0]} {_where(op)}")
+    return [(_dtypes.bool, TensorShape([ps[0].merge_with(ts[0])]))]
+
+
+def in_top_k(predictions, targets, k, name=None):
+    """TF1 `tf.nn.in_top_k`: whether each target is among the `k` largest predictions (ties at
+    the boundary count as in; a row with a non-finite prediction or a bad target is False)."""
+    with name_scope(name, "in_top_k"):
+        p = convert_to_tensor(predictions, name="predictions")
+        t = convert_to_tensor(targets, name="targets")
+        k = convert_to_tensor(k, dtype=t.dtype, name="k")
+        return op1("InTopKV2", [p, t, k], {"T": t.dtype}, name or "InTopKV2")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -561,6 +638,107 @@ def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None
         ret = math_ops.realdiv(x, keep_prob, name="div") * binary_tensor
         ret.set_shape(x.shape)
         return ret
+
+
+def zero_fraction(value, name=None):
+    """TF1 `tf.nn.zero_fraction`: the fraction of zeros in `value`, as a float32 scalar."""
+    with name_scope(name, "zero_fraction", [value]):
+        value = convert_to_tensor(value, name="value")
+        zero = array_ops.zeros_like(value)
+        is_zero = math_ops.cast(math_ops.equal(value, zero), _dtypes.float32)
+        return array_ops.identity(math_ops.reduce_mean(is_zero), name="fraction")
+
+
+@register_op("LRN")
+def _lrn_shape(op):
+    _check_types(op, FLOAT_TYPES)
+    x = op.inputs[0]
+    _rank_exactly(op, x, 4, " (input)")
+    return [(x.dtype, x.shape)]
+
+
+@register_op("LRNGrad")
+def _lrn_grad_shape(op):
+    _check_types(op, FLOAT_TYPES)
+    s = op.inputs[0].shape
+    for t in op.inputs[1:]:
+        s = _merge(op, s, t.shape)
+    return [(op.inputs[0].dtype, s)]
+
+
+def local_response_normalization(input, depth_radius=5, bias=1, alpha=1, beta=0.5,  # noqa: A002
+                                 name=None):
+    """TF1 `tf.nn.local_response_normalization` (`lrn`): input / (bias + alpha * sqr_sum) **
+    beta, sqr_sum summing squares over channels within `depth_radius` (NHWC)."""
+    x = convert_to_tensor(input, name="input")
+    return op1("LRN", [x], {"T": x.dtype, "depth_radius": int(depth_radius),
+                            "bias": float(bias), "alpha": float(alpha), "beta": float(beta)},
+               name or "LRN")
+
+
+lrn = local_response_normalization
+
+
+_FBN_FLOATS = (_dtypes.float16, _dtypes.float32)
+
+
+@register_op("FusedBatchNormV3")
+def _fused_batch_norm_shape(op):
+    x, scale, offset, mean, var = op.inputs
+    check_dtype(x, _FBN_FLOATS + (_dtypes.float64,), op.type, "x")
+    u = scale.dtype
+    for t, nm in ((scale, "scale"), (offset, "offset"), (mean, "mean"), (var, "variance")):
+        if t.dtype is not u or u not in (_dtypes.float32, _dtypes.float64):
+            raise TypeError(f"{nm} of '{op.name}' (op: '{op.type}') must be float32 (float64 "
+                            f"for float64 x) like scale, got {t.dtype.name}")
+    fmt = op.get_attr("data_format")
+    xs = _rank_exactly(op, x, 4, " (x)")
+    c = Dimension(None) if xs.ndims is None else xs[1 if fmt == "NCHW" else 3]
+    vec = [scale, offset] + ([mean, var] if not op.get_attr("is_training") else [])
+    for t in vec:
+        ts = _rank_exactly(op, t, 1)
+        if not ts[0].is_compatible_with(c):
+            raise ValueError(f"scale, offset, mean and variance must have the channel size "
+                             f"{c} of x, got {fmt_shape(ts)} {_where(op)}")
+        c = c.merge_with(ts[0])
+    v = TensorShape([c])
+    return [(x.dtype, xs), (u, v), (u, v), (u, v), (u, v), (u, TensorShape([0]))]
+
+
+@register_op("FusedBatchNormGradV3")
+def _fused_batch_norm_grad_shape(op):
+    dy, x, scale = op.inputs[:3]
+    u = scale.dtype
+    s = _merge(op, dy.shape, x.shape)
+    v = scale.shape
+    return [(x.dtype, s), (u, v), (u, v), (u, TensorShape([0])), (u, TensorShape([0]))]
+
+
+def fused_batch_norm(x, scale, offset, mean=None, variance=None, epsilon=0.001,
+                     data_format="NHWC", is_training=True, name=None):
+    """TF1 `tf.nn.fused_batch_norm`: (y, batch_mean, batch_variance) of a 4-D `x`.
+
+    Training normalises with the batch's (biased) variance and returns the Bessel-corrected
+    variance for the moving average, as TF does; inference uses the given mean and variance.
+    """
+    x = convert_to_tensor(x, name="input")
+    scale = convert_to_tensor(scale, name="scale")
+    offset = convert_to_tensor(offset, name="offset")
+    if is_training and (mean is not None or variance is not None):
+        raise ValueError("Both 'mean' and 'variance' must be None if is_training is True.")
+    if not is_training and (mean is None or variance is None):
+        raise ValueError("mean and variance must be given when is_training is False.")
+    from .constant_op import constant
+    mean = constant([], dtype=scale.dtype) if mean is None else \
+        convert_to_tensor(mean, name="mean")
+    variance = constant([], dtype=scale.dtype) if variance is None else \
+        convert_to_tensor(variance, name="variance")
+    epsilon = max(float(epsilon), 1.001e-5)
+    outs = apply_op("FusedBatchNormV3", [x, scale, offset, mean, variance],
+                    {"T": x.dtype, "U": scale.dtype, "epsilon": epsilon,
+                     "data_format": _format(data_format), "is_training": bool(is_training)},
+                    name or "FusedBatchNormV3").outputs
+    return outs[0], outs[1], outs[2]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -671,20 +849,6 @@ def _channel_mismatch(op, a, b, what) -> ValueError:
 # ----------------------------------------------------------------------------------------------
 # Conv2D and its backprops
 # ----------------------------------------------------------------------------------------------
-@register_op("Conv2D")
-def _conv2d_shape(op):
-    _check_types(op, FLOAT_TYPES)
-    fmt, padding = _check_attrs(op)
-    x, f = op.inputs
-    _rank_exactly(op, x, 4, " (input)")
-    fs = _rank_exactly(op, f, 4, " (filter)").as_list()
-    xd = _nhwc(fmt, x.shape)
-    if xd[3] is not None and fs[2] is not None and xd[3] != fs[2]:
-        raise _channel_mismatch(op, xd[3], fs[2], "input depth vs filter in_channels; a conv2d "
-                                "filter is [height, width, in_channels, out_channels]")
-    return [(x.dtype, _conv_output(op, fmt, padding, xd, fs[0], fs[1], fs[3]))]
-
-
 def _check_float_pair(op, a, b, an: str, bn: str) -> None:
     if a.dtype not in FLOAT_TYPES or b.dtype is not a.dtype:
         raise TypeError(f"'{op.name}' (op: '{op.type}') needs float {an} and {bn} of one dtype, "
@@ -710,37 +874,69 @@ def _check_out_backprop(op, fmt, padding, in_dims, fs, dy, out_channels):
                          f"{fs} {_where(op)}")
 
 
-@register_op("Conv2DBackpropInput")
-def _conv2d_backprop_input_shape(op):
-    sizes, f, dy = op.inputs
-    _check_float_pair(op, f, dy, "filter", "out_backprop")
-    fmt, padding = _check_attrs(op)
-    in_nchw = _sizes_shape(op, sizes, "input_sizes")
-    in_dims = _nhwc(fmt, TensorShape(in_nchw))
-    fs = _rank_exactly(op, f, 4, " (filter)").as_list()
-    _rank_exactly(op, dy, 4, " (out_backprop)")
-    dyd = _nhwc(fmt, dy.shape)
-    if in_dims[3] is not None and fs[2] is not None and in_dims[3] != fs[2]:
-        raise _channel_mismatch(op, in_dims[3], fs[2], "input_sizes depth vs filter in_channels")
-    if dyd[3] is not None and fs[3] is not None and dyd[3] != fs[3]:
-        raise _channel_mismatch(op, dyd[3], fs[3], "out_backprop depth vs filter out_channels")
-    _check_out_backprop(op, fmt, padding, in_dims, fs, dy, fs[3])
-    return [(f.dtype, _from_nhwc(fmt, in_dims).merge_with(TensorShape(in_nchw)))]
+def _conv_filter(op, fs, in_channels, what: str):
+    """Output channels of a Conv2D filter [kh, kw, in, out] (checking `in`)."""
+    if in_channels is not None and fs[2] is not None and in_channels != fs[2]:
+        raise _channel_mismatch(op, in_channels, fs[2], f"{what} depth vs filter in_channels; a "
+                                "conv2d filter is [height, width, in_channels, out_channels]")
+    return fs[3]
 
 
-@register_op("Conv2DBackpropFilter")
-def _conv2d_backprop_filter_shape(op):
-    x, sizes, dy = op.inputs
-    _check_float_pair(op, x, dy, "input", "out_backprop")
-    fmt, padding = _check_attrs(op)
-    fs = _sizes_shape(op, sizes, "filter_sizes")
-    _rank_exactly(op, x, 4, " (input)")
-    _rank_exactly(op, dy, 4, " (out_backprop)")
-    xd = _nhwc(fmt, x.shape)
-    if xd[3] is not None and fs[2] is not None and xd[3] != fs[2]:
-        raise _channel_mismatch(op, xd[3], fs[2], "input depth vs filter_sizes in_channels")
-    _check_out_backprop(op, fmt, padding, xd, fs, dy, fs[3])
-    return [(x.dtype, TensorShape(fs))]
+def _depthwise_filter(op, fs, in_channels, what: str):
+    """Output channels of a depthwise filter [kh, kw, in, multiplier] (checking `in`)."""
+    if in_channels is not None and fs[2] is not None and in_channels != fs[2]:
+        raise _channel_mismatch(op, in_channels, fs[2], f"{what} depth vs filter in_channels; a "
+                                "depthwise filter is [height, width, in_channels, "
+                                "channel_multiplier]")
+    return None if fs[2] is None or fs[3] is None else fs[2] * fs[3]
+
+
+def _register_conv_shapes(fwd_type, input_type, filter_type, out_channels):
+    """Shape functions of a convolution family: the forward op (input, filter), its input
+    gradient (input_sizes, filter, out_backprop) and its filter gradient (input, filter_sizes,
+    out_backprop); `out_channels(op, filter dims, input depth, what)` checks the filter."""
+
+    @register_op(fwd_type)
+    def _forward_shape(op):
+        _check_types(op, FLOAT_TYPES)
+        fmt, padding = _check_attrs(op)
+        x, f = op.inputs
+        _rank_exactly(op, x, 4, " (input)")
+        fs = _rank_exactly(op, f, 4, " (filter)").as_list()
+        xd = _nhwc(fmt, x.shape)
+        out_c = out_channels(op, fs, xd[3], "input")
+        return [(x.dtype, _conv_output(op, fmt, padding, xd, fs[0], fs[1], out_c))]
+
+    @register_op(input_type)
+    def _input_grad_shape(op):
+        sizes, f, dy = op.inputs
+        _check_float_pair(op, f, dy, "filter", "out_backprop")
+        fmt, padding = _check_attrs(op)
+        in_nchw = _sizes_shape(op, sizes, "input_sizes")
+        in_dims = _nhwc(fmt, TensorShape(in_nchw))
+        fs = _rank_exactly(op, f, 4, " (filter)").as_list()
+        _rank_exactly(op, dy, 4, " (out_backprop)")
+        out_c = out_channels(op, fs, in_dims[3], "input_sizes")
+        _check_out_backprop(op, fmt, padding, in_dims, fs, dy, out_c)
+        return [(f.dtype, TensorShape(in_nchw))]
+
+    @register_op(filter_type)
+    def _filter_grad_shape(op):
+        x, sizes, dy = op.inputs
+        _check_float_pair(op, x, dy, "input", "out_backprop")
+        fmt, padding = _check_attrs(op)
+        fs = _sizes_shape(op, sizes, "filter_sizes")
+        _rank_exactly(op, x, 4, " (input)")
+        _rank_exactly(op, dy, 4, " (out_backprop)")
+        xd = _nhwc(fmt, x.shape)
+        out_c = out_channels(op, fs, xd[3], "input")
+        _check_out_backprop(op, fmt, padding, xd, fs, dy, out_c)
+        return [(x.dtype, TensorShape(fs))]
+
+
+_register_conv_shapes("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", _conv_filter)
+_register_conv_shapes("DepthwiseConv2dNative", "DepthwiseConv2dNativeBackpropInput",
+                      "DepthwiseConv2dNativeBackpropFilter", _depthwise_filter)
 
 
 def _conv_attrs(x, strides, padding, data_format, dilations, use_cudnn=None) -> dict:
@@ -774,26 +970,34 @@ def conv2d(input, filter=None, strides=None, padding=None, use_cudnn_on_gpu=True
                                              use_cudnn_on_gpu), name or "Conv2D")
 
 
+def _backprop_input(op_type, input_sizes, filter, out_backprop, attrs, name):  # noqa: A002
+    f = convert_to_tensor(filter, name="filter")
+    dy = convert_to_tensor(out_backprop, dtype=f.dtype, name="out_backprop")
+    return op1(op_type, [_sizes_tensor(input_sizes), f, dy], attrs(f), name or op_type)
+
+
+def _backprop_filter(op_type, input, filter_sizes, out_backprop, attrs, name):  # noqa: A002
+    x = convert_to_tensor(input, name="input")
+    dy = convert_to_tensor(out_backprop, dtype=x.dtype, name="out_backprop")
+    return op1(op_type, [x, _sizes_tensor(filter_sizes), dy], attrs(x), name or op_type)
+
+
 def conv2d_backprop_input(input_sizes, filter, out_backprop, strides, padding,  # noqa: A002
                           use_cudnn_on_gpu=True, data_format="NHWC", dilations=[1, 1, 1, 1],  # noqa: B006
                           name=None):
     """TF1 `tf.nn.conv2d_backprop_input`: the gradient of conv2d with respect to its input."""
-    f = convert_to_tensor(filter, name="filter")
-    dy = convert_to_tensor(out_backprop, dtype=f.dtype, name="out_backprop")
-    return op1("Conv2DBackpropInput", [_sizes_tensor(input_sizes), f, dy],
-               _conv_attrs(f, strides, padding, data_format, dilations, use_cudnn_on_gpu),
-               name or "Conv2DBackpropInput")
+    return _backprop_input("Conv2DBackpropInput", input_sizes, filter, out_backprop,
+                           lambda t: _conv_attrs(t, strides, padding, data_format, dilations,
+                                                 use_cudnn_on_gpu), name)
 
 
 def conv2d_backprop_filter(input, filter_sizes, out_backprop, strides, padding,  # noqa: A002
                            use_cudnn_on_gpu=True, data_format="NHWC",
                            dilations=[1, 1, 1, 1], name=None):  # noqa: B006
     """TF1 `tf.nn.conv2d_backprop_filter`: the gradient of conv2d with respect to its filter."""
-    x = convert_to_tensor(input, name="input")
-    dy = convert_to_tensor(out_backprop, dtype=x.dtype, name="out_backprop")
-    return op1("Conv2DBackpropFilter", [x, _sizes_tensor(filter_sizes), dy],
-               _conv_attrs(x, strides, padding, data_format, dilations, use_cudnn_on_gpu),
-               name or "Conv2DBackpropFilter")
+    return _backprop_filter("Conv2DBackpropFilter", input, filter_sizes, out_backprop,
+                            lambda t: _conv_attrs(t, strides, padding, data_format, dilations,
+                                                  use_cudnn_on_gpu), name)
 
 
 def conv2d_transpose(value=None, filter=None, output_shape=None, strides=None,  # noqa: A002
@@ -855,53 +1059,6 @@ def conv1d(value=None, filters=None, stride=None, padding=None, use_cudnn_on_gpu
 # ----------------------------------------------------------------------------------------------
 # depthwise convolution
 # ----------------------------------------------------------------------------------------------
-def _depthwise_filter(op, f, in_channels):
-    fs = _rank_exactly(op, f, 4, " (filter)").as_list()
-    if in_channels is not None and fs[2] is not None and in_channels != fs[2]:
-        raise _channel_mismatch(op, in_channels, fs[2], "input depth vs filter in_channels; a "
-                                "depthwise filter is [height, width, in_channels, "
-                                "channel_multiplier]")
-    out_c = None if fs[2] is None or fs[3] is None else fs[2] * fs[3]
-    return fs, out_c
-
-
-@register_op("DepthwiseConv2dNative")
-def _depthwise_shape(op):
-    _check_types(op, FLOAT_TYPES)
-    fmt, padding = _check_attrs(op)
-    x, f = op.inputs
-    _rank_exactly(op, x, 4, " (input)")
-    xd = _nhwc(fmt, x.shape)
-    fs, out_c = _depthwise_filter(op, f, xd[3])
-    return [(x.dtype, _conv_output(op, fmt, padding, xd, fs[0], fs[1], out_c))]
-
-
-@register_op("DepthwiseConv2dNativeBackpropInput")
-def _depthwise_backprop_input_shape(op):
-    sizes, f, dy = op.inputs
-    _check_float_pair(op, f, dy, "filter", "out_backprop")
-    fmt, padding = _check_attrs(op)
-    in_nchw = _sizes_shape(op, sizes, "input_sizes")
-    in_dims = _nhwc(fmt, TensorShape(in_nchw))
-    fs, out_c = _depthwise_filter(op, f, in_dims[3])
-    _rank_exactly(op, dy, 4, " (out_backprop)")
-    _check_out_backprop(op, fmt, padding, in_dims, fs, dy, out_c)
-    return [(f.dtype, TensorShape(in_nchw))]
-
-
-@register_op("DepthwiseConv2dNativeBackpropFilter")
-def _depthwise_backprop_filter_shape(op):
-    x, sizes, dy = op.inputs
-    _check_float_pair(op, x, dy, "input", "out_backprop")
-    fmt, padding = _check_attrs(op)
-    fs = _sizes_shape(op, sizes, "filter_sizes")
-    _rank_exactly(op, x, 4, " (input)")
-    xd = _nhwc(fmt, x.shape)
-    out_c = None if fs[2] is None or fs[3] is None else fs[2] * fs[3]
-    _check_out_backprop(op, fmt, padding, xd, fs, dy, out_c)
-    return [(x.dtype, TensorShape(fs))]
-
-
 def depthwise_conv2d_native(input, filter, strides, padding, data_format="NHWC",  # noqa: A002
                             dilations=[1, 1, 1, 1], name=None):  # noqa: B006
     """TF1 `tf.nn.depthwise_conv2d_native`: each input channel convolved with its own
@@ -916,21 +1073,19 @@ def depthwise_conv2d_native(input, filter, strides, padding, data_format="NHWC",
 def depthwise_conv2d_native_backprop_input(input_sizes, filter, out_backprop,  # noqa: A002
                                            strides, padding, data_format="NHWC",
                                            dilations=[1, 1, 1, 1], name=None):  # noqa: B006
-    f = convert_to_tensor(filter, name="filter")
-    dy = convert_to_tensor(out_backprop, dtype=f.dtype, name="out_backprop")
-    return op1("DepthwiseConv2dNativeBackpropInput", [_sizes_tensor(input_sizes), f, dy],
-               _conv_attrs(f, strides, padding, data_format, dilations),
-               name or "DepthwiseConv2dNativeBackpropInput")
+    """TF1 `tf.nn.depthwise_conv2d_native_backprop_input`."""
+    return _backprop_input("DepthwiseConv2dNativeBackpropInput", input_sizes, filter,
+                           out_backprop, lambda t: _conv_attrs(t, strides, padding, data_format,
+                                                               dilations), name)
 
 
 def depthwise_conv2d_native_backprop_filter(input, filter_sizes, out_backprop,  # noqa: A002
                                             strides, padding, data_format="NHWC",
                                             dilations=[1, 1, 1, 1], name=None):  # noqa: B006
-    x = convert_to_tensor(input, name="input")
-    dy = convert_to_tensor(out_backprop, dtype=x.dtype, name="out_backprop")
-    return op1("DepthwiseConv2dNativeBackpropFilter", [x, _sizes_tensor(filter_sizes), dy],
-               _conv_attrs(x, strides, padding, data_format, dilations),
-               name or "DepthwiseConv2dNativeBackpropFilter")
+    """TF1 `tf.nn.depthwise_conv2d_native_backprop_filter`."""
+    return _backprop_filter("DepthwiseConv2dNativeBackpropFilter", input, filter_sizes,
+                            out_backprop, lambda t: _conv_attrs(t, strides, padding,
+                                                                data_format, dilations), name)
 
 
 def depthwise_conv2d(input, filter, strides, padding, rate=None, name=None,  # noqa: A002
@@ -956,6 +1111,39 @@ def depthwise_conv2d(input, filter, strides, padding, rate=None, name=None,  # n
             raise ValueError("strides > 1 not supported in conjunction with dilation_rate > 1")
         return op1("DepthwiseConv2dNative", [x, f],
                    _conv_attrs(x, st, padding, fmt, rate), scope)
+
+
+def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding,  # noqa: A002
+                     rate=None, name=None, data_format=None, dilations=None):
+    """TF1 `tf.nn.separable_conv2d`: a depthwise convolution followed by a 1x1 convolution
+    mixing its channels (`pointwise_filter` [1, 1, in * multiplier, out])."""
+    if dilations is not None:
+        rate = dilations
+    with name_scope(name, "separable_conv2d", [input, depthwise_filter,
+                                               pointwise_filter]) as scope:
+        x = convert_to_tensor(input, name="tensor_in")
+        dw = convert_to_tensor(depthwise_filter, dtype=x.dtype, name="depthwise_filter")
+        pw = convert_to_tensor(pointwise_filter, dtype=x.dtype, name="pointwise_filter")
+        ps = pw.shape
+        if ps.ndims not in (None, 4) or (ps.ndims == 4 and not (
+                ps[0].is_compatible_with(1) and ps[1].is_compatible_with(1))):
+            raise ValueError(f"pointwise_filter must be [1, 1, in_channels * multiplier, "
+                             f"out_channels], got shape {ps}")
+        fmt = _format(data_format)
+        rate = [1, 1] if rate is None else rate
+        depthwise = depthwise_conv2d(x, dw, strides, padding, rate=rate, name="depthwise",
+                                     data_format=fmt)
+        return conv2d(depthwise, pw, [1, 1, 1, 1], padding="VALID", data_format=fmt,
+                      name=scope)
+
+
+def atrous_conv2d(value, filters, rate, padding, name=None):
+    """TF1 `tf.nn.atrous_conv2d`: conv2d with the filter dilated by `rate` (stride 1)."""
+    if int(rate) < 1:
+        raise ValueError(f"rate {rate} cannot be less than one")
+    with name_scope(name, "convolution", [value, filters]) as scope:
+        return conv2d(value, filters, [1, 1, 1, 1], padding, dilations=[1, rate, rate, 1],
+                      name=scope)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -990,6 +1178,18 @@ def _max_pool_grad_shape(op):
         raise ValueError(f"orig_output and grad must have the pooled shape {fmt_shape(out)} "
                          f"{_where(op)}")
     return [(x.dtype, x.shape)]
+
+
+@register_op("MaxPoolGradGrad")
+def _max_pool_grad_grad_shape(op):
+    _check_types(op, _REAL)
+    x, y, g = op.inputs
+    _rank_exactly(op, x, 4, " (orig_input)")
+    out = _pool_output(op, x.shape)
+    if not out.is_compatible_with(y.shape) or not x.shape.is_compatible_with(g.shape):
+        raise ValueError(f"orig_output must have the pooled shape {fmt_shape(out)} and grad the "
+                         f"input's shape {_where(op)}")
+    return [(x.dtype, out.merge_with(y.shape))]
 
 
 @register_op("AvgPoolGrad")
@@ -1037,6 +1237,14 @@ def max_pool_grad(orig_input, orig_output, grad, ksize, strides, padding, data_f
     x = convert_to_tensor(orig_input)
     attrs = _pool_attrs(x, ksize, strides, padding, data_format)
     return op1("MaxPoolGrad", [x, orig_output, grad], attrs, name or "MaxPoolGrad")
+
+
+def max_pool_grad_grad(orig_input, orig_output, grad, ksize, strides, padding,
+                       data_format="NHWC", name=None) -> Tensor:
+    """Op `MaxPoolGradGrad`: for each window, `grad` (input-shaped) at its first maximum."""
+    x = convert_to_tensor(orig_input)
+    attrs = _pool_attrs(x, ksize, strides, padding, data_format)
+    return op1("MaxPoolGradGrad", [x, orig_output, grad], attrs, name or "MaxPoolGradGrad")
 
 
 def avg_pool_grad(orig_input_shape, grad, ksize, strides, padding, data_format="NHWC",

@@ -3,9 +3,9 @@
 * `Conv2D`: im2col -- a strided *view* of the padded input, [N, OH, OW, KH, KW, C] -- copied once
   into a matrix and multiplied by the filter matrix [KH*KW*C, O] (one BLAS call).
 * `Conv2DBackpropFilter`: the same columns, transposed, times the output gradient.
-* `Conv2DBackpropInput`: the output gradient times the transposed filter gives the column
-  gradients, which col2im adds back into the padded input with one strided slice per kernel
-  position (KH*KW vectorised adds, never a loop over pixels).
+* `Conv2DBackpropInput`: col2im one kernel tap at a time -- the output gradient times that
+  tap's transposed filter [O, C] is added into the strided slice of the padded input the tap
+  met (KH*KW matmuls and vectorised adds, never a loop over pixels).
 * Pooling and depthwise convolution loop over the KH*KW kernel positions, each step one
   vectorised operation on a strided slice.
 
@@ -83,16 +83,71 @@ class _Conv:
         return xp[:, r:r + self.sh * (oh - 1) + 1:self.sh, c:c + self.sw * (ow - 1) + 1:self.sw]
 
     def columns(self, xp, kh: int, kw: int, oh: int, ow: int):
-        """The im2col view [N, OH, OW, KH, KW, C] of the padded input (no copy)."""
+        """The im2col matrix [N*OH*OW, KH*KW*C] of the padded input (one copy).
+
+        Copied from a strided view [N, OH, OW, KH, KW, C]; without width dilation a kernel row's
+        KW*C values are contiguous in the input, so the view merges them into one axis and the
+        copy moves rows of KW*C values rather than of C.
+        """
         n, _, _, c = xp.shape
         s0, s1, s2, s3 = xp.strides
-        return as_strided(xp, (n, oh, ow, kh, kw, c),
-                          (s0, s1 * self.sh, s2 * self.sw, s1 * self.dh, s2 * self.dw, s3),
-                          writeable=False)
+        if self.dw == 1 and s2 == c * s3:
+            view = as_strided(xp, (n, oh, ow, kh, kw * c),
+                              (s0, s1 * self.sh, s2 * self.sw, s1 * self.dh, s3), writeable=False)
+        else:
+            view = as_strided(xp, (n, oh, ow, kh, kw, c),
+                              (s0, s1 * self.sh, s2 * self.sw, s1 * self.dh, s2 * self.dw, s3),
+                              writeable=False)
+        return view.reshape(n * oh * ow, kh * kw * c)
 
     def crop(self, xp, pads, h: int, w: int):
         pt, _, pl, _ = pads
         return xp[:, pt:pt + h, pl:pl + w]
+
+    def zeros_padded(self, n: int, h: int, w: int, c: int, pads):
+        return np.zeros((n, h + pads[0] + pads[1], w + pads[2] + pads[3], c), dtype=self.acc)
+
+    def pool(self, x, fill, combine) -> tuple:
+        """The KH*KW tap windows of the padded input folded with `combine` (np.maximum,
+        np.add) into a new array, and the geometry (H, W, OH, OW, pads)."""
+        x = self.to_nhwc(x)
+        (kh, kw), h, w = self.k, x.shape[1], x.shape[2]
+        oh, ow, pads = self.plan(h, w, kh, kw)
+        xp = self.pad(x, pads, fill)
+        y = self.window(xp, 0, 0, oh, ow).copy()
+        for i in range(kh):
+            for j in range(kw):
+                if i or j:
+                    combine(y, self.window(xp, i, j, oh, ow), out=y)
+        return y, (h, w, oh, ow, pads)
+
+    # --- forward and backprop halves of a convolution ----------------------------------------
+    def forward_inputs(self, x, f) -> tuple:
+        """(padded input in NHWC, filter, OH, OW) for a forward convolution kernel."""
+        x, f = self.to_nhwc(x), np.asarray(f).astype(self.acc, copy=False)
+        oh, ow, pads = self.plan(x.shape[1], x.shape[2], f.shape[0], f.shape[1])
+        return self.pad(x, pads), f, oh, ow
+
+    def filter_grad_inputs(self, x, filter_sizes, dy) -> tuple:
+        """(padded input, dy in NHWC, filter sizes, OH, OW) for a filter-gradient kernel."""
+        x, dy = self.to_nhwc(x), self.to_nhwc(dy)
+        ks = tuple(int(s) for s in np.reshape(filter_sizes, -1))
+        oh, ow, pads = self.plan(x.shape[1], x.shape[2], ks[0], ks[1])
+        return self.pad(x, pads), dy, ks, oh, ow
+
+    def input_grad(self, input_sizes, f, dy, tap):
+        """col2im, one kernel tap at a time: `tap(dy, f[i, j])` -- that tap's share of the
+        input gradient, [N, OH, OW, C] -- is added into the strided window of the padded
+        input the tap met."""
+        f, dy = np.asarray(f).astype(self.acc, copy=False), self.to_nhwc(dy)
+        n, h, w, c = self.sizes_nhwc(input_sizes)
+        kh, kw = f.shape[:2]
+        oh, ow, pads = self.plan(h, w, kh, kw)
+        dxp = self.zeros_padded(n, h, w, c, pads)
+        for i in range(kh):
+            for j in range(kw):
+                self.window(dxp, i, j, oh, ow)[...] += tap(dy, f[i, j])
+        return self.out(self.crop(dxp, pads, h, w))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -102,16 +157,13 @@ def _conv2d(node, ctx):
     g = _Conv(node)
 
     def conv2d(x, f):
-        x, f = g.to_nhwc(x), np.asarray(f).astype(g.acc, copy=False)
-        n, h, w, c = x.shape
-        kh, kw, _, o = f.shape
-        oh, ow, pads = g.plan(h, w, kh, kw)
-        xp = g.pad(x, pads)
+        xp, f, oh, ow = g.forward_inputs(x, f)
+        kh, kw, c, o = f.shape
         if kh == kw == 1:
             y = np.matmul(g.window(xp, 0, 0, oh, ow), f[0, 0])
         else:
-            cols = g.columns(xp, kh, kw, oh, ow).reshape(n * oh * ow, kh * kw * c)
-            y = np.matmul(cols, f.reshape(kh * kw * c, o)).reshape(n, oh, ow, o)
+            y = np.matmul(g.columns(xp, kh, kw, oh, ow), f.reshape(kh * kw * c, o))
+            y = y.reshape(xp.shape[0], oh, ow, o)
         return g.out(y)
     return conv2d
 
@@ -120,40 +172,22 @@ def _conv2d_backprop_filter(node, ctx):
     g = _Conv(node)
 
     def conv2d_backprop_filter(x, filter_sizes, dy):
-        x, dy = g.to_nhwc(x), g.to_nhwc(dy)
-        kh, kw, c, o = (int(s) for s in np.reshape(filter_sizes, -1))
-        n, h, w, _ = x.shape
-        oh, ow, pads = g.plan(h, w, kh, kw)
-        cols = g.columns(g.pad(x, pads), kh, kw, oh, ow).reshape(n * oh * ow, kh * kw * c)
-        df = np.matmul(cols.T, dy.reshape(n * oh * ow, o))
+        xp, dy, (kh, kw, c, o), oh, ow = g.filter_grad_inputs(x, filter_sizes, dy)
+        cols = g.columns(xp, kh, kw, oh, ow)
+        df = np.matmul(cols.T, dy.reshape(-1, o))
         return df.reshape(kh, kw, c, o).astype(g.dt, copy=False)
     return conv2d_backprop_filter
 
 
-def _col2im(g, dcols, shape, pads, oh: int, ow: int):
-    """Sum column gradients [N, OH, OW, KH, KW, C] back into an input gradient of `shape`."""
-    n, h, w, c = shape
-    pt, pb, pl, pr = pads
-    kh, kw = dcols.shape[3], dcols.shape[4]
-    dxp = np.zeros((n, h + pt + pb, w + pl + pr, c), dtype=dcols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            g.window(dxp, i, j, oh, ow)[...] += dcols[:, :, :, i, j]
-    return g.crop(dxp, pads, h, w)
+def _conv_tap(dy, fij):
+    """Conv2D's input gradient from one tap: dy [N, OH, OW, O] @ f[i, j].T [O, C]."""
+    c, o = fij.shape
+    return np.matmul(dy.reshape(-1, o), fij.T).reshape(dy.shape[:3] + (c,))
 
 
 def _conv2d_backprop_input(node, ctx):
     g = _Conv(node)
-
-    def conv2d_backprop_input(input_sizes, f, dy):
-        f, dy = np.asarray(f).astype(g.acc, copy=False), g.to_nhwc(dy)
-        n, h, w, c = g.sizes_nhwc(input_sizes)
-        kh, kw, _, o = f.shape
-        oh, ow, pads = g.plan(h, w, kh, kw)
-        dcols = np.matmul(dy.reshape(n * oh * ow, o), f.reshape(kh * kw * c, o).T)
-        return g.out(_col2im(g, dcols.reshape(n, oh, ow, kh, kw, c), (n, h, w, c), pads,
-                             oh, ow))
-    return conv2d_backprop_input
+    return lambda input_sizes, f, dy: g.input_grad(input_sizes, f, dy, _conv_tap)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -163,11 +197,9 @@ def _depthwise(node, ctx):
     g = _Conv(node)
 
     def depthwise_conv2d_native(x, f):
-        x, f = g.to_nhwc(x), np.asarray(f).astype(g.acc, copy=False)
-        n, h, w, c = x.shape
-        kh, kw, _, m = f.shape
-        oh, ow, pads = g.plan(h, w, kh, kw)
-        xp = g.pad(x, pads)
+        xp, f, oh, ow = g.forward_inputs(x, f)
+        kh, kw, c, m = f.shape
+        n = xp.shape[0]
         y = np.zeros((n, oh, ow, c, m), dtype=g.acc)
         for i in range(kh):
             for j in range(kw):
@@ -176,33 +208,23 @@ def _depthwise(node, ctx):
     return depthwise_conv2d_native
 
 
+def _depthwise_tap(dy, fij):
+    """DepthwiseConv2dNative's input gradient from one tap: sum over the multiplier."""
+    c, m = fij.shape
+    return np.einsum("nhwcm,cm->nhwc", dy.reshape(dy.shape[:3] + (c, m)), fij)
+
+
 def _depthwise_backprop_input(node, ctx):
     g = _Conv(node)
-
-    def depthwise_backprop_input(input_sizes, f, dy):
-        f, dy = np.asarray(f).astype(g.acc, copy=False), g.to_nhwc(dy)
-        n, h, w, c = g.sizes_nhwc(input_sizes)
-        kh, kw, _, m = f.shape
-        oh, ow, pads = g.plan(h, w, kh, kw)
-        dy = dy.reshape(n, oh, ow, c, m)
-        dxp = np.zeros((n, h + pads[0] + pads[1], w + pads[2] + pads[3], c), dtype=g.acc)
-        for i in range(kh):
-            for j in range(kw):
-                g.window(dxp, i, j, oh, ow)[...] += np.einsum("nhwcm,cm->nhwc", dy, f[i, j])
-        return g.out(g.crop(dxp, pads, h, w))
-    return depthwise_backprop_input
+    return lambda input_sizes, f, dy: g.input_grad(input_sizes, f, dy, _depthwise_tap)
 
 
 def _depthwise_backprop_filter(node, ctx):
     g = _Conv(node)
 
     def depthwise_backprop_filter(x, filter_sizes, dy):
-        x, dy = g.to_nhwc(x), g.to_nhwc(dy)
-        kh, kw, c, m = (int(s) for s in np.reshape(filter_sizes, -1))
-        n, h, w, _ = x.shape
-        oh, ow, pads = g.plan(h, w, kh, kw)
-        xp = g.pad(x, pads)
-        dy = dy.reshape(n, oh, ow, c, m)
+        xp, dy, (kh, kw, c, m), oh, ow = g.filter_grad_inputs(x, filter_sizes, dy)
+        dy = dy.reshape(dy.shape[:3] + (c, m))
         df = np.empty((kh, kw, c, m), dtype=g.acc)
         for i in range(kh):
             for j in range(kw):
@@ -220,25 +242,14 @@ def _lowest(dt):
 
 def _max_pool(node, ctx):
     g = _Conv(node, "ksize")
-    kh, kw = g.k
-
-    def max_pool(x):
-        x = g.to_nhwc(x)
-        _, h, w, _ = x.shape
-        oh, ow, pads = g.plan(h, w, kh, kw)
-        xp = g.pad(x, pads, _lowest(x.dtype))
-        y = g.window(xp, 0, 0, oh, ow).copy()
-        for i in range(kh):
-            for j in range(kw):
-                if i or j:
-                    np.maximum(y, g.window(xp, i, j, oh, ow), out=y)
-        return g.out(y)
-    return max_pool
+    lowest = _lowest(g.acc)
+    return lambda x: g.out(g.pool(x, lowest, np.maximum)[0])
 
 
 def _max_pool_grad(node, ctx):
     g = _Conv(node, "ksize")
     kh, kw = g.k
+    disjoint = g.sh >= kh and g.sw >= kw   # each input in at most one window
 
     def max_pool_grad(x, y, dy):
         x, y, dy = g.to_nhwc(x), g.to_nhwc(y), g.to_nhwc(dy)
@@ -246,15 +257,43 @@ def _max_pool_grad(node, ctx):
         oh, ow, pads = g.plan(h, w, kh, kw)
         xp = g.pad(x, pads, _lowest(x.dtype))
         dxp = np.zeros(xp.shape, dtype=g.acc)
-        free = np.ones(y.shape, dtype=bool)   # outputs whose maximum is not yet found
+        free = np.ones(y.shape, dtype=bool)   # windows whose (first) maximum is not yet found
+        hit = np.empty(y.shape, dtype=bool)
+        share = np.empty(y.shape, dtype=g.acc)
         for i in range(kh):
             for j in range(kw):
-                hit = g.window(xp, i, j, oh, ow) == y
+                np.equal(g.window(xp, i, j, oh, ow), y, out=hit)
                 hit &= free
-                g.window(dxp, i, j, oh, ow)[...] += dy * hit
-                free &= ~hit
+                free ^= hit
+                if disjoint:
+                    np.multiply(dy, hit, out=g.window(dxp, i, j, oh, ow))
+                else:
+                    np.multiply(dy, hit, out=share)
+                    g.window(dxp, i, j, oh, ow)[...] += share
         return g.out(g.crop(dxp, pads, h, w))
     return max_pool_grad
+
+
+def _max_pool_grad_grad(node, ctx):
+    g = _Conv(node, "ksize")
+    kh, kw = g.k
+
+    def max_pool_grad_grad(x, y, grad):
+        x, y, grad = g.to_nhwc(x), g.to_nhwc(y), g.to_nhwc(grad)
+        _, h, w, _ = x.shape
+        oh, ow, pads = g.plan(h, w, kh, kw)
+        xp, gp = g.pad(x, pads, _lowest(x.dtype)), g.pad(grad, pads)
+        out = np.zeros(y.shape, dtype=g.acc)
+        free = np.ones(y.shape, dtype=bool)
+        hit = np.empty(y.shape, dtype=bool)
+        for i in range(kh):
+            for j in range(kw):
+                np.equal(g.window(xp, i, j, oh, ow), y, out=hit)
+                hit &= free
+                free ^= hit
+                out += g.window(gp, i, j, oh, ow) * hit
+        return g.out(out)
+    return max_pool_grad_grad
 
 
 def _counts(n: int, k: int, stride: int, out: int, before: int) -> np.ndarray:
@@ -274,15 +313,7 @@ def _avg_pool(node, ctx):
     kh, kw = g.k
 
     def avg_pool(x):
-        x = g.to_nhwc(x)
-        _, h, w, _ = x.shape
-        oh, ow, pads = g.plan(h, w, kh, kw)
-        xp = g.pad(x, pads)
-        y = g.window(xp, 0, 0, oh, ow).copy()
-        for i in range(kh):
-            for j in range(kw):
-                if i or j:
-                    y += g.window(xp, i, j, oh, ow)
+        y, (h, w, oh, ow, pads) = g.pool(x, 0, np.add)
         y /= _avg_divisor(g, h, w, kh, kw, oh, ow, pads)
         return g.out(y)
     return avg_pool
@@ -297,7 +328,7 @@ def _avg_pool_grad(node, ctx):
         n, h, w, c = g.sizes_nhwc(sizes)
         oh, ow, pads = g.plan(h, w, kh, kw)
         share = dy / _avg_divisor(g, h, w, kh, kw, oh, ow, pads)
-        dxp = np.zeros((n, h + pads[0] + pads[1], w + pads[2] + pads[3], c), dtype=g.acc)
+        dxp = g.zeros_padded(n, h, w, c, pads)
         for i in range(kh):
             for j in range(kw):
                 g.window(dxp, i, j, oh, ow)[...] += share
@@ -314,6 +345,7 @@ KERNELS = {
     "DepthwiseConv2dNativeBackpropFilter": _depthwise_backprop_filter,
     "MaxPool": _max_pool,
     "MaxPoolGrad": _max_pool_grad,
+    "MaxPoolGradGrad": _max_pool_grad_grad,
     "AvgPool": _avg_pool,
     "AvgPoolGrad": _avg_pool_grad,
 }

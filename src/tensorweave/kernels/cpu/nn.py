@@ -19,11 +19,14 @@ def fixed(fn):
     return lambda node, ctx: fn
 
 
-def in_float32(fn):
-    """A factory running `fn` in float32 for float16 outputs (one rounding at the end)."""
+def in_float32(kernel):
+    """A factory running `kernel` (a function, or a factory when it takes (node, ctx)) in
+    float32 for float16 outputs, rounding once at the end."""
+    takes_node = kernel.__code__.co_varnames[:2] == ("node", "ctx")
+
     def factory(node, ctx):
-        dt = node.out_dtypes[0].np
-        if dt != np.float16:
+        fn = kernel(node, ctx) if takes_node else kernel
+        if node.out_dtypes[0].np != np.float16:
             return fn
 
         def half(*args):
@@ -183,6 +186,116 @@ def _l2_loss(node, ctx):
     return l2_loss
 
 
+# ----------------------------------------------------------------------------------------------
+# in_top_k, local response normalisation, fused batch norm
+# ----------------------------------------------------------------------------------------------
+def _in_top_k(p, targets, k):
+    n, c = p.shape
+    t = np.asarray(targets)
+    ok = (t >= 0) & (t < c)
+    tp = p[np.arange(n), np.where(ok, t, 0)]
+    ok &= np.isfinite(p).all(axis=1)
+    more = np.count_nonzero(p > tp[:, None], axis=1)
+    return ok & (more < int(k))
+
+
+def _window_sum(v, r: int):
+    """Sum of `v` over channels d-r..d+r (clipped at the ends) along the last axis."""
+    out = v.copy()
+    c = v.shape[-1]
+    for s in range(1, min(r, c - 1) + 1):
+        out[..., s:] += v[..., :-s]
+        out[..., :-s] += v[..., s:]
+    return out
+
+
+def _lrn_attrs(node):
+    a = node.attr
+    return int(a.get("depth_radius", 5)), float(a.get("bias", 1.0)), \
+        float(a.get("alpha", 1.0)), float(a.get("beta", 0.5))
+
+
+def _lrn(node, ctx):
+    r, bias, alpha, beta = _lrn_attrs(node)
+
+    def lrn(x):
+        norm = _window_sum(x * x, r) * alpha + bias
+        return x * norm ** -beta
+    return lrn
+
+
+def _lrn_grad(node, ctx):
+    r, bias, alpha, beta = _lrn_attrs(node)
+
+    def lrn_grad(dy, x, y):
+        # y_i = x_i N_i^-beta, N_i = bias + alpha sum_{j near i} x_j^2
+        norm = _window_sum(x * x, r) * alpha + bias
+        back = _window_sum(dy * y / norm, r)
+        return dy * norm ** -beta - (2 * alpha * beta) * x * back
+    return lrn_grad
+
+
+class _BatchNorm:
+    """Attrs of a FusedBatchNorm node: axes to reduce, channel reshaping, epsilon."""
+
+    def __init__(self, node):
+        a = node.attr
+        self.nchw = a.get("data_format", "NHWC") == "NCHW"
+        self.axes = (0, 2, 3) if self.nchw else (0, 1, 2)
+        self.eps = float(a.get("epsilon", 1e-3))
+        self.training = bool(a.get("is_training", True))
+        self.xdt = node.out_dtypes[0].np
+        self.udt = node.out_dtypes[1].np
+
+    def chan(self, v):
+        """A per-channel vector shaped to broadcast against x."""
+        return np.reshape(v, (1, -1, 1, 1) if self.nchw else (-1,))
+
+    def up(self, x):
+        return np.asarray(x).astype(self.udt, copy=False)
+
+
+def _fused_batch_norm(node, ctx):
+    b = _BatchNorm(node)
+    empty = np.zeros((0,), dtype=b.udt)
+
+    def fused_batch_norm(x, scale, offset, mean, var):
+        x = b.up(x)
+        if b.training:
+            n = x.size // max(x.shape[1 if b.nchw else 3], 1)
+            mean = np.mean(x, axis=b.axes)
+            var = np.mean(np.square(x - b.chan(mean)), axis=b.axes)
+            corrected = var * (n / max(n - 1, 1))
+        else:
+            corrected = var
+        inv = scale / np.sqrt(var + b.eps)
+        y = x * b.chan(inv) + b.chan(offset - mean * inv)
+        return (y.astype(b.xdt, copy=False), np.asarray(mean, b.udt),
+                np.asarray(corrected, b.udt), np.asarray(mean, b.udt), np.asarray(var, b.udt),
+                empty)
+    return fused_batch_norm
+
+
+def _fused_batch_norm_grad(node, ctx):
+    b = _BatchNorm(node)
+    empty = np.zeros((0,), dtype=b.udt)
+
+    def fused_batch_norm_grad(dy, x, scale, mean, var, _reserve):
+        dy, x = b.up(dy), b.up(x)
+        inv = 1 / np.sqrt(var + b.eps)
+        xhat = (x - b.chan(mean)) * b.chan(inv)
+        doffset = np.sum(dy, axis=b.axes)
+        dscale = np.sum(dy * xhat, axis=b.axes)
+        if b.training:
+            n = x.size // max(len(doffset), 1)
+            dx = (dy - b.chan(doffset / n) - xhat * b.chan(dscale / n)) * b.chan(scale * inv)
+        else:
+            dx = dy * b.chan(scale * inv)
+        return (dx.astype(b.xdt, copy=False), dscale.astype(b.udt, copy=False),
+                doffset.astype(b.udt, copy=False), empty, empty)
+    return fused_batch_norm_grad
+
+
 KERNELS = {
     "Relu": fixed(_relu),
     "Relu6": fixed(_relu6),
@@ -205,4 +318,9 @@ KERNELS = {
     "SoftmaxCrossEntropyWithLogits": in_float32(_softmax_xent),
     "SparseSoftmaxCrossEntropyWithLogits": in_float32(_sparse_softmax_xent),
     "L2Loss": _l2_loss,
+    "InTopKV2": fixed(_in_top_k),
+    "LRN": in_float32(_lrn),
+    "LRNGrad": in_float32(_lrn_grad),
+    "FusedBatchNormV3": _fused_batch_norm,
+    "FusedBatchNormGradV3": _fused_batch_norm_grad,
 }
