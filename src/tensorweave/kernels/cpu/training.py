@@ -159,11 +159,11 @@ def _rmsprop_rows(bufs, grad, scalars, attrs):
         np.multiply(mg, mg, out=t)
         np.subtract(ms, t, out=t)
         t += epsilon
-    np.sqrt(t, out=t)
-    step = np.multiply(grad, lr)
-    step /= t
+    np.sqrt(t, out=t)                                          # t = grad * lr / sqrt(...)
+    np.divide(grad, t, out=t)
+    t *= lr
     mom *= momentum
-    mom += step
+    mom += t
     var -= mom
 
 
@@ -186,6 +186,15 @@ def _adam_alpha(dt, lr, beta1_power, beta2_power):
     return dt(lr) * np.sqrt(one - dt(beta2_power)) / (one - dt(beta1_power))
 
 
+def _adam_var_update(var, num, v, alpha, epsilon, t):
+    """var -= alpha * num / (sqrt(v) + epsilon), with `t` (var's shape) as the only scratch."""
+    np.sqrt(v, out=t)
+    t += epsilon
+    np.divide(num, t, out=t)
+    t *= alpha
+    var -= t
+
+
 def _apply_adam(node, ctx):
     get = _buffers(node, ctx, 3)
     lock = _locking(node, ctx)
@@ -206,16 +215,11 @@ def _apply_adam(node, ctx):
             t -= v
             t *= one - b2
             v += t
-            if nesterov:                                      # (g*(1-b1) + b1*m) * alpha
+            num = m
+            if nesterov:                                      # g*(1-b1) + b1*m instead of m
                 num = np.multiply(grad, one - b1, dtype=var.dtype)
                 num += b1 * m
-                num *= alpha
-            else:
-                num = np.multiply(m, alpha)
-            np.sqrt(v, out=t)                                 # var -= num / (sqrt(v) + eps)
-            t += dt(epsilon)
-            num /= t
-            var -= num
+            _adam_var_update(var, num, v, alpha, dt(epsilon), t)
             return var
     return apply
 
@@ -235,11 +239,7 @@ def _sparse_apply_adam(node, ctx):
             m[idx] += g * (one - b1)
             v *= b2
             v[idx] += (g * g) * (one - b2)
-            t = np.sqrt(v)                                    # var -= alpha*m / (sqrt(v)+eps)
-            t += dt(epsilon)
-            num = np.multiply(m, alpha)
-            num /= t
-            var -= num
+            _adam_var_update(var, m, v, alpha, dt(epsilon), np.empty_like(var))
             return var
     return apply
 
