@@ -536,3 +536,25 @@ def test_constant_folding_of_shape_arithmetic():
     y = tw.placeholder(tw.float32, [4, 6])
     assert tw.fill(tw.gather(tw.shape(y), [1, 0]), 1.0).shape.as_list() == [6, 4]
     assert tw.fill(tw.gather(tw.shape(x), [2, 1]), 1.0).shape.as_list() == [None, None]
+
+
+def test_zeros_ones_reshape_fill_as_tf1():
+    z = tw.zeros([2, 3])
+    assert z.op.type == "Const" and z.op.name == "zeros"
+    check(z, np.zeros((2, 3), np.float32))
+    big = tw.ones([50, 40], tw.int64)
+    assert big.op.type == "Fill" and big.op.name == "ones"
+    check(big, np.ones((50, 40), np.int64))
+    check(tw.zeros([2], tw.string), np.array([b"", b""], dtype=object))
+    check(tw.ones(tw.TensorShape([1, 2]), tw.bool), np.ones((1, 2), bool))
+    n = tw.placeholder(tw.int32, [])
+    d = tw.zeros([n, 2])
+    assert d.op.type == "Fill" and d.shape.as_list() == [None, 2]
+    assert run(d, {n: 3}).shape == (3, 2)
+    r = tw.reshape(np.arange(6.0), [2, 3])
+    assert r.op.name == "Reshape" and r.op.inputs[1].op.name == "Reshape/shape"
+    f = tw.fill([2, 2], 7)
+    assert f.op.name == "Fill" and f.op.inputs[0].op.name == "Fill/dims"
+    check(f, np.full((2, 2), 7, np.int32))
+    i64 = tw.placeholder(tw.int64, [])
+    assert tw.reshape(np.arange(6.0), [i64, 2]).op.inputs[1].dtype == tw.int64

@@ -192,18 +192,21 @@ def _fill_shape(op):
 
 def fill(dims, value, name=None):
     """A tensor of shape `dims` filled with the scalar `value`."""
-    dims = convert_to_tensor(dims, dtype_hint=_dtypes.int32)
-    value = convert_to_tensor(value)
-    return op1("Fill", [dims, value], {"T": value.dtype, "index_type": dims.dtype},
-               name or "Fill")
+    with name_scope(name, "Fill", [dims, value]) as scope:
+        dims = _shape_tensor(dims, "dims")
+        value = convert_to_tensor(value, name="value")
+        return op1("Fill", [dims, value], {"T": value.dtype, "index_type": dims.dtype}, scope)
 
 
-def _shape_tensor(shape):
-    if hasattr(shape, "dtype") and hasattr(shape, "op"):
-        return shape
-    if isinstance(shape, TensorShape):
-        shape = shape.as_list()
-    return convert_to_tensor(shape, dtype=_dtypes.int32 if not _is_big(shape) else _dtypes.int64)
+def _shape_tensor(shape, name="shape"):
+    """A 1-D int tensor for a shape given as a tensor, TensorShape or list (maybe of tensors)."""
+    if _is_tensor_like(shape):
+        return convert_to_tensor(shape)
+    shape = _py_ints(shape)
+    if isinstance(shape, (list, tuple)) and _contains_tensor(shape):
+        return convert_to_tensor(shape, name=name)
+    return convert_to_tensor(shape, dtype=_dtypes.int32 if not _is_big(shape) else _dtypes.int64,
+                             name=name)
 
 
 def _is_big(shape) -> bool:
@@ -213,24 +216,30 @@ def _is_big(shape) -> bool:
         return False
 
 
+def _filled(shape, value, dtype, scope):
+    """TF1's zeros/ones: a Const when the shape is static and small, else a Fill."""
+    from .constant_op import constant
+    py = None if _is_tensor_like(shape) else _py_ints(shape)
+    if py is not None and not (isinstance(py, (list, tuple)) and _contains_tensor(py)):
+        dims = [int(d) for d in np.reshape(np.asarray(py, dtype=np.int64), -1)]
+        if int(np.prod(dims, dtype=np.int64)) < 1000:
+            return constant(value, dtype=dtype, shape=dims, name=scope)
+    return fill(_shape_tensor(shape), constant(value, dtype=dtype), name=scope)
+
+
 def zeros(shape, dtype=_dtypes.float32, name=None):
     """TF1 `tf.zeros`."""
     dtype = _dtypes.as_dtype(dtype)
-    with name_scope(name, "zeros", []) as scope:
+    with name_scope(name, "zeros", [shape]) as scope:
         zero = "" if dtype is _dtypes.string else (False if dtype is _dtypes.bool else 0)
-        from .constant_op import constant
-        s = _shape_tensor(shape)
-        return fill(s, constant(zero, dtype=dtype), name=scope)
+        return _filled(shape, zero, dtype, scope)
 
 
 def ones(shape, dtype=_dtypes.float32, name=None):
     """TF1 `tf.ones`."""
     dtype = _dtypes.as_dtype(dtype)
-    with name_scope(name, "ones", []) as scope:
-        one = True if dtype is _dtypes.bool else 1
-        from .constant_op import constant
-        s = _shape_tensor(shape)
-        return fill(s, constant(one, dtype=dtype), name=scope)
+    with name_scope(name, "ones", [shape]) as scope:
+        return _filled(shape, True if dtype is _dtypes.bool else 1, dtype, scope)
 
 
 register_op("ZerosLike")(unchanged_shape)
@@ -290,9 +299,10 @@ def _reshape_shape(op):
 
 def reshape(tensor, shape, name=None):  # noqa: A002
     """TF1 `tf.reshape` (one dimension may be -1)."""
-    x = convert_to_tensor(tensor)
-    s = _shape_tensor(shape)
-    return op1("Reshape", [x, s], {"T": x.dtype, "Tshape": s.dtype}, name or "Reshape")
+    with name_scope(name, "Reshape", [tensor, shape]) as scope:
+        x = convert_to_tensor(tensor, name="tensor")
+        s = _shape_tensor(shape)
+        return op1("Reshape", [x, s], {"T": x.dtype, "Tshape": s.dtype}, scope)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1148,15 +1158,20 @@ def _where_shape(op):
     return [(_dtypes.int64, TensorShape([None, r]))]
 
 
-@register_op("Select")
-def _select_shape(op):
+def _select_inputs(op):
     c, x, y = op.inputs
     if c.dtype is not _dtypes.bool:
-        raise TypeError(f"Input 'condition' of '{op.name}' (Select) must be bool, got "
+        raise TypeError(f"Input 'condition' of '{op.name}' ({op.type}) must be bool, got "
                         f"{c.dtype.name}")
     if x.dtype is not y.dtype:
-        raise TypeError(f"Input 'e' of '{op.name}' (Select) has type {y.dtype.name} that does "
-                        f"not match type {x.dtype.name} of argument 't'.")
+        raise TypeError(f"Input 'e' of '{op.name}' ({op.type}) has type {y.dtype.name} that "
+                        f"does not match type {x.dtype.name} of argument 't'.")
+    return c, x, y
+
+
+@register_op("Select")
+def _select_shape(op):
+    c, x, y = _select_inputs(op)
     data = _merge(op, x.shape, y.shape)
     cr, dr = c.shape.ndims, data.ndims
     if cr is None or dr is None or cr == 0:
@@ -1175,13 +1190,7 @@ def _select_shape(op):
 
 @register_op("SelectV2")
 def _select_v2_shape(op):
-    c, x, y = op.inputs
-    if c.dtype is not _dtypes.bool:
-        raise TypeError(f"Input 'condition' of '{op.name}' (SelectV2) must be bool, got "
-                        f"{c.dtype.name}")
-    if x.dtype is not y.dtype:
-        raise TypeError(f"Input 'e' of '{op.name}' (SelectV2) has type {y.dtype.name} that "
-                        f"does not match type {x.dtype.name} of argument 't'.")
+    c, x, y = _select_inputs(op)
     s = broadcast_static(x.shape, y.shape, op)
     return [(x.dtype, broadcast_static(c.shape, s, op))]
 
@@ -1462,18 +1471,13 @@ def _slice_helper(tensor, slice_spec, var=None):
     for index, s in enumerate(slice_spec):
         bit = 1 << index
         if isinstance(s, builtins.slice):
-            if s.start is not None and (_is_tensor_like(s.start) or s.start != sys.maxsize):
-                _check_index(s.start)
-                begin.append(_slice_value(s.start))
-            else:
-                begin.append(0)
-                masks["begin_mask"] |= bit
-            if s.stop is not None and (_is_tensor_like(s.stop) or s.stop != sys.maxsize):
-                _check_index(s.stop)
-                end.append(_slice_value(s.stop))
-            else:
-                end.append(0)
-                masks["end_mask"] |= bit
+            for bound, out, mask in ((s.start, begin, "begin_mask"), (s.stop, end, "end_mask")):
+                if bound is not None and (_is_tensor_like(bound) or bound != sys.maxsize):
+                    _check_index(bound)
+                    out.append(_slice_value(bound))
+                else:
+                    out.append(0)
+                    masks[mask] |= bit
             if s.step is not None:
                 _check_index(s.step)
                 strides.append(_slice_value(s.step))
