@@ -32,47 +32,47 @@ def _require_step(global_step, fn):
         raise ValueError(f"global_step is required for {fn}.")
 
 
-def _decay_exponent(global_step, decay_steps, staircase, dtype):
-    p = math_ops.cast(global_step, dtype) / math_ops.cast(decay_steps, dtype)
-    return math_ops.floor(p) if staircase else p
+def _step_decay(fn_name, default_name, learning_rate, global_step, decay_steps, decay_rate,
+                staircase, name, formula):
+    """Shared frame of the three step-ratio schedules: `formula(lr, rate, p)` in lr's dtype."""
+    _require_step(global_step, fn_name)
+    with name_scope(name, default_name, [learning_rate, global_step, decay_steps,
+                                         decay_rate]) as scope:
+        lr = convert_to_tensor(learning_rate, name="learning_rate")
+        dtype = lr.dtype
+        p = math_ops.cast(global_step, dtype) / math_ops.cast(decay_steps, dtype)
+        if staircase:
+            p = math_ops.floor(p)
+        return formula(lr, math_ops.cast(decay_rate, dtype), p, scope)
 
 
 def exponential_decay(learning_rate, global_step, decay_steps, decay_rate, staircase=False,
                       name=None):
     """lr * decay_rate ^ (global_step / decay_steps) (floored exponent with `staircase`)."""
-    _require_step(global_step, "exponential_decay")
-    with name_scope(name, "ExponentialDecay", [learning_rate, global_step, decay_steps,
-                                               decay_rate]) as scope:
-        lr = convert_to_tensor(learning_rate, name="learning_rate")
-        dtype = lr.dtype
-        p = _decay_exponent(global_step, decay_steps, staircase, dtype)
-        return math_ops.multiply(lr, math_ops.pow(math_ops.cast(decay_rate, dtype), p),
-                                 name=scope)
+    return _step_decay("exponential_decay", "ExponentialDecay", learning_rate, global_step,
+                       decay_steps, decay_rate, staircase, name,
+                       lambda lr, rate, p, scope: math_ops.multiply(
+                           lr, math_ops.pow(rate, p), name=scope))
 
 
 def natural_exp_decay(learning_rate, global_step, decay_steps, decay_rate, staircase=False,
                       name=None):
     """lr * exp(-decay_rate) ^ (global_step / decay_steps) (floored with `staircase`)."""
-    _require_step(global_step, "natural_exp_decay")
-    with name_scope(name, "NaturalExpDecay", [learning_rate, global_step, decay_rate]) as scope:
-        lr = convert_to_tensor(learning_rate, name="learning_rate")
-        dtype = lr.dtype
-        rate = math_ops.exp(math_ops.negative(math_ops.cast(decay_rate, dtype)))
-        p = _decay_exponent(global_step, decay_steps, staircase, dtype)
-        return math_ops.multiply(lr, math_ops.pow(rate, p), name=scope)
+    return _step_decay("natural_exp_decay", "NaturalExpDecay", learning_rate, global_step,
+                       decay_steps, decay_rate, staircase, name,
+                       lambda lr, rate, p, scope: math_ops.multiply(
+                           lr, math_ops.pow(math_ops.exp(math_ops.negative(rate)), p),
+                           name=scope))
 
 
 def inverse_time_decay(learning_rate, global_step, decay_steps, decay_rate, staircase=False,
                        name=None):
     """lr / (1 + decay_rate * global_step / decay_steps) (floored ratio with `staircase`)."""
-    _require_step(global_step, "inverse_time_decay")
-    with name_scope(name, "InverseTimeDecay", [learning_rate, global_step, decay_rate]) as scope:
-        lr = convert_to_tensor(learning_rate, name="learning_rate")
-        dtype = lr.dtype
-        p = _decay_exponent(global_step, decay_steps, staircase, dtype)
-        denom = math_ops.add(constant(1, dtype=dtype),
-                             math_ops.multiply(math_ops.cast(decay_rate, dtype), p))
-        return math_ops.divide(lr, denom, name=scope)
+    return _step_decay("inverse_time_decay", "InverseTimeDecay", learning_rate, global_step,
+                       decay_steps, decay_rate, staircase, name,
+                       lambda lr, rate, p, scope: math_ops.divide(
+                           lr, math_ops.add(constant(1, dtype=lr.dtype),
+                                            math_ops.multiply(rate, p)), name=scope))
 
 
 def polynomial_decay(learning_rate, global_step, decay_steps, end_learning_rate=0.0001,
