@@ -153,6 +153,20 @@ def test_bias_add_values_formats_and_errors():
         tw.nn.bias_add(v, b, data_format="HWC")
 
 
+def test_run_time_shape_errors_name_the_node():
+    v, b = tw.placeholder(tw.float32, [2, None]), tw.placeholder(tw.float32, [None])
+    with pytest.raises(tw.errors.InvalidArgumentError, match=r"as many biases.*\n.*BiasAdd"):
+        run(tw.nn.bias_add(v, b), {v: np.zeros((2, 3)), b: np.zeros(1)})
+    lg, lb = tw.placeholder(tw.float32, [None, 3]), tw.placeholder(tw.int32, [None])
+    with pytest.raises(tw.errors.InvalidArgumentError, match="same first dimension"):
+        run(tw.nn.sparse_softmax_cross_entropy_with_logits(labels=lb, logits=lg),
+            {lg: np.zeros((2, 3)), lb: [0]})
+    x, f = tw.placeholder(tw.float32, [1, 4, 4, None]), tw.placeholder(tw.float32)
+    with pytest.raises(tw.errors.InvalidArgumentError, match="input depth 2 does not match"):
+        run(tw.nn.conv2d(x, f, 1, "SAME"), {x: np.zeros((1, 4, 4, 2)),
+                                            f: np.zeros((3, 3, 3, 1))})
+
+
 def test_bias_add_gradients():
     rng = np.random.RandomState(2)
     v, b = rng.randn(2, 3, 4), rng.randn(4)
@@ -549,6 +563,14 @@ def test_embedding_lookup_sharded(strategy):
     check_gradients(lambda a, b, c: tw.nn.embedding_lookup([a, b, c], ids,
                                                            partition_strategy=strategy),
                     shards)
+    ps = [tw.placeholder(tw.float64, s.shape) for s in shards]
+    dyn = tw.placeholder(tw.int32, [None])
+    e = tw.nn.embedding_lookup(ps, dyn, partition_strategy=strategy)
+    assert e.shape.as_list() == [None, 2]
+    grads = tw.gradients(e, ps)
+    assert all(isinstance(g, tw.IndexedSlices) for g in grads)
+    feed = {dyn: [7, 1, 1], **dict(zip(ps, shards))}
+    np.testing.assert_array_equal(run(e, feed), full[[7, 1, 1]])
 
 
 def test_embedding_lookup_errors_and_max_norm():

@@ -1311,15 +1311,20 @@ def embedding_lookup(params, ids, partition_strategy="mod", name=None, validate_
             new_ids = array_ops.where(p_assignments < extras,
                                       flat_ids % (ids_per_partition + 1),
                                       (flat_ids - extras) % ids_per_partition)
+        # TF1 partitions the ids with DynamicPartition and stitches the rows back with
+        # DynamicStitch; here each shard's ids and positions are boolean masks and the rows go
+        # back to their positions with an unsorted segment sum (positions are unique).
         p_assignments = math_ops.cast(p_assignments, _dtypes.int32)
-        gather_ids = array_ops.dynamic_partition(new_ids, p_assignments, np_)
-        pindices = array_ops.dynamic_partition(original_indices, p_assignments, np_)
-        partitioned = []
+        partitioned, positions = [], []
         for p in range(np_):
+            mask = math_ops.equal(p_assignments, p)
+            pids = array_ops.boolean_mask(new_ids, mask)
+            positions.append(array_ops.boolean_mask(original_indices, mask))
             with colocate_with(params[p]):
-                partitioned.append(_clip(array_ops.gather(params[p], gather_ids[p]),
-                                         gather_ids[p], max_norm))
-        ret = array_ops.dynamic_stitch(pindices, partitioned, name=scope)
+                partitioned.append(_clip(array_ops.gather(params[p], pids), pids, max_norm))
+        ret = math_ops.unsorted_segment_sum(array_ops.concat(partitioned, 0),
+                                            array_ops.concat(positions, 0),
+                                            array_ops.size(flat_ids), name=scope)
         elem = convert_to_tensor(params[0]).shape[1:]
         for p in params[1:]:
             elem = elem.merge_with(convert_to_tensor(p).shape[1:])

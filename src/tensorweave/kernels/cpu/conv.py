@@ -125,6 +125,10 @@ class _Conv:
     def forward_inputs(self, x, f) -> tuple:
         """(padded input in NHWC, filter, OH, OW) for a forward convolution kernel."""
         x, f = self.to_nhwc(x), np.asarray(f).astype(self.acc, copy=False)
+        if x.shape[3] != f.shape[2]:
+            raise ValueError(f"input depth {x.shape[3]} does not match the filter's in_channels "
+                             f"{f.shape[2]} (input {list(x.shape)} in NHWC, filter "
+                             f"{list(f.shape)})")
         oh, ow, pads = self.plan(x.shape[1], x.shape[2], f.shape[0], f.shape[1])
         return self.pad(x, pads), f, oh, ow
 

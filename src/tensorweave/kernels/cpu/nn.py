@@ -109,12 +109,17 @@ def _softsign_grad(g, x):
 # bias
 # ----------------------------------------------------------------------------------------------
 def _bias_add(node, ctx):
-    if node.attr.get("data_format", "NHWC") != "NCHW":
-        return np.add
+    nchw = node.attr.get("data_format", "NHWC") == "NCHW"
 
-    def bias_add_nchw(v, b):
-        return v + np.reshape(b, (-1,) + (1,) * (np.ndim(v) - 2))
-    return bias_add_nchw
+    def bias_add(v, b):
+        axis = 1 if nchw else np.ndim(v) - 1
+        if np.shape(b)[0] != np.shape(v)[axis]:
+            raise ValueError(f"Must provide as many biases as the channel dimension of the "
+                             f"input tensor: {list(np.shape(b))} vs. {list(np.shape(v))}")
+        if nchw:
+            b = np.reshape(b, (-1,) + (1,) * (np.ndim(v) - 2))
+        return np.add(v, b)
+    return bias_add
 
 
 def _bias_add_grad(node, ctx):
@@ -154,6 +159,9 @@ def _softmax_parts(logits):
 
 
 def _softmax_xent(logits, labels):
+    if np.shape(labels) != logits.shape:
+        raise ValueError(f"logits and labels must be same size: logits_size="
+                         f"{list(logits.shape)} labels_size={list(np.shape(labels))}")
     shifted, e, s = _softmax_parts(logits)
     loss = np.sum(labels * (np.log(s) - shifted), axis=1)
     e /= s
@@ -163,6 +171,9 @@ def _softmax_xent(logits, labels):
 
 def _sparse_softmax_xent(logits, labels):
     n, c = logits.shape
+    if np.shape(labels)[0] != n:
+        raise ValueError(f"logits and labels must have the same first dimension, got logits "
+                         f"shape {list(logits.shape)} and labels shape {list(np.shape(labels))}")
     bad = (labels < 0) | (labels >= c)
     if np.any(bad):
         vals = " ".join(str(int(v)) for v in np.reshape(labels, -1))
