@@ -131,8 +131,8 @@ def test_div_for_floats_is_realdiv():
 def test_pow_and_special_binaries():
     x = np.array([0.5, 2.0, 3.0], np.float64)
     y = np.array([2.0, -1.0, 0.5], np.float64)
-    p, a2, xl, xd, dnn = run([tw.pow(x, y), tw.atan2(x, y), tw.xlogy(np.array([0.0, 1, 2]), x),
-                              tw.xdivy(np.array([0.0, 1, 2]), x),
+    p, a2, xl, xd, dnn = run([tw.pow(x, y), tw.atan2(x, y), tw.math.xlogy(np.array([0.0, 1, 2]), x),
+                              tw.math.xdivy(np.array([0.0, 1, 2]), x),
                               tw.div_no_nan(np.array([1.0, 2, 3]), np.array([0.0, 2, 0]))])
     np.testing.assert_allclose(p, x ** y)
     np.testing.assert_allclose(a2, np.arctan2(x, y))
@@ -444,8 +444,8 @@ def test_reduce_any_all_logsumexp_count_nonzero_and_empty_max():
     c = tw.count_nonzero(np.array([[0, 1, 2], [0, 0, 3]]), axis=1)
     assert c.dtype is tw.int64 and run(c).tolist() == [2, 1]
     assert run(tw.reduce_max(tw.zeros([0, 2]), 0)).tolist() == [-np.inf, -np.inf]
-    np.testing.assert_allclose(run(tw.reduce_variance(v[:1], 1)), [np.var(v[0])])
-    np.testing.assert_allclose(run(tw.reduce_std(v[:1])), np.std(v[0]))
+    np.testing.assert_allclose(run(tw.math.reduce_variance(v[:1], 1)), [np.var(v[0])])
+    np.testing.assert_allclose(run(tw.math.reduce_std(v[:1])), np.std(v[0]))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -768,7 +768,7 @@ BINARY_GRADS = [
     ("div_no_nan", tw.div_no_nan, "pos_y"), ("pow", tw.pow, "pos_x"),
     ("maximum", tw.maximum, "distinct"), ("minimum", tw.minimum, "distinct"),
     ("squared_difference", tw.squared_difference, None), ("atan2", tw.atan2, "pos_y"),
-    ("xlogy", tw.xlogy, "pos_y"), ("xdivy", tw.xdivy, "pos_y"), ("floormod", tw.floormod, "mod"),
+    ("xlogy", tw.math.xlogy, "pos_y"), ("xdivy", tw.math.xdivy, "pos_y"), ("floormod", tw.floormod, "mod"),
     ("op_add", lambda a, b: a + b * 2.0 - 1.0 / (b * b + 1.0), None),
 ]
 
@@ -903,7 +903,7 @@ def test_reduction_gradients(name, axis, keepdims, seed, zeros):
         x = values(seed, shape, 0.5 if name == "reduce_std" else -2, 2)
         if name == "reduce_prod" and zeros:  # the gradient must stay correct with zeros
             x.flat[rng(seed).choice(12, 2, replace=False)] = 0.0
-    fn = getattr(tw, name)
+    fn = getattr(tw.math, name)
     check_gradients(lambda t: fn(t, axis=axis, keepdims=keepdims), [x], name=name, atol=1e-6)
 
 
@@ -975,6 +975,29 @@ def test_special_function_gradients(seed):
     x = values(seed, (3,), 0.5, 3)
     check_gradients(lambda t: tw.polygamma(tw.constant(np.full(3, 2.0)), t), [x], atol=1e-6)
     check_gradients(lambda t: tw.zeta(tw.constant(np.full(3, 3.0)), t), [x], atol=1e-6)
+
+
+def test_math_namespace_and_composites():
+    assert tw.math.log1p is tw.log1p and tw.math.floormod is tw.floormod
+    assert tw.math.reduce_sum is tw.reduce_sum and tw.math.divide_no_nan is tw.div_no_nan
+    assert not hasattr(tw, "xlogy") and not hasattr(tw, "reduce_variance")
+    v = np.array([-40.0, -1.0, 0.0, 2.0, 40.0])
+    ls = tw.log_sigmoid(v)
+    assert ls.op.name == "LogSigmoid"
+    np.testing.assert_allclose(run(ls), -np.logaddexp(0, -v), rtol=1e-12)
+    m = np.array([[3.0, 4.0], [0.0, 0.0]])
+    np.testing.assert_allclose(run(tw.math.reduce_euclidean_norm(m, 1)), [5.0, 0.0])
+    np.testing.assert_allclose(run(tw.math.reciprocal_no_nan(np.array([2.0, 0.0]))), [0.5, 0])
+    np.testing.assert_allclose(run(tw.math.polyval([1.0, -2.0, 3.0], np.array([0.0, 2.0]))),
+                               [3.0, 3.0])
+    assert run(tw.math.zero_fraction(m)) == np.float32(0.5)
+    data = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    mean = tw.unsorted_segment_mean(data, [0, 0, 2], 3)
+    sq = tw.unsorted_segment_sqrt_n(data, [0, 0, 2], 3)
+    np.testing.assert_allclose(run(mean), [[2, 3], [0, 0], [5, 6]])
+    np.testing.assert_allclose(run(sq), [[4 / np.sqrt(2), 6 / np.sqrt(2)], [0, 0], [5, 6]])
+    check_gradients(lambda d: tw.unsorted_segment_mean(d, [0, 0, 2], 3) + tw.log_sigmoid(d)[0],
+                    [data])
 
 
 def test_every_math_op_has_a_kernel_and_a_gradient_entry():

@@ -25,8 +25,8 @@ from .op_util import (binary_inputs, broadcast_static, check_dtype, fmt_shape, o
 __all__ = [
     # binary arithmetic
     "add", "subtract", "sub", "multiply", "mul", "divide", "truediv", "realdiv", "div",
-    "div_no_nan", "divide_no_nan", "floordiv", "floor_div", "truncatediv", "mod", "floormod",
-    "truncatemod", "pow", "maximum", "minimum", "squared_difference", "atan2", "xlogy", "xdivy",
+    "div_no_nan", "floordiv", "floor_div", "truncatediv", "mod", "floormod",
+    "truncatemod", "pow", "maximum", "minimum", "squared_difference", "atan2",
     "scalar_mul", "add_n", "accumulate_n",
     # comparisons and logic
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and",
@@ -34,20 +34,25 @@ __all__ = [
     # unary
     "abs", "negative", "neg", "sign", "square", "sqrt", "rsqrt", "exp", "expm1", "log", "log1p",
     "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh",
-    "tanh", "sigmoid", "erf", "erfc", "lgamma", "digamma", "polygamma", "zeta", "floor", "ceil",
+    "tanh", "sigmoid", "erf", "erfc", "lgamma", "digamma", "floor", "ceil",
     "round", "rint", "is_nan", "is_inf", "is_finite", "reciprocal",
     # linear algebra
     "matmul", "tensordot", "einsum",
     # reductions and scans
     "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "reduce_any",
-    "reduce_all", "reduce_logsumexp", "reduce_variance", "reduce_std", "count_nonzero",
+    "reduce_all", "reduce_logsumexp", "count_nonzero",
     "argmax", "argmin", "cumsum", "cumprod",
     # casts and complex numbers
     "cast", "to_float", "to_double", "to_int32", "to_int64", "to_bfloat16", "saturate_cast",
     "complex", "real", "imag", "conj", "angle",
     # sequences, segments, norms
     "range", "linspace", "lin_space", "unsorted_segment_sum", "segment_sum", "norm",
+    "log_sigmoid", "polygamma", "zeta", "unsorted_segment_mean", "unsorted_segment_sqrt_n",
 ]
+
+#: Names TF1 has only under `tf.math` (exported by `tensorweave.math`, not at top level).
+MATH_ONLY = ["divide_no_nan", "xlogy", "xdivy", "reduce_variance", "reduce_std",
+             "reduce_euclidean_norm", "reciprocal_no_nan", "polyval", "zero_fraction"]
 
 _F = _dtypes.FLOATING
 _C = _dtypes.COMPLEX
@@ -312,6 +317,36 @@ def round(x, name=None):  # noqa: A001 - TF1 name
         return x
     with _scope(name, "Round", [x]) as scope:
         return op1("Round", [x], {"T": x.dtype}, scope)
+
+
+def log_sigmoid(x, name=None):
+    """TF1 `tf.log_sigmoid`: log(1 / (1 + exp(-x))) = -softplus(-x), stable for large |x|."""
+    from .nn_ops import softplus
+    with _scope(name, "LogSigmoid", [x]) as scope:
+        x = convert_to_tensor(x, name="x")
+        return negative(softplus(negative(x)), name=scope)
+
+
+def reciprocal_no_nan(x, name=None):
+    """`tf.math.reciprocal_no_nan`: 1 / x, and 0 where x is 0."""
+    with _scope(name, "reciprocal_no_nan", [x]) as scope:
+        x = convert_to_tensor(x, name="x")
+        return div_no_nan(convert_to_tensor(1, dtype=x.dtype), x, name=scope)
+
+
+def polyval(coeffs, x, name=None):
+    """`tf.math.polyval`: coeffs[0] * x^(n-1) + ... + coeffs[n-1] (Horner's scheme)."""
+    with _scope(name, "polyval", list(coeffs) + [x]):
+        x = convert_to_tensor(x, name="x")
+        if not coeffs:
+            from .array_ops import zeros_like
+            return zeros_like(x)
+        cs = [convert_to_tensor(c, dtype_hint=x.dtype, name=f"coeff_{i}")
+              for i, c in enumerate(coeffs)]
+        p = cs[0]
+        for c in cs[1:]:
+            p = c + p * x
+        return p
 
 
 # ----------------------------------------------------------------------------------------------
@@ -783,6 +818,23 @@ def count_nonzero(input_tensor, axis=None, keepdims=None, dtype=_dtypes.int64, n
                                keepdims=keepdims), dtype=dtype)
 
 
+def reduce_euclidean_norm(input_tensor, axis=None, keepdims=False, name=None):
+    """`tf.math.reduce_euclidean_norm`: sqrt(sum(|x|^2)) over `axis`."""
+    with _scope(name, "EuclideanNorm", [input_tensor]):
+        x = convert_to_tensor(input_tensor)
+        return sqrt(reduce_sum(multiply(x, conj(x)), axis=axis, keepdims=keepdims))
+
+
+def zero_fraction(value, name=None):
+    """`tf.math.zero_fraction`: the fraction of zeros in `value` (float32)."""
+    from .array_ops import size
+    with _scope(name, "zero_fraction", [value]):
+        value = convert_to_tensor(value, name="value")
+        n = cast(size(value, out_type=_dtypes.int64), _dtypes.float32)
+        nonzero = cast(count_nonzero(value, dtype=_dtypes.int64), _dtypes.float32)
+        return subtract(convert_to_tensor(1.0), realdiv(nonzero, n))
+
+
 # ----------------------------------------------------------------------------------------------
 # arg max/min, cumulative sums and products
 # ----------------------------------------------------------------------------------------------
@@ -1168,6 +1220,34 @@ def segment_sum(data, segment_ids, name=None):
         data = convert_to_tensor(data, name="data")
         ids = convert_to_tensor(segment_ids, name="segment_ids")
         return op1("SegmentSum", [data, ids], {"T": data.dtype, "Tindices": ids.dtype}, scope)
+
+
+def _segment_counts(data, ids, num_segments):
+    """How many ids fall in each segment (at least 1), shaped to broadcast against the sums."""
+    from .array_ops import ones_like, reshape
+    n = unsorted_segment_sum(ones_like(ids, dtype=data.dtype), ids, num_segments)
+    if data.shape.ndims is None or ids.shape.ndims is None:
+        raise ValueError("unsorted_segment_mean/sqrt_n need data and segment_ids of known rank")
+    n = reshape(n, [-1] + [1] * (data.shape.ndims - ids.shape.ndims))
+    return maximum(n, convert_to_tensor(1, dtype=data.dtype))
+
+
+def unsorted_segment_mean(data, segment_ids, num_segments, name=None):
+    """TF1 `tf.unsorted_segment_mean`: the segment sums divided by the segment sizes."""
+    with _scope(name, "UnsortedSegmentMean", [data, segment_ids]):
+        data = convert_to_tensor(data, name="data")
+        ids = convert_to_tensor(segment_ids, name="segment_ids")
+        n = _segment_counts(data, ids, num_segments)
+        return realdiv(unsorted_segment_sum(data, ids, num_segments), n)
+
+
+def unsorted_segment_sqrt_n(data, segment_ids, num_segments, name=None):
+    """TF1 `tf.unsorted_segment_sqrt_n`: the segment sums divided by sqrt(segment sizes)."""
+    with _scope(name, "UnsortedSegmentSqrtN", [data, segment_ids]):
+        data = convert_to_tensor(data, name="data")
+        ids = convert_to_tensor(segment_ids, name="segment_ids")
+        n = _segment_counts(data, ids, num_segments)
+        return realdiv(unsorted_segment_sum(data, ids, num_segments), sqrt(n))
 
 
 # ----------------------------------------------------------------------------------------------
