@@ -2,6 +2,8 @@
 and build-time / run-time errors."""
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tensorweave as tw
 from tensorweave.ops.array_ops import top_k
@@ -558,3 +560,34 @@ def test_zeros_ones_reshape_fill_as_tf1():
     check(f, np.full((2, 2), 7, np.int32))
     i64 = tw.placeholder(tw.int64, [])
     assert tw.reshape(np.arange(6.0), [i64, 2]).op.inputs[1].dtype == tw.int64
+
+
+@given(st.data())
+def test_shape_ops_match_numpy_on_random_shapes(data):
+    shape = tuple(data.draw(st.lists(st.integers(0, 3), min_size=1, max_size=3)))
+    r = len(shape)
+    v = np.arange(int(np.prod(shape)), dtype=np.float64).reshape(shape)
+    perm = data.draw(st.permutations(range(r)))
+    axis = data.draw(st.integers(-r, r - 1))
+    other = list(shape)
+    other[axis] = data.draw(st.integers(0, 2))
+    w = np.ones(other)
+    reps = data.draw(st.lists(st.integers(0, 2), min_size=r, max_size=r))
+    pads = [[data.draw(st.integers(0, 2)), data.draw(st.integers(0, 2))] for _ in range(r)]
+    flip = data.draw(st.lists(st.integers(0, r - 1), unique=True))
+    n = shape[axis]
+    idx = data.draw(st.lists(st.integers(0, n - 1), max_size=3)) if n else []
+    cases = [(tw.transpose(v, perm), np.transpose(v, perm)),
+             (tw.concat([v, w], axis), np.concatenate([v, w], axis)),
+             (tw.tile(v, reps), np.tile(v, reps)),
+             (tw.pad(v, pads, constant_values=-1.0), np.pad(v, pads, constant_values=-1)),
+             (tw.reverse(v, np.array(flip, np.int32)), np.flip(v, tuple(flip))),
+             (tw.gather(v, np.array(idx, np.int32), axis=axis),
+              np.take(v, np.array(idx, np.int64), axis=axis)),
+             (tw.stack([v, v], axis=axis), np.stack([v, v], axis=axis)),
+             (tw.expand_dims(v, axis), np.expand_dims(v, axis))]
+    got = run([t for t, _ in cases])
+    for (t, want), g in zip(cases, got):
+        assert t.shape.as_list() == list(want.shape), t.op.type
+        assert g.dtype == np.float64
+        np.testing.assert_array_equal(g, want, err_msg=t.op.type)

@@ -21,6 +21,20 @@ def _arr(v, dt):
     return v if isinstance(v, (np.ndarray, np.generic)) else np.array(v, dtype=dt)
 
 
+def _given(node, pos, convert):
+    """`convert` for input `pos`, done once here when the graph fixes that input (an axis,
+    paddings, ...), else at each call."""
+    c = node.const_inputs.get(pos)
+    if c is None:
+        return convert
+    fixed = convert(c)
+    return lambda _v: fixed
+
+
+def _int(v) -> int:
+    return int(np.reshape(v, -1)[0])
+
+
 def _fmt(shape) -> str:
     return "[" + ",".join(str(d) for d in shape) + "]"
 
@@ -150,9 +164,10 @@ def _transpose_with(post):
 # concat / split / pack / unpack
 # ----------------------------------------------------------------------------------------------
 def _concat(node, ctx):
+    axis = _given(node, node.attr["N"], _int)
+
     def concat(*args):
-        *xs, a = args
-        return np.concatenate(xs, axis=int(a))
+        return np.concatenate(args[:-1], axis=axis(args[-1]))
     return concat
 
 
@@ -175,10 +190,11 @@ def _concat_offset(node, ctx):
 
 def _split(node, ctx):
     n = node.attr["num_split"]
+    axis = _given(node, 0, _int)
 
     def split(a, x):
         x = np.asarray(x)
-        a = int(a) % x.ndim
+        a = axis(a) % x.ndim
         if x.shape[a] % n:
             raise ValueError(f"Number of ways to split should evenly divide the split dimension, "
                              f"but got split_dim {a} (size = {x.shape[a]}) and num_split {n}")
@@ -187,10 +203,12 @@ def _split(node, ctx):
 
 
 def _split_v(node, ctx):
+    axis, given_sizes = _given(node, 2, _int), _given(node, 1, _ints)
+
     def split_v(x, sizes, a):
         x = np.asarray(x)
-        a = int(a) % x.ndim
-        sizes = _ints(sizes)
+        a = axis(a) % x.ndim
+        sizes = list(given_sizes(sizes))
         d = x.shape[a]
         if sizes.count(-1) == 1:
             sizes[sizes.index(-1)] = d - sum(s for s in sizes if s != -1)
@@ -225,8 +243,10 @@ def _unpack(node, ctx):
 # expand_dims / squeeze / tile / reverse
 # ----------------------------------------------------------------------------------------------
 def _expand_dims(node, ctx):
+    dim = _given(node, 1, _int)
+
     def expand_dims(x, d):
-        d = _ints(d)[0]
+        d = dim(d)
         r = np.ndim(x)
         if d < -r - 1 or d > r:
             raise ValueError(f"Tried to expand dim index {d} for tensor with {r} dimensions.")
@@ -254,8 +274,10 @@ def _squeeze(node, ctx):
 
 
 def _tile(node, ctx):
+    multiples = _given(node, 1, _ints)
+
     def tile(x, m):
-        m = _ints(m)
+        m = multiples(m)
         if len(m) != np.ndim(x):
             raise ValueError(f"Expected multiples argument to be a vector of length "
                              f"{np.ndim(x)} but got length {len(m)}")
@@ -266,9 +288,11 @@ def _tile(node, ctx):
 
 
 def _reverse(node, ctx):
+    given_axes = _given(node, 1, _ints)
+
     def reverse(x, axis):
         r = np.ndim(x)
-        axes = _ints(axis)
+        axes = given_axes(axis)
         for a in axes:
             if not -r <= a < r:
                 raise ValueError(f"'axis'[{axes.index(a)}] = {a} is out of valid range "
@@ -282,8 +306,11 @@ def _reverse(node, ctx):
 # ----------------------------------------------------------------------------------------------
 # pad
 # ----------------------------------------------------------------------------------------------
+def _pairs(p) -> np.ndarray:
+    return np.asarray(p, dtype=np.int64).reshape(-1, 2)
+
+
 def _paddings(p, x):
-    p = np.asarray(p).reshape(-1, 2)
     if p.shape[0] != np.ndim(x):
         raise ValueError(f"The first dimension of paddings must be the rank of inputs"
                          f"{_fmt(p.shape)}, {_fmt(np.shape(x))}")
@@ -302,21 +329,24 @@ def _pad_constant(x, pads, value, dt):
 def _pad(node, ctx):
     dt = node.out_dtypes[0].np
     zero = b"" if dt.kind == "O" else 0
-    return lambda x, p: _pad_constant(x, _paddings(p, x), zero, dt)
+    pairs = _given(node, 1, _pairs)
+    return lambda x, p: _pad_constant(x, _paddings(pairs(p), x), zero, dt)
 
 
 def _pad_v2(node, ctx):
     dt = node.out_dtypes[0].np
-    return lambda x, p, c: _pad_constant(x, _paddings(p, x), c, dt)
+    pairs = _given(node, 1, _pairs)
+    return lambda x, p, c: _pad_constant(x, _paddings(pairs(p), x), c, dt)
 
 
 def _mirror_pad(node, ctx):
     mode = node.attr["mode"]
     off = 1 if mode == "REFLECT" else 0
+    pairs = _given(node, 1, _pairs)
 
     def mirror_pad(x, p):
         x = np.asarray(x)
-        pads = _paddings(p, x)
+        pads = _paddings(pairs(p), x)
         for (a, b), d in zip(pads, x.shape):
             if a > d - off or b > d - off:
                 raise ValueError(f"paddings must be {'less than' if off else 'no greater than'} "
@@ -333,7 +363,7 @@ def _mirror_pad_grad(node, ctx):
     def mirror_pad_grad(g, p):
         g = np.asarray(g)
         out = g
-        for axis, (a, b) in enumerate(_paddings(p, g)):
+        for axis, (a, b) in enumerate(_paddings(_pairs(p), g)):
             m = np.moveaxis(out, axis, 0)
             n = m.shape[0] - a - b
             core = m[a:a + n].copy()
@@ -351,10 +381,11 @@ def _mirror_pad_grad(node, ctx):
 # ----------------------------------------------------------------------------------------------
 def _gather(node, ctx):
     dt = node.out_dtypes[0].np
+    axis = _given(node, 2, _int)
 
     def gather(p, i, a):
         p, i = np.asarray(p), np.asarray(i)
-        a = int(a)
+        a = axis(a)
         if not -p.ndim <= a < p.ndim:
             raise ValueError(f"Expected axis in the range [{-p.ndim}, {p.ndim}), but got {a}")
         _check_range(i, p.shape[a])
@@ -458,10 +489,11 @@ def _select_v2(node, ctx):
 # ----------------------------------------------------------------------------------------------
 def _slice(node, ctx):
     dt = node.out_dtypes[0].np
+    begin, size = _given(node, 1, _ints), _given(node, 2, _ints)
 
     def slice_(x, b, s):
         x = np.asarray(x)
-        b, s = _ints(b), _ints(s)
+        b, s = begin(b), size(s)
         if len(b) != x.ndim or len(s) != x.ndim:
             raise ValueError(f"Expected begin and size arguments to be 1-D tensors of size "
                              f"{x.ndim}, but got shapes [{len(b)}] and [{len(s)}] instead.")
