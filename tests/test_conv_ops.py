@@ -176,6 +176,41 @@ def test_conv2d_nchw_matches_nhwc():
     np.testing.assert_allclose(y, expect, rtol=1e-10)
 
 
+def test_nchw_gradients():
+    rng = np.random.RandomState(11)
+    x = distinct(rng, (1, 2, 5, 4))
+    kw = dict(strides=[1, 1, 2, 1], padding="SAME", data_format="NCHW")
+    check_gradients(lambda a, b: tw.nn.conv2d(a, b, **kw), [x, rng.randn(3, 2, 2, 2)],
+                    name="conv2d NCHW")
+    check_gradients(lambda a, b: tw.nn.depthwise_conv2d_native(a, b, **kw),
+                    [x, rng.randn(2, 2, 2, 2)], name="depthwise NCHW")
+    for pool in (tw.nn.max_pool, tw.nn.avg_pool):
+        check_gradients(lambda a: pool(a, [1, 1, 2, 2], **kw), [x], name=pool.__name__)
+
+
+def test_graph_def_round_trip_of_a_cnn_with_gradients():
+    rng = np.random.RandomState(12)
+    g = tw.Graph()
+    with g.as_default():
+        x = tw.placeholder(tw.float32, [None, 6, 6, 2], name="x")
+        f = tw.constant(rng.randn(3, 3, 2, 4).astype(np.float32), name="f")
+        y = tw.nn.max_pool(tw.nn.relu(tw.nn.conv2d(x, f, 1, "SAME")), 2, 2, "VALID")
+        y = tw.nn.avg_pool(tw.nn.depthwise_conv2d(y, tw.ones([2, 2, 4, 1]), [1, 1, 1, 1],
+                                                  "SAME"), 2, 1, "SAME")
+        loss = tw.identity(tw.nn.l2_loss(y), name="loss")
+        grad = tw.identity(tw.gradients(loss, f)[0], name="grad")
+    g2 = tw.Graph()
+    with g2.as_default():
+        tw.import_graph_def(tw.GraphDef.FromString(g.as_graph_def().SerializeToString()),
+                            name="")
+    xv = rng.randn(2, 6, 6, 2).astype(np.float32)
+    with tw.Session(graph=g) as s1, tw.Session(graph=g2) as s2:
+        a = s1.run([loss, grad], {x: xv})
+        b = s2.run(["loss:0", "grad:0"], {"x:0": xv})
+    np.testing.assert_allclose(a[0], b[0])
+    np.testing.assert_allclose(a[1], b[1])
+
+
 def test_conv2d_build_errors_name_node_and_shapes():
     x = tw.placeholder(tw.float32, [1, 5, 5, 3])
     with pytest.raises(ValueError, match=r"but are 3 and 4 .*'Conv2D'.*\[1,5,5,3\], \[3,3,4,2\]"):
