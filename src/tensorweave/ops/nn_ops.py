@@ -52,8 +52,6 @@ __all__ = [
 
 _REAL = FLOAT_TYPES + (_dtypes.int8, _dtypes.int16, _dtypes.int32, _dtypes.int64,
                        _dtypes.uint8, _dtypes.uint16)
-SELU_SCALE = 1.0507009873554804934193349852946
-SELU_ALPHA = 1.6732632423543772848170429916717
 
 
 def _where(op) -> str:
