@@ -41,9 +41,11 @@ def _encode_strings(value):
     return value
 
 
-def _python_infer(value) -> np.ndarray:
-    """A numpy array for a python value, with TF1's default dtypes."""
+def _python_infer(value, narrow: bool = True) -> np.ndarray:
+    """A numpy array for a python value; with `narrow`, TF1's default dtypes (float32, int32)."""
     arr = np.asarray(_encode_strings(value))
+    if not narrow and arr.dtype.kind not in "SUO":
+        return arr
     if arr.dtype.kind == "f" and arr.dtype != np.float32 and not _has_numpy(value):
         arr = arr.astype(np.float32)
     elif arr.dtype.kind in "iu" and not _has_numpy(value):
@@ -87,7 +89,8 @@ def to_numpy_constant(value, dtype=None) -> np.ndarray:
     elif isinstance(value, np.generic) and not isinstance(value, (np.str_, np.bytes_)):
         arr = np.asarray(value)
     else:
-        arr = _python_infer(value)
+        # with a requested dtype, convert from full precision (0.1 -> float64 stays 0.1)
+        arr = _python_infer(value, narrow=dtype is None)
     if dtype is None:
         dt = _dtypes.as_dtype(arr.dtype)
         return arr if arr.dtype == dt.np or dt is _dtypes.string else arr.astype(dt.np)
