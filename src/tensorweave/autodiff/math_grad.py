@@ -413,14 +413,18 @@ def _static_axes(op):
 
 
 def _keepdims_grad(op, grad):
-    """`grad` (of a reduction's output) reshaped to the keep_dims shape of the output."""
+    """`grad` (of a reduction's output) reshaped to the keep_dims shape of the output; the
+    shape is built statically when at most one of its dimensions is unknown."""
     x, axes = op.inputs
     if op.get_attr("keep_dims"):
         return grad
     red = _static_axes(op)
-    if red is not None and x.shape.is_fully_defined():
+    if red is not None:
         keep_shape = [1 if i in red else d for i, d in enumerate(x.shape.as_list())]
-        return array_ops.reshape(grad, keep_shape)
+        if all(d == 1 for d in keep_shape) and grad.shape.ndims == 0:
+            return grad  # a scalar broadcasts against the input as it is
+        if keep_shape.count(None) <= 1:
+            return array_ops.reshape(grad, [-1 if d is None else d for d in keep_shape])
     return array_ops.reshape(grad, array_ops.reduced_shape(array_ops.shape(x), axes))
 
 
@@ -436,15 +440,20 @@ def _sum_grad(op, grad):
 
 @RegisterGradient("Mean")
 def _mean_grad(op, grad):
-    x = op.inputs[0]
-    g = _sum_grad(op, grad)[0]
-    out = op.outputs[0]
-    if x.shape.is_fully_defined() and out.shape.is_fully_defined():
-        n = max(x.shape.num_elements() // max(out.shape.num_elements(), 1), 1)
-        return math_ops.realdiv(g, _c(n, g)), None
-    factor = math_ops.realdiv(math_ops.cast(array_ops.size(x), x.dtype),
-                              math_ops.cast(array_ops.size(out), x.dtype))
-    return math_ops.realdiv(g, factor), None
+    """The Sum gradient divided by the number of elements averaged (divided before it is
+    broadcast, which gives the same numbers with fewer divisions)."""
+    x, out = op.inputs[0], op.outputs[0]
+    g = _keepdims_grad(op, grad)
+    n_in, n_out = x.shape.num_elements(), out.shape.num_elements()
+    if n_in is not None and n_out is not None:
+        factor = _c(max(n_in // max(n_out, 1), 1), g)
+    else:
+        factor = math_ops.cast(array_ops.size(x), g.dtype)
+        if n_out != 1:
+            n = _c(n_out, g) if n_out is not None else math_ops.cast(
+                math_ops.maximum(array_ops.size(out), 1), g.dtype)
+            factor = math_ops.realdiv(factor, n)
+    return array_ops.broadcast_to(math_ops.realdiv(g, factor), _input_shape(x)), None
 
 
 def _min_or_max_grad(op, grad):

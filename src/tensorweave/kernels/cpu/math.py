@@ -359,58 +359,55 @@ def _axes(value):
     return tuple(int(a) for a in np.reshape(value, -1))
 
 
-def _reduction(reduce_fn):
-    """Factory for Sum-like reductions: `reduce_fn(x, axes, dtype, keepdims)`."""
+def _reduction(make):
+    """Factory for Sum-like reductions: `make(dtype, keepdims)` returns `fn(x, axes)`."""
     def factory(node, ctx):
-        keep = bool(node.attr.get("keep_dims", False))
-        dt = node.out_dtypes[0].np
+        fn = make(node.out_dtypes[0].np, bool(node.attr.get("keep_dims", False)))
         c = node.const_inputs.get(1)
         if c is not None:
             axes = _axes(c)
-            return lambda x, _a: reduce_fn(x, axes, dt, keep)
-        return lambda x, a: reduce_fn(x, _axes(a), dt, keep)
+            return lambda x, _a: fn(x, axes)
+        return lambda x, a: fn(x, _axes(a))
     return factory
+
+
+def _ufunc_reduce(ufunc):
+    def make(dt, keep):
+        if dt == np.float16:  # accumulate half precision in float32
+            return lambda x, axes: ufunc.reduce(x, axes, np.float32, None, keep).astype(dt)
+        return lambda x, axes: ufunc.reduce(x, axes, dt, None, keep)
+    return make
 
 
 def _checked_axes(x, axes):
     nd = np.ndim(x)
     for a in axes:
-        if not -max(nd, 1) <= a < max(nd, 1):
-            raise ValueError(f"Invalid reduction dimension ({a} for input with {nd} "
+        if not -nd <= a < nd:
+            raise ValueError(f"Invalid reduction dimension {a} for input with {nd} "
                              "dimension(s)")
-    return tuple(a % nd for a in axes) if nd else ()
+    return tuple(a % nd for a in axes)
 
 
-def _sum(x, axes, dt, keep):
-    if dt == np.float16:
-        return np.add.reduce(x, axes, np.float32, None, keep).astype(dt)
-    return np.add.reduce(x, axes, dt, None, keep)
+def _mean(dt, keep):
+    if dt.kind in "iu":  # integer means truncate toward zero, as TF's do
+        acc = np.int64 if dt.kind == "i" else np.uint64
+
+        def int_mean(x, axes):
+            axes = _checked_axes(x, axes)
+            n = max(int(np.prod([np.shape(x)[a] for a in axes], dtype=np.int64)), 1)
+            s = np.add.reduce(x, axes, acc, None, keep)
+            q = s // n if dt.kind == "u" else np.sign(s) * (np.abs(s) // n)
+            return np.asarray(q).astype(dt)
+        return int_mean
+    acc = np.float32 if dt == np.float16 else dt
+    return lambda x, axes: np.mean(x, axis=axes, dtype=acc, keepdims=keep).astype(dt, copy=False)
 
 
-def _prod(x, axes, dt, keep):
-    return np.multiply.reduce(x, axes, dt, None, keep)
-
-
-def _mean(x, axes, dt, keep):
-    if dt.kind in "iu":
-        axes = _checked_axes(x, axes)
-        n = 1
-        for a in axes:
-            n *= np.shape(x)[a]
-        s = np.add.reduce(x, axes, np.int64 if dt.kind == "i" else np.uint64, None, keep)
-        if dt.kind == "u":
-            return (s // max(n, 1)).astype(dt)
-        return (np.sign(s) * (np.abs(s) // max(n, 1))).astype(dt)
-    if dt == np.float16:
-        return np.mean(x, axis=axes, dtype=np.float32, keepdims=keep).astype(dt)
-    return np.mean(x, axis=axes, dtype=dt, keepdims=keep)
-
-
-def _extreme(ufunc, lowest):
-    def reduce_fn(x, axes, dt, keep):
-        init = lowest(dt)
-        return ufunc.reduce(x, axis=axes, keepdims=keep, initial=init).astype(dt, copy=False)
-    return reduce_fn
+def _extreme(ufunc, bound):
+    def make(dt, keep):
+        init = bound(dt)  # the result of an empty reduction, as in TF
+        return lambda x, axes: ufunc.reduce(x, axis=axes, keepdims=keep, initial=init)
+    return make
 
 
 def _lowest(dt):
@@ -421,12 +418,8 @@ def _highest(dt):
     return np.inf if dt.kind == "f" else np.iinfo(dt).max
 
 
-def _any(x, axes, dt, keep):
-    return np.logical_or.reduce(x, axes, dt, None, keep)
-
-
-def _all(x, axes, dt, keep):
-    return np.logical_and.reduce(x, axes, dt, None, keep)
+def _logical_reduce(ufunc):
+    return lambda dt, keep: (lambda x, axes: ufunc.reduce(x, axes, dt, None, keep))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -578,13 +571,13 @@ KERNELS = {
     "BatchMatMulV2": _batch_matmul,
     "Einsum": _einsum,
     "AddN": _add_n,
-    "Sum": _reduction(_sum),
+    "Sum": _reduction(_ufunc_reduce(np.add)),
     "Mean": _reduction(_mean),
-    "Prod": _reduction(_prod),
+    "Prod": _reduction(_ufunc_reduce(np.multiply)),
     "Max": _reduction(_extreme(np.maximum, _lowest)),
     "Min": _reduction(_extreme(np.minimum, _highest)),
-    "Any": _reduction(_any),
-    "All": _reduction(_all),
+    "Any": _reduction(_logical_reduce(np.logical_or)),
+    "All": _reduction(_logical_reduce(np.logical_and)),
     "ArgMax": _arg(np.argmax),
     "ArgMin": _arg(np.argmin),
     "Cumsum": _scan(np.cumsum, 0),
