@@ -27,13 +27,13 @@ def _variable_shape(op):
 
 def _check_ref(op, what="ref"):
     ref = op.inputs[0]
-    if not _is_ref(ref):
+    if not is_ref(ref):
         raise TypeError(f"'{op.type}' Op requires that input '{what}' be a mutable tensor "
                         f"(a variable), but {ref.name} comes from a {ref.op.type} node.")
     return ref
 
 
-def _is_ref(t: Tensor) -> bool:
+def is_ref(t: Tensor) -> bool:
     op = t.op
     while True:
         d = op.op_def
@@ -136,7 +136,7 @@ def variable_op_v2(shape, dtype, name="Variable", container="", shared_name=""):
         name=name).outputs[0]
 
 
-def _ref_of(ref):
+def ref_of(ref):
     r = getattr(ref, "_ref", None)
     if callable(r):
         return r()
@@ -147,7 +147,7 @@ def _ref_of(ref):
 
 def assign(ref, value, validate_shape=None, use_locking=None, name=None):
     """Set `ref` to `value`; returns the ref (the new value)."""
-    r = _ref_of(ref)
+    r = ref_of(ref)
     value = convert_to_tensor(value, dtype=r.dtype)
     attrs = {"T": r.dtype, "validate_shape": True if validate_shape is None else bool(validate_shape),
              "use_locking": True if use_locking is None else bool(use_locking)}
@@ -155,21 +155,21 @@ def assign(ref, value, validate_shape=None, use_locking=None, name=None):
 
 
 def assign_add(ref, value, use_locking=None, name=None):
-    r = _ref_of(ref)
+    r = ref_of(ref)
     value = convert_to_tensor(value, dtype=r.dtype)
     return op1("AssignAdd", [r, value], {"T": r.dtype, "use_locking": bool(use_locking)},
                name or "AssignAdd")
 
 
 def assign_sub(ref, value, use_locking=None, name=None):
-    r = _ref_of(ref)
+    r = ref_of(ref)
     value = convert_to_tensor(value, dtype=r.dtype)
     return op1("AssignSub", [r, value], {"T": r.dtype, "use_locking": bool(use_locking)},
                name or "AssignSub")
 
 
 def _scatter(op_type, ref, indices, updates, use_locking, name):
-    r = _ref_of(ref)
+    r = ref_of(ref)
     indices = convert_to_tensor(indices)
     updates = convert_to_tensor(updates, dtype=r.dtype)
     return op1(op_type, [r, indices, updates],
@@ -206,10 +206,10 @@ def scatter_min(ref, indices, updates, use_locking=False, name=None):
 
 
 def is_variable_initialized(variable, name=None):
-    return op1("IsVariableInitialized", [_ref_of(variable)], {"dtype": _ref_of(variable).dtype},
+    return op1("IsVariableInitialized", [ref_of(variable)], {"dtype": ref_of(variable).dtype},
                name or "IsVariableInitialized")
 
 
 def count_up_to(ref, limit, name=None):
-    r = _ref_of(ref)
+    r = ref_of(ref)
     return op1("CountUpTo", [r], {"T": r.dtype, "limit": int(limit)}, name or "CountUpTo")

@@ -31,7 +31,10 @@ class Variable:
                  dtype=None, expected_shape=None, import_scope=None, constraint=None,
                  use_resource=None, synchronization=None, aggregation=None, shape=None):
         if variable_def is not None:
-            raise NotImplementedError("Variable(variable_def=...) is not supported")
+            if initial_value is not None:
+                raise ValueError("variable_def and initial_value are mutually exclusive.")
+            self._init_from_def(variable_def, import_scope)
+            return
         if initial_value is None:
             raise ValueError("initial_value must be specified.")
         if trainable is None:
@@ -87,6 +90,39 @@ class Variable:
         for key in collections:
             graph.add_to_collection(key, self)
         self._graph_key = graph
+
+    def _init_from_def(self, d: dict, import_scope=None) -> None:
+        """Wrap ops already in the graph (TF1 `Variable(variable_def=..., import_scope=...)`)."""
+        graph = get_default_graph()
+        prefix = (import_scope + "/") if import_scope else ""
+        try:
+            self._variable = graph.get_tensor_by_name(prefix + d["variable_name"])
+            self._initializer_op = graph.get_operation_by_name(prefix + d["initializer_name"])
+            self._snapshot = graph.get_tensor_by_name(prefix + d["snapshot_name"])
+            self._initial_value = graph.get_tensor_by_name(prefix + d["initial_value_name"])
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"variable_def does not match the graph: {e}") from None
+        self._trainable = bool(d.get("trainable", True))
+        self._constraint = None
+        self._caching_device = None
+        self._save_slice_info = None
+        self._graph_key = graph
+
+    def to_proto(self, export_scope=None) -> dict:
+        """The variable as plain data (TF1 `VariableDef`): names of its ops, trainable flag."""
+        def strip(n):
+            if export_scope and n.startswith(export_scope + "/"):
+                return n[len(export_scope) + 1:]
+            return n
+        return {"variable_name": strip(self._variable.name),
+                "initializer_name": strip(self._initializer_op.name),
+                "snapshot_name": strip(self._snapshot.name),
+                "initial_value_name": strip(self._initial_value.name),
+                "trainable": self._trainable}
+
+    @staticmethod
+    def from_proto(variable_def, import_scope=None) -> "Variable":
+        return Variable(variable_def=variable_def, import_scope=import_scope)
 
     # --- identity ---------------------------------------------------------------------------
     @property

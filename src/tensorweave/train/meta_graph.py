@@ -100,19 +100,8 @@ def export_meta_graph(filename=None, meta_info_def=None, graph_def=None, saver_d
 
 def _variable_from_def(graph, d, scope):
     """A Variable wrapping already-imported ops (TF1 `Variable(variable_def=...)`)."""
-    def name(n):
-        return scope + n
-    v = Variable.__new__(Variable)
-    v._variable = graph.get_tensor_by_name(name(d["variable_name"]))
-    v._initializer_op = graph.get_operation_by_name(name(d["initializer_name"]))
-    v._snapshot = graph.get_tensor_by_name(name(d["snapshot_name"]))
-    v._initial_value = graph.get_tensor_by_name(name(d["initial_value_name"]))
-    v._trainable = bool(d.get("trainable", True))
-    v._constraint = None
-    v._caching_device = None
-    v._save_slice_info = None
-    v._graph_key = graph
-    return v
+    with graph.as_default():
+        return Variable(variable_def=d, import_scope=scope[:-1] if scope else None)
 
 
 def import_meta_graph(meta_graph_or_file, clear_devices=False, import_scope=None, **kwargs):

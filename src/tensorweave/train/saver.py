@@ -62,7 +62,7 @@ class SaverDef:
 
 
 def _is_variable_ref(t) -> bool:
-    return isinstance(t, Tensor) and state_ops._is_ref(t)
+    return isinstance(t, Tensor) and state_ops.is_ref(t)
 
 
 def _saveables(var_list) -> list:

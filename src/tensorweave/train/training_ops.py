@@ -18,7 +18,7 @@ from ..autodiff.registry import NoGradient
 from ..framework.convert import convert_to_tensor
 from ..framework.op_registry import register_op
 from ..ops.op_util import fmt_shape, op1
-from ..ops.state_ops import _is_ref, _ref_of
+from ..ops.state_ops import is_ref, ref_of
 
 __all__ = ["apply_gradient_descent", "apply_momentum", "sparse_apply_momentum", "apply_adam",
            "sparse_apply_adam", "apply_rms_prop", "sparse_apply_rms_prop",
@@ -58,7 +58,7 @@ def _apply_shape(op):
     var = ins["var"]
     for n in names[:n_refs]:
         t = ins[n]
-        if not _is_ref(t):
+        if not is_ref(t):
             raise TypeError(f"'{op.type}' Op requires that input '{n}' be a mutable tensor (a "
                             f"variable), but {t.name} comes from a {t.op.type} node.")
         if t.dtype is not var.dtype:
@@ -108,8 +108,8 @@ for _t, (_names, _n_refs, _, _) in SIGNATURES.items():
 # ----------------------------------------------------------------------------------------------
 def _apply(op_type, args, attrs, name):
     names, n_refs, _, _ = SIGNATURES[op_type]
-    var = _ref_of(args[0])
-    inputs = [var] + [_ref_of(a) for a in args[1:n_refs]]
+    var = ref_of(args[0])
+    inputs = [var] + [ref_of(a) for a in args[1:n_refs]]
     for n, a in zip(names[n_refs:], args[n_refs:]):
         inputs.append(convert_to_tensor(a) if n == "indices"
                       else convert_to_tensor(a, dtype=var.dtype))

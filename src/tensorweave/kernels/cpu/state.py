@@ -8,7 +8,7 @@ from ...framework import errors
 __all__ = ["KERNELS"]
 
 
-def _uninitialized(node_name: str):
+def uninitialized_error(node_name: str):
     return errors.FailedPreconditionError(
         None, node_name, f"Attempting to use uninitialized value {node_name}")
 
@@ -22,7 +22,7 @@ def _variable(node, ctx):
         try:
             return store[key]
         except KeyError:
-            raise _uninitialized(name) from None
+            raise uninitialized_error(name) from None
     return read
 
 
@@ -57,7 +57,7 @@ def _updater(ufunc, verb):
             try:
                 cur = store[key]
             except KeyError:
-                raise _uninitialized(var_name) from None
+                raise uninitialized_error(var_name) from None
             if np.shape(value) != cur.shape and np.size(value) != 1:
                 raise errors.InvalidArgumentError(
                     None, node.name, f"{verb} requires shapes of both tensors to match. "
@@ -68,7 +68,7 @@ def _updater(ufunc, verb):
     return factory
 
 
-def _check_indices(indices, n, node):
+def check_indices(indices, n, node):
     if indices.size and (indices.min() < 0 or indices.max() >= n):
         bad = indices[(indices < 0) | (indices >= n)].reshape(-1)[0]
         raise errors.InvalidArgumentError(
@@ -85,9 +85,9 @@ def _scatter(apply):
             try:
                 cur = store[key]
             except KeyError:
-                raise _uninitialized(key) from None
+                raise uninitialized_error(key) from None
             indices = np.asarray(indices)
-            _check_indices(indices, cur.shape[0], node)
+            check_indices(indices, cur.shape[0], node)
             apply(cur, indices, updates)
             return cur
         return scatter
@@ -125,7 +125,7 @@ def _count_up_to(node, ctx):
             try:
                 cur = store[key]
             except KeyError:
-                raise _uninitialized(key) from None
+                raise uninitialized_error(key) from None
             before = cur.copy()
             if before >= limit:
                 raise errors.OutOfRangeError(None, node.name,

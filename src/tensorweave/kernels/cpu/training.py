@@ -17,7 +17,7 @@ import numpy as np
 
 from ...framework import errors
 from ...train.training_ops import SIGNATURES
-from .state import _check_indices, _uninitialized
+from .state import check_indices, uninitialized_error
 
 __all__ = ["KERNELS"]
 
@@ -31,7 +31,7 @@ def _buffers(node, ctx, n):
         try:
             return [store[k] for k in keys]
         except KeyError as e:
-            raise _uninitialized(e.args[0]) from None
+            raise uninitialized_error(e.args[0]) from None
     return get
 
 
@@ -57,7 +57,7 @@ def _dedup(node, var, grad, indices):
         raise errors.InvalidArgumentError(
             None, node.name, f"grad must be indices.shape + var.shape[1:] = "
             f"{list(idx.shape + var.shape[1:])}, got {list(grad.shape)}")
-    _check_indices(idx, var.shape[0], node)
+    check_indices(idx, var.shape[0], node)
     if idx.size < 2:
         return idx, grad
     uniq, inverse = np.unique(idx, return_inverse=True)
