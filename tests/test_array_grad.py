@@ -198,3 +198,13 @@ def test_identity_n_and_nondifferentiable_ops():
     for y in (tw.one_hot(tw.cast(p, tw.int32), 3), tw.cast(tw.where(p > 0), tw.float32),
               tw.cast(tw.unique(p).idx, tw.float32)):
         assert tw.gradients(tw.reduce_sum(y), p) == [None]
+
+
+def test_dynamic_partition_and_stitch_grads():
+    x = rnd(4, 2)
+    p = np.array([1, 0, 1, 1], np.int32)
+    check_gradients(lambda a: [tw.reshape(o, s) for o, s in
+                               zip(tw.dynamic_partition(a, p, 2), ([1, 2], [3, 2]))], [x])
+    check_gradients(lambda a: tw.reshape(tw.dynamic_partition(a, p, 2)[1], [3, 2]), [x])
+    y = rnd(2, 2, seed=3)
+    check_gradients(lambda a, b: tw.dynamic_stitch([[0, 2, 3, 5], [1, 4]], [a, b]), [x, y])

@@ -593,3 +593,28 @@ def test_shape_ops_match_numpy_on_random_shapes(data):
         assert t.shape.as_list() == list(want.shape), t.op.type
         assert g.dtype == np.float64
         np.testing.assert_array_equal(g, want, err_msg=t.op.type)
+
+
+def test_dynamic_partition_and_stitch():
+    parts = tw.dynamic_partition([10, 20, 30, 40, 50], [0, 0, 1, 1, 0], 2)
+    assert len(parts) == 2 and parts[0].shape.as_list() == [None]
+    a, b = run(parts)
+    np.testing.assert_array_equal(a, [10, 20, 50])
+    np.testing.assert_array_equal(b, [30, 40])
+    data = arr((2, 3, 2), np.float32)
+    p = np.array([[1, 0, 1], [2, 2, 0]], np.int32)
+    outs = run(tw.dynamic_partition(data, p, 3))
+    for i, o in enumerate(outs):
+        np.testing.assert_array_equal(o, data[p == i])
+    merged = tw.dynamic_stitch([6, [4, 1], [[5, 2], [0, 3]]],
+                               [[61, 62], [[41, 42], [11, 12]],
+                                [[[51, 52], [21, 22]], [[1, 2], [31, 32]]]])
+    assert merged.shape.as_list() == [7, 2] and merged.op.type == "DynamicStitch"
+    check(merged, np.array([[1, 2], [11, 12], [21, 22], [31, 32], [41, 42], [51, 52], [61, 62]],
+                           np.int32))
+    check(tw.dynamic_stitch([[0, 1], [1]], [[1.0, 2.0], [9.0]]), np.array([1, 9], np.float32))
+    pp = tw.placeholder(tw.int32, [None])
+    with pytest.raises(tw.errors.InvalidArgumentError, match=r"partitions\[1\] = 3 is not in"):
+        run(tw.dynamic_partition(tw.constant([1.0, 2.0]), pp, 2), {pp: [0, 3]})
+    with pytest.raises(ValueError, match="must start with partitions.shape"):
+        tw.dynamic_partition(data, np.zeros((3,), np.int32), 2)

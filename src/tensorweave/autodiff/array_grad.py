@@ -366,3 +366,28 @@ def _top_k_grad(op, grad, _):
     total = array_ops.expand_dims(math_ops.reduce_prod(in_shape), 0)
     dense = array_ops.scatter_nd(flat, array_ops.reshape(grad, [-1]), total)
     return array_ops.reshape(dense, in_shape), None
+
+
+# ----------------------------------------------------------------------------------------------
+# dynamic_partition / dynamic_stitch
+# ----------------------------------------------------------------------------------------------
+@RegisterGradient("DynamicPartition")
+def _dynamic_partition_grad(op, *grads):
+    """Partition the positions 0..n-1 the same way, then stitch the gradients back."""
+    from ..ops import math_ops
+    data, partitions = op.inputs
+    prefix = array_ops.shape(partitions)
+    positions = array_ops.reshape(math_ops.range(math_ops.reduce_prod(prefix)), prefix)
+    parts = array_ops.dynamic_partition(positions, partitions, op.get_attr("num_partitions"))
+    stitched = array_ops.parallel_dynamic_stitch(parts, [_dense(g) for g in grads])
+    return array_ops.reshape(stitched, _shape_like(data)), None
+
+
+def _stitch_grad(op, grad):
+    n = op.get_attr("N")
+    grad = _dense(grad)
+    return [None] * n + [array_ops.gather(grad, i) for i in op.inputs[:n]]
+
+
+RegisterGradient("DynamicStitch")(_stitch_grad)
+RegisterGradient("ParallelDynamicStitch")(_stitch_grad)

@@ -34,7 +34,8 @@ __all__ = ["identity", "stop_gradient", "shape", "size", "rank", "fill", "zeros"
            "transpose", "concat", "split", "stack", "unstack", "expand_dims", "squeeze", "tile",
            "pad", "reverse", "reverse_v2", "gather", "gather_nd", "scatter_nd", "one_hot",
            "where", "where_v2", "slice", "strided_slice", "boolean_mask", "sequence_mask",
-           "unique", "invert_permutation", "meshgrid", "shape_n", "identity_n", "newaxis"]
+           "unique", "invert_permutation", "meshgrid", "shape_n", "identity_n", "newaxis",
+           "dynamic_partition", "dynamic_stitch", "parallel_dynamic_stitch"]
 
 #: `t[:, tw.newaxis]` inserts an axis of size 1 (TF1 `tf.newaxis`).
 newaxis = None
@@ -1655,6 +1656,86 @@ def invert_permutation(x, name=None):
     """TF1 `tf.invert_permutation`: `y[x[i]] = i` for a permutation `x` of 0..n-1."""
     t = _index(x, "x")
     return op1("InvertPermutation", [t], {"T": t.dtype}, name or "InvertPermutation")
+
+
+# ----------------------------------------------------------------------------------------------
+# dynamic_partition / dynamic_stitch (TF1 data_flow_ops; array semantics)
+# ----------------------------------------------------------------------------------------------
+@register_op("DynamicPartition")
+def _dynamic_partition_shape(op):
+    data, partitions = op.inputs
+    n = op.get_attr("num_partitions")
+    if partitions.dtype is not _dtypes.int32:
+        raise TypeError(f"partitions of '{op.name}' (DynamicPartition) must be int32, got "
+                        f"{partitions.dtype.name}")
+    if n < 1:
+        _fail(op, f"num_partitions must be at least 1, got {n}")
+    pr = partitions.shape.ndims
+    if pr is None or data.shape.ndims is None:
+        return [(data.dtype, TensorShape(None))] * n
+    if not data.shape[:pr].is_compatible_with(partitions.shape):
+        _fail(op, f"data.shape must start with partitions.shape, got data.shape = "
+                  f"{fmt_shape(data.shape)}, partitions.shape = {fmt_shape(partitions.shape)}")
+    return [(data.dtype, TensorShape([None] + data.shape.as_list()[pr:]))] * n
+
+
+def dynamic_partition(data, partitions, num_partitions, name=None):
+    """TF1 `tf.dynamic_partition`: `outputs[i]` holds the slices of `data` whose partition
+    is i, in order."""
+    with name_scope(name, "DynamicPartition", [data, partitions]) as scope:
+        d = convert_to_tensor(data, name="data")
+        p = convert_to_tensor(partitions, name="partitions")
+        return apply_op("DynamicPartition", [d, p], {"num_partitions": int(num_partitions),
+                                                     "T": d.dtype}, scope).outputs
+
+
+def _dynamic_stitch_shape(op):
+    n = op.get_attr("N")
+    indices, data = op.inputs[:n], op.inputs[n:]
+    dt = data[0].dtype
+    tail = TensorShape(None)
+    for i, (ix, d) in enumerate(zip(indices, data)):
+        if ix.dtype is not _dtypes.int32:
+            raise TypeError(f"indices of '{op.name}' ({op.type}) must be int32, got "
+                            f"{ix.dtype.name}")
+        if d.dtype is not dt:
+            raise TypeError(f"data[{i}] of '{op.name}' ({op.type}) has type {d.dtype.name} "
+                            f"that does not match type {dt.name} of data[0]")
+        if ix.shape.ndims is not None and d.shape.ndims is not None:
+            r = ix.shape.ndims
+            if not d.shape[:r].is_compatible_with(ix.shape):
+                _fail(op, f"data[{i}].shape = {fmt_shape(d.shape)} does not start with "
+                          f"indices[{i}].shape = {fmt_shape(ix.shape)}")
+            tail = _merge(op, tail, d.shape[r:])
+    values = [constant_value(ix) for ix in indices]
+    rows = None
+    if all(v is not None for v in values):
+        rows = max((int(np.max(v)) + 1 for v in values if np.size(v)), default=0)
+    return [(dt, TensorShape([rows]).concatenate(tail))]
+
+
+register_op("DynamicStitch")(_dynamic_stitch_shape)
+register_op("ParallelDynamicStitch")(_dynamic_stitch_shape)
+
+
+def dynamic_stitch(indices, data, name=None):
+    """TF1 `tf.dynamic_stitch`: `merged[indices[m][i]] = data[m][i]` (later entries win)."""
+    return _stitch("DynamicStitch", indices, data, name)
+
+
+def parallel_dynamic_stitch(indices, data, name=None):
+    """TF1 `tf.parallel_dynamic_stitch` (which of duplicate indices wins is unspecified)."""
+    return _stitch("ParallelDynamicStitch", indices, data, name)
+
+
+def _stitch(op_type, indices, data, name):
+    if len(indices) != len(data) or not indices:
+        raise ValueError(f"{op_type} needs as many data tensors as index tensors (at least one), "
+                         f"got {len(indices)} and {len(data)}")
+    with name_scope(name, op_type, list(indices) + list(data)) as scope:
+        ix = [convert_to_tensor(i, dtype=_dtypes.int32) for i in indices]
+        ds = same_dtype_inputs(list(data), op_type)
+        return op1(op_type, ix + ds, {"N": len(ix), "T": ds[0].dtype}, scope)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -574,6 +574,46 @@ def _strided_slice_grad(node, ctx):
 
 
 # ----------------------------------------------------------------------------------------------
+# dynamic_partition / dynamic_stitch
+# ----------------------------------------------------------------------------------------------
+def _dynamic_partition(node, ctx):
+    n = node.attr["num_partitions"]
+
+    def dynamic_partition(data, partitions):
+        data, partitions = np.asarray(data), np.asarray(partitions)
+        if data.shape[:partitions.ndim] != partitions.shape:
+            raise ValueError(f"data.shape must start with partitions.shape, got data.shape = "
+                             f"{_fmt(data.shape)}, partitions.shape = {_fmt(partitions.shape)}")
+        _check_range(partitions, n, "partitions")
+        if partitions.ndim == 0:
+            return tuple(data[None] if int(partitions) == i else
+                         np.zeros((0,) + data.shape, dtype=data.dtype) for i in range(n))
+        return tuple(data[partitions == i] for i in range(n))
+    return dynamic_partition
+
+
+def _dynamic_stitch(node, ctx):
+    n = node.attr["N"]
+    dt = node.out_dtypes[0].np
+
+    def dynamic_stitch(*args):
+        indices = [np.asarray(i) for i in args[:n]]
+        data = [np.asarray(d) for d in args[n:]]
+        rows = max((int(i.max()) + 1 for i in indices if i.size), default=0)
+        tail = data[0].shape[indices[0].ndim:]
+        out = np.zeros((rows,) + tail, dtype=dt)
+        for k, (i, d) in enumerate(zip(indices, data)):
+            if d.shape != i.shape + tail:
+                raise ValueError(f"data[{k}].shape = {_fmt(d.shape)} does not start with "
+                                 f"indices[{k}].shape = {_fmt(i.shape)} followed by "
+                                 f"{_fmt(tail)}")
+            _check_range(i, rows if rows else 1, f"indices[{k}]")
+            out[i.reshape(-1)] = d.reshape((-1,) + tail)
+        return out
+    return dynamic_stitch
+
+
+# ----------------------------------------------------------------------------------------------
 # unique / top_k / invert_permutation / shape_n / identity_n
 # ----------------------------------------------------------------------------------------------
 def _unique(node, ctx):
@@ -675,4 +715,7 @@ KERNELS = {
     "InvertPermutation": _invert_permutation,
     "ShapeN": _shape_n,
     "IdentityN": _identity_n,
+    "DynamicPartition": _dynamic_partition,
+    "DynamicStitch": _dynamic_stitch,
+    "ParallelDynamicStitch": _dynamic_stitch,
 }
