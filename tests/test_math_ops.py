@@ -1000,6 +1000,29 @@ def test_math_namespace_and_composites():
                     [data])
 
 
+def test_bincount_cross_lbeta_monotonic_and_arg_max():
+    b = tw.bincount([1, 1, 3, 7], maxlength=5)
+    assert b.dtype is tw.int32 and run(b).tolist() == [0, 2, 0, 1, 0]
+    w = tw.bincount([1, 1, 3], weights=[0.5, 1.0, 2.0], minlength=6)
+    np.testing.assert_allclose(run(w), [0, 1.5, 0, 2, 0, 0])
+    assert run(tw.bincount(np.zeros(0, np.int32))).tolist() == []
+    assert run(tw.bincount([2], dtype=tw.float64)).dtype == np.float64
+    a, c = randn(40, 4, 3), randn(41, 4, 3)
+    np.testing.assert_allclose(run(tw.cross(a, c)), np.cross(a, c))
+    with pytest.raises(ValueError, match="must be 3"):
+        tw.cross(tw.zeros([2]), tw.zeros([2]))
+    x = np.array([[1.0, 2.0], [0.5, 3.0]])
+    lg = np.vectorize(math.lgamma)
+    np.testing.assert_allclose(run(tw.lbeta(x)), lg(x).sum(-1) - lg(x.sum(-1)))
+    r = run([tw.is_non_decreasing([1, 2, 2]), tw.is_strictly_increasing([1, 2, 2]),
+             tw.is_strictly_increasing([[1.0, 2.0], [3.0, 4.0]]), tw.is_non_decreasing([5])])
+    assert [bool(v) for v in r] == [True, False, True, True]
+    assert run(tw.arg_max([[1, 3], [4, 0]], 1)).tolist() == [1, 0]
+    assert run(tw.arg_min([[1, 3], [4, 0]], 0, output_type=tw.int32)).tolist() == [0, 1]
+    check_gradients(tw.cross, [randn(42, 2, 3), randn(43, 2, 3)])
+    check_gradients(tw.lbeta, [rng(44).uniform(0.5, 3, (2, 3))])
+
+
 def test_every_math_op_has_a_kernel_and_a_gradient_entry():
     from tensorweave.autodiff.registry import registered_gradients
     from tensorweave.kernels.cpu import math as cpu_math

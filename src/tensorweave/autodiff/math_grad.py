@@ -20,7 +20,7 @@ mul = math_ops.multiply
 
 for _t in ("Equal", "NotEqual", "Less", "LessEqual", "Greater", "GreaterEqual", "LogicalAnd",
            "LogicalOr", "LogicalNot", "IsNan", "IsInf", "IsFinite", "ArgMax", "ArgMin", "Range",
-           "LinSpace", "Any", "All"):
+           "LinSpace", "Any", "All", "Bincount"):
     NoGradient(_t)
 
 
@@ -153,6 +153,12 @@ def _zeta_grad(op, grad):
     s, q = op.inputs
     dq = mul(math_ops.negative(s), math_ops.zeta(math_ops.add(s, _c(1, s)), q))
     return binary_unbroadcast(op, None, mul(grad, dq))
+
+
+@RegisterGradient("Cross")
+def _cross_grad(op, grad):
+    u, v = op.inputs
+    return math_ops.cross(v, grad), math_ops.cross(grad, u)
 
 
 @RegisterGradient("AddN")

@@ -48,6 +48,8 @@ __all__ = [
     # sequences, segments, norms
     "range", "linspace", "lin_space", "unsorted_segment_sum", "segment_sum", "norm",
     "log_sigmoid", "polygamma", "zeta", "unsorted_segment_mean", "unsorted_segment_sqrt_n",
+    "bincount", "cross", "lbeta", "arg_max", "arg_min", "is_non_decreasing",
+    "is_strictly_increasing",
 ]
 
 #: Names TF1 has only under `tf.math` (exported by `tensorweave.math`, not at top level).
@@ -902,6 +904,38 @@ argmax = _arg_op("ArgMax")
 argmin = _arg_op("ArgMin")
 
 
+def arg_max(input, dimension, output_type=_dtypes.int64, name=None):  # noqa: A002
+    """TF1's deprecated `tf.arg_max(input, dimension)`."""
+    return argmax(input, dimension, name=name, output_type=output_type)
+
+
+def arg_min(input, dimension, output_type=_dtypes.int64, name=None):  # noqa: A002
+    """TF1's deprecated `tf.arg_min(input, dimension)`."""
+    return argmin(input, dimension, name=name, output_type=output_type)
+
+
+def _monotonic_diff(x):
+    from .array_ops import reshape
+    x = reshape(x, [-1])
+    if not (x.dtype.is_floating or x.dtype.is_integer or x.dtype.is_complex):
+        raise TypeError(f"Expected x to be numeric, instead found: {x}")
+    return subtract(x[1:], x[:-1])
+
+
+def is_non_decreasing(x, name=None):
+    """TF1 `tf.is_non_decreasing`: whether x[i] <= x[i + 1] over the flattened x."""
+    with _scope(name, "is_non_decreasing", [x]):
+        diff = _monotonic_diff(convert_to_tensor(x, name="x"))
+        return reduce_all(less_equal(convert_to_tensor(0, dtype=diff.dtype), diff))
+
+
+def is_strictly_increasing(x, name=None):
+    """TF1 `tf.is_strictly_increasing`: whether x[i] < x[i + 1] over the flattened x."""
+    with _scope(name, "is_strictly_increasing", [x]):
+        diff = _monotonic_diff(convert_to_tensor(x, name="x"))
+        return reduce_all(less(convert_to_tensor(0, dtype=diff.dtype), diff))
+
+
 def _scan_shape(op):
     x = op.inputs[0]
     check_dtype(x, _NUM, op.type)
@@ -1248,6 +1282,72 @@ def unsorted_segment_sqrt_n(data, segment_ids, num_segments, name=None):
         ids = convert_to_tensor(segment_ids, name="segment_ids")
         n = _segment_counts(data, ids, num_segments)
         return realdiv(unsorted_segment_sum(data, ids, num_segments), sqrt(n))
+
+
+@register_op("Bincount")
+def _bincount_shape(op):
+    arr, size, weights = op.inputs
+    check_dtype(arr, (_dtypes.int32,), "Bincount", "arr")
+    check_dtype(weights, (_dtypes.int32, _dtypes.int64) + _F, "Bincount", "weights")
+    if size.shape.ndims not in (None, 0):
+        raise ValueError(f"Shape must be rank 0 but is rank {size.shape.ndims} for "
+                         f"'{op.name}' (op: 'Bincount') (size)")
+    n = constant_value(size)
+    return [(weights.dtype, TensorShape([None if n is None else int(n)]))]
+
+
+def bincount(arr, weights=None, minlength=None, maxlength=None, dtype=_dtypes.int32):
+    """TF1 `tf.bincount`: counts (or summed weights) of each value in the int32 `arr`;
+    the length is max(arr) + 1, at least `minlength`, at most `maxlength`."""
+    from .array_ops import shape
+    with _scope(None, "bincount", [arr, weights, minlength, maxlength]):
+        arr = convert_to_tensor(arr, name="arr", dtype=_dtypes.int32)
+        nonempty = greater(reduce_prod(shape(arr)), 0)
+        output_size = multiply(cast(nonempty, _dtypes.int32), add(reduce_max(arr), 1))
+        if minlength is not None:
+            output_size = maximum(convert_to_tensor(minlength, name="minlength",
+                                                    dtype=_dtypes.int32), output_size)
+        if maxlength is not None:
+            output_size = minimum(convert_to_tensor(maxlength, name="maxlength",
+                                                    dtype=_dtypes.int32), output_size)
+        if weights is not None:
+            weights = convert_to_tensor(weights, name="weights")
+            return unsorted_segment_sum(weights, arr, output_size)
+        from .constant_op import constant
+        empty = constant([], _dtypes.as_dtype(dtype))
+        return op1("Bincount", [arr, output_size, empty], {"T": empty.dtype}, "Bincount")
+
+
+@register_op("Cross")
+def _cross_shape(op):
+    a, b = op.inputs
+    if a.dtype is not b.dtype:
+        raise TypeError(f"Input 'b' of 'Cross' Op has type {b.dtype.name} that does not match "
+                        f"type {a.dtype.name} of argument 'a'.")
+    check_dtype(a, _REAL, "Cross", "a")
+    if not a.shape.is_compatible_with(b.shape):
+        raise ValueError(f"Dimensions must be equal for '{op.name}' (op: 'Cross') with input "
+                         f"shapes: {fmt_shape(a.shape)}, {fmt_shape(b.shape)}.")
+    s = a.shape.merge_with(b.shape)
+    if s.ndims is not None and (s.ndims < 1 or s[-1].value not in (None, 3)):
+        raise ValueError(f"Dimension must be 3 but is {s[-1].value if s.ndims else 'absent'} "
+                         f"for '{op.name}' (op: 'Cross') with input shapes: "
+                         f"{fmt_shape(a.shape)}, {fmt_shape(b.shape)}.")
+    return [(a.dtype, s)]
+
+
+def cross(a, b, name=None):
+    """TF1 `tf.cross`: the pairwise cross product of 3-vectors along the last axis."""
+    with _scope(name, "Cross", [a, b]) as scope:
+        a, b = binary_inputs(a, b, "Cross")
+        return op1("Cross", [a, b], {"T": a.dtype}, scope)
+
+
+def lbeta(x, name=None):
+    """TF1 `tf.lbeta`: log(|Beta(x)|) over the last axis = sum(lgamma(x)) - lgamma(sum(x))."""
+    with _scope(name, "lbeta", [x]):
+        x = convert_to_tensor(x, name="x")
+        return subtract(reduce_sum(lgamma(x), axis=[-1]), lgamma(reduce_sum(x, axis=[-1])))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -538,6 +538,21 @@ def _segment_sum(node, ctx):
     return ss
 
 
+def _bincount(node, ctx):
+    dt = node.out_dtypes[0].np
+
+    def bincount(arr, size, weights):
+        arr, n = np.asarray(arr).reshape(-1), int(size)
+        if arr.size and arr.min() < 0:
+            raise ValueError(f"Input arr must be non-negative, got {int(arr.min())}")
+        keep = arr < n
+        w = np.asarray(weights).reshape(-1)
+        if w.size:
+            return np.bincount(arr[keep], w[keep], minlength=n).astype(dt)[:n]
+        return np.bincount(arr[keep], minlength=n).astype(dt)[:n]
+    return bincount
+
+
 KERNELS = {
     **{op: fixed(fn) for op, fn in _UFUNCS.items()},
     "RealDiv": _division(_trunc_divide, np.true_divide),
@@ -587,4 +602,6 @@ KERNELS = {
     "LinSpace": _linspace,
     "UnsortedSegmentSum": _unsorted_segment_sum,
     "SegmentSum": _segment_sum,
+    "Bincount": _bincount,
+    "Cross": fixed(np.cross),
 }
