@@ -208,3 +208,17 @@ def test_dynamic_partition_and_stitch_grads():
     check_gradients(lambda a: tw.reshape(tw.dynamic_partition(a, p, 2)[1], [3, 2]), [x])
     y = rnd(2, 2, seed=3)
     check_gradients(lambda a, b: tw.dynamic_stitch([[0, 2, 3, 5], [1, 4]], [a, b]), [x, y])
+
+
+def test_gather_and_concat_grads_with_unknown_rank():
+    x = rnd(3, 2)
+    some = tw.placeholder_with_default  # some(a, None): a view of a with unknown rank
+
+    def g(a):
+        return tw.reshape(tw.gather(some(a, None), [2, 0]), [2, 2])
+    check_gradients(g, [x])
+
+    def c(a):
+        u = some(a, None)
+        return tw.reshape(tw.concat([u, u], 0), [6, 2])
+    check_gradients(c, [x])

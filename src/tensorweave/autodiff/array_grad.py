@@ -33,6 +33,14 @@ def _ints(t):
     return None if v is None else [int(a) for a in np.reshape(v, -1)]
 
 
+def _const_axis(axis, rank):
+    """A constant axis made non-negative when the rank is known (else as given, or None)."""
+    a = _ints(axis)
+    if a is None:
+        return None
+    return a[0] % rank if rank else a[0]
+
+
 def _shape_like(x, out_type=_dtypes.int32):
     """x's shape: a python list when static (reshape accepts it), else a Shape node."""
     if x.shape.is_fully_defined():
@@ -172,10 +180,9 @@ def _mirror_pad_grad_grad(op, grad):
 def _concat_grad(op, grad):
     *xs, axis = op.inputs
     grad = _dense(grad)
-    a = _ints(axis)
     r = next((x.shape.ndims for x in xs if x.shape.ndims is not None), None)
+    a = _const_axis(axis, r)
     if a is not None and r is not None:
-        a = a[0] % r
         sizes = [x.shape[a].value if x.shape.ndims is not None else None for x in xs]
         if None not in sizes:
             return array_ops.split(grad, sizes, a) + [None]
@@ -260,9 +267,7 @@ def _strided_slice_grad_grad(op, grad):
 @RegisterGradient("GatherV2")
 def _gather_grad(op, grad):
     params, indices, axis = op.inputs
-    a = _ints(axis)
-    if a is not None and params.shape.ndims is not None:
-        a = a[0] % params.shape.ndims
+    a = _const_axis(axis, params.shape.ndims)
     grad = _dense(grad)
     if a == 0:
         with colocate_with(params):
