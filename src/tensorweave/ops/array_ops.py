@@ -1814,6 +1814,9 @@ def _fold(t):
         return None
     if op.type == "StridedSlice" and op.inputs[0].op.type == "Shape":
         return _slice_of_shape(op)
+    n = t.shape.num_elements()
+    if n is None or n > _FOLD_MAX_ELEMENTS:
+        return None
     vals = []
     for i in op.inputs:
         v = constant_value(i)
