@@ -343,7 +343,6 @@ def broadcast_gradient_args(s0, s1, name=None):
     """The axes to sum over to undo broadcasting of shapes `s0` and `s1` to their union."""
     s0 = convert_to_tensor(s0)
     s1 = convert_to_tensor(s1, dtype=s0.dtype)
-    from ..framework.graph import apply_op
     return apply_op("BroadcastGradientArgs", [s0, s1], {"T": s0.dtype},
                     name or "BroadcastGradientArgs").outputs
 
@@ -406,11 +405,6 @@ def transpose(a, perm=None, name="transpose", conjugate=False):
         perm = _index(perm, "perm")
         op_type = "ConjugateTranspose" if conjugate and x.dtype.is_complex else "Transpose"
         return op1(op_type, [x, perm], {"T": x.dtype, "Tperm": perm.dtype}, scope)
-
-
-def conjugate_transpose(x, perm, name=None):
-    """Transpose and complex-conjugate `x` (TF `ConjugateTranspose`)."""
-    return transpose(x, perm, name=name or "transpose", conjugate=True)
 
 
 # ----------------------------------------------------------------------------------------------
