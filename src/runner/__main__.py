@@ -39,7 +39,7 @@ def main(argv=None) -> int:
         parser.add_argument("suite", nargs="?", default="all", help="core | all")
         parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     if name == "demo":
-        parser.add_argument("--steps", type=int, default=300)
+        parser.add_argument("--steps", type=int, default=1000)
     args = parser.parse_args(rest)
     return SUBCOMMANDS[name][1](args) or 0
 

@@ -43,7 +43,7 @@ def build(tw, hidden: int = 64):
 
 def main(args) -> int:
     import tensorweave as tw
-    steps = getattr(args, "steps", 300)
+    steps = getattr(args, "steps", 1000)
     rng = np.random.RandomState(0)
     xs, ys = two_spirals(1000, 0.02, rng)
     tw.reset_default_graph()
@@ -51,14 +51,13 @@ def main(args) -> int:
     x, y, loss, accuracy = build(tw)
     global_step = tw.train.get_or_create_global_step()
     train = tw.train.AdamOptimizer(0.01).minimize(loss, global_step=global_step)
-    print("tensorweave demo: 2-64-64-2 tanh MLP on two spirals (1000 points), Adam, batch 100")
+    print("tensorweave demo: 2-64-64-2 tanh MLP on two spirals (1000 points), full-batch Adam")
     t0 = time.perf_counter()
     with tw.Session() as sess:
         sess.run(tw.global_variables_initializer())
         for step in range(1, steps + 1):
-            idx = rng.randint(0, len(xs), 100)
-            sess.run(train, {x: xs[idx], y: ys[idx]})
-            if step == 1 or step % 50 == 0:
+            sess.run(train, {x: xs, y: ys})
+            if step == 1 or step % 100 == 0:
                 lv, acc = sess.run([loss, accuracy], {x: xs, y: ys})
                 print(f"step {step:4d}  loss {lv:.4f}  accuracy {acc:.3f}", flush=True)
         lv, acc = sess.run([loss, accuracy], {x: xs, y: ys})
