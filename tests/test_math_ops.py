@@ -921,12 +921,43 @@ def test_reduce_prod_gradient_with_zeros_exact():
     np.testing.assert_allclose(g, [[6, 0, 0], [0, 0, 0]])
 
 
+def test_reduce_prod_gradient_with_a_fed_axis():
+    x = tw.placeholder(tw.float64, [2, 3])
+    ax = tw.placeholder(tw.int32, [None])
+    v = np.array([[1.0, 0.0, 3.0], [2.0, 4.0, 5.0]])
+    g = tw.gradients(tw.reduce_prod(x, ax), x)[0]
+    np.testing.assert_allclose(run(g, {x: v, ax: [1]}), [[0, 3, 0], [20, 10, 8]])
+    np.testing.assert_allclose(run(g, {x: v, ax: [-1, 0]}), [[0, 120, 0], [0, 0, 0]])
+
+
 def test_reduction_gradient_with_unknown_shape():
     x = tw.placeholder(tw.float64, [None, 3])
     ys = [tw.reduce_sum(x, 0), tw.reduce_mean(x), tw.reduce_max(x, 1)]
     v = np.arange(6.0).reshape(2, 3)
     gs = run(tw.gradients(ys, x), {x: v})
     np.testing.assert_allclose(gs[0], 1 + 1 / 6 + np.array([[0, 0, 1], [0, 0, 1]]))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda a, b: a * b + a / (b * b + 1.0), lambda a, b: tw.maximum(a, b) - tw.pow(b * b, a),
+    lambda a, b: tw.matmul(tw.reshape(a, [-1, 2, 3]), tw.reshape(b, [3, -1])),
+    lambda a, b: tw.einsum("...i,i->...", a, tw.reshape(b[0, 0], [3])),
+    lambda a, b: tw.reduce_prod(a * b, 1),
+    lambda a, b: tw.reduce_max(a, 0) * tw.reduce_min(b, 1, keepdims=True),
+    lambda a, b: tw.reduce_prod(b, [0, 2]) + tw.reduce_prod(a * a, [0, 1], keepdims=True)])
+def test_gradients_with_unknown_shapes_match_static_ones(fn):
+    av, bv = randn(50, 4, 3), randn(51, 2, 1, 3)
+    results = []
+    for shapes in (((4, 3), (2, 1, 3)), ((None, 3), (None, 1, None)), ([None] * 2, [None] * 3)):
+        g = tw.Graph()
+        with g.as_default():
+            a = tw.placeholder(tw.float64, shapes[0])
+            b = tw.placeholder(tw.float64, shapes[1])
+            out = fn(a, b)
+            results.append(run(tw.gradients(out, [a, b]) + [out], {a: av, b: bv}))
+    for r in results[1:]:
+        for got, want in zip(r, results[0]):
+            np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
 @pytest.mark.parametrize("exclusive", [False, True])

@@ -479,42 +479,58 @@ RegisterGradient("Min")(_min_or_max_grad)
 @RegisterGradient("Prod")
 def _prod_grad(op, grad):
     """Product of all the other elements of each reduced group, from two exclusive cumprods
-    (correct with zeros); non-adjacent reduced axes are first transposed together."""
+    (correct with zeros).  With static axes, a single reduced axis (or a run of adjacent ones)
+    needs no transpose; otherwise the reduced axes are transposed to the front, as in TF1."""
     x = op.inputs[0]
     red = _static_axes(op)
-    if red is None:
-        raise NotImplementedError(f"The gradient of reduce_prod {op.name!r} needs constant "
-                                  "axes and an input of known rank.")
     g = array_ops.broadcast_to(_keepdims_grad(op, grad), _input_shape(x))
+    if red is None or (len(red) > 1 and not x.shape.is_fully_defined()):
+        return mul(g, _prod_others_dynamic(x, op.inputs[1])), None
     if not red:
         return g, None
-    r = x.shape.ndims
-    others = [i for i in range(r) if i not in red]
-    contiguous = red == list(range(red[0], red[-1] + 1))
-    perm = list(range(r)) if contiguous else red + others
-    xt = x if contiguous else array_ops.transpose(x, perm)
-    dims = [x.shape.as_list()[i] for i in perm]
-    first = perm.index(red[0])
-    if len(red) > 1:
-        if any(dims[first + k] is None for k in range(len(red))):
-            raise NotImplementedError(f"The gradient of reduce_prod {op.name!r} over several "
-                                      "axes needs those dimensions to be known.")
-        n = int(np.prod(dims[first:first + len(red)]))
-        lead, trail = dims[:first], dims[first + len(red):]
-        if None in lead or None in trail:
-            raise NotImplementedError(f"The gradient of reduce_prod {op.name!r} over several "
-                                      "axes needs a fully known input shape.")
-        merged = array_ops.reshape(xt, lead + [n] + trail)
-    else:
-        merged = xt
+    dims = x.shape.as_list()
+    if red != list(range(red[0], red[-1] + 1)):  # non-adjacent axes: move them together
+        perm = red + [i for i in range(len(dims)) if i not in red]
+        y = _prod_others_static(array_ops.transpose(x, perm), list(range(len(red))),
+                                [dims[i] for i in perm])
+        return mul(g, array_ops.transpose(y, [int(i) for i in np.argsort(perm)])), None
+    return mul(g, _prod_others_static(x, red, dims)), None
+
+
+def _prod_others_static(x, red, dims):
+    """For adjacent reduced axes `red` of `x` (static shape `dims` when len(red) > 1): the
+    product of the other elements of each element's group."""
+    first, n = red[0], len(red)
+    merged = x
+    if n > 1:
+        merged = array_ops.reshape(x, dims[:first] + [int(np.prod(dims[first:first + n]))]
+                                   + dims[first + n:])
     left = math_ops.cumprod(merged, axis=first, exclusive=True)
     right = math_ops.cumprod(merged, axis=first, exclusive=True, reverse=True)
     y = mul(conj(left), conj(right))
-    if len(red) > 1:
-        y = array_ops.reshape(y, array_ops.shape(xt) if None in dims else dims)
-    if not contiguous:
-        y = array_ops.transpose(y, [int(i) for i in np.argsort(perm)])
-    return mul(g, y), None
+    return array_ops.reshape(y, dims) if n > 1 else y
+
+
+def _prod_others_dynamic(x, axes):
+    """The same product when the axes or the rank are known only at run time (TF1's way)."""
+    from ..framework import dtypes
+    rank = array_ops.rank(x)
+    red = math_ops.cast(array_ops.reshape(axes, [-1]), dtypes.int32)
+    red = math_ops.floormod(math_ops.add(red, rank), rank)
+    idx = math_ops.range(0, rank)
+    is_other = math_ops.reduce_all(math_ops.not_equal(array_ops.expand_dims(idx, 1),
+                                                      array_ops.expand_dims(red, 0)), axis=1)
+    other = array_ops.boolean_mask(idx, is_other)
+    perm = array_ops.concat([red, other], 0)
+    shape = array_ops.shape(x)
+    n_red = math_ops.reduce_prod(array_ops.gather(shape, red))
+    n_other = math_ops.reduce_prod(array_ops.gather(shape, other))
+    permuted = array_ops.transpose(x, perm)
+    flat = array_ops.reshape(permuted, array_ops.stack([n_red, n_other]))
+    left = math_ops.cumprod(flat, axis=0, exclusive=True)
+    right = math_ops.cumprod(flat, axis=0, exclusive=True, reverse=True)
+    y = array_ops.reshape(mul(conj(left), conj(right)), array_ops.shape(permuted))
+    return array_ops.transpose(y, array_ops.invert_permutation(perm))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -107,7 +107,7 @@ for _t, _allowed in _BINARY_OPS.items():
         register_op(_t)(_binary_shape(_allowed))
 
 
-def _binary(op_type, default_name=None, x_arg="x", y_arg="y"):
+def _binary(op_type, default_name=None):
     """The TF1 wrapper `fn(x, y, name=None)` of a binary op (node named `default_name`)."""
     default_name = default_name or op_type
 
@@ -115,8 +115,9 @@ def _binary(op_type, default_name=None, x_arg="x", y_arg="y"):
         with _scope(name, default_name, [x, y]) as scope:
             x, y = binary_inputs(x, y, op_type)
             return op1(op_type, [x, y], {"T": x.dtype}, scope)
-    fn.__name__ = fn.__qualname__ = default_name.lower()
+    fn.__name__ = fn.__qualname__ = default_name.lower()  # the public name is set at the end
     fn.__doc__ = f"TF1 `{default_name}`: element-wise {op_type} with numpy broadcasting."
+    fn._generated = True
     return fn
 
 
@@ -263,6 +264,7 @@ def _unary(op_type):
             return op1(op_type, [x], {"T": x.dtype}, scope)
     fn.__name__ = fn.__qualname__ = op_type.lower()
     fn.__doc__ = f"TF1 element-wise `{op_type}`."
+    fn._generated = True
     return fn
 
 
@@ -1454,3 +1456,16 @@ def _install_operators():
 
 
 _install_operators()
+
+
+def _name_generated_wrappers():
+    """Give the generated wrappers their public names (the first listed, for aliases)."""
+    named = set()
+    for n in __all__ + MATH_ONLY:
+        f = globals()[n]
+        if getattr(f, "_generated", False) and id(f) not in named:
+            named.add(id(f))
+            f.__name__ = f.__qualname__ = n
+
+
+_name_generated_wrappers()
