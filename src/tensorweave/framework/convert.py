@@ -255,6 +255,10 @@ def constant_value_as_shape(tensor) -> TensorShape:
             return TensorShape(dims)
         if op.type == "Shape":
             return op.inputs[0].shape
+        if op.type == "StridedSlice" and op.inputs[0].op.type == "Shape":
+            sliced = _strided_slice_of_shape(op)
+            if sliced is not None:
+                return sliced
         if op.type == "ConcatV2":
             out = TensorShape([])
             for inp in op.inputs[:-1]:
@@ -264,6 +268,25 @@ def constant_value_as_shape(tensor) -> TensorShape:
         if shp.ndims == 1 and shp[0].value is not None:
             return TensorShape([None] * shp[0].value)
     return TensorShape(None)
+
+
+def _strided_slice_of_shape(op):
+    """`tw.shape(x)[a:b:c]` as a partial TensorShape (only begin/end masks, 1-D slices)."""
+    dims = op.inputs[0].op.inputs[0].shape
+    if dims.ndims is None:
+        return None
+    attrs = op._attrs
+    if any(attrs.get(m, 0) for m in ("ellipsis_mask", "new_axis_mask", "shrink_axis_mask")):
+        return None
+    b, e, st = (constant_value(t) for t in op.inputs[1:4])
+    if b is None or e is None or st is None or np.size(b) != 1:
+        return None
+    begin = None if attrs.get("begin_mask", 0) & 1 else int(np.reshape(b, -1)[0])
+    end = None if attrs.get("end_mask", 0) & 1 else int(np.reshape(e, -1)[0])
+    step = int(np.reshape(st, -1)[0])
+    if step == 0:
+        return None
+    return TensorShape(dims.dims[slice(begin, end, step)])
 
 
 def is_python_number(x) -> bool:

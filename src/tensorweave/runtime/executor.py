@@ -219,7 +219,7 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
     alias: dict[tuple, bool] = {}
     for i, key in enumerate(feeds):
         var_of[key] = f"f{i}"
-        alias[key] = False
+        alias[key] = True  # a fed array is the caller's: views of it are copied on fetch
 
     # which outputs are consumed or fetched (unconsumed outputs are not bound to names)
     used: set = set(fetches)
