@@ -104,7 +104,7 @@ def _is_init_shape(op):
     return [(_dtypes.bool, TensorShape([]))]
 
 
-@register_op("VariableValueOr", stateful=True, ref_inputs=(0,))
+@register_op("VariableValueOr", stateful=True, ref_inputs=(0,), may_alias=True)
 def _value_or_shape(op):
     """Output: the variable's value if it is initialized, else input 1 (its initial value)."""
     ref = _check_ref(op)

@@ -57,6 +57,11 @@ class ExecNode:
     #: input position -> value, for inputs produced by Const nodes: factories may specialise on
     #: them (a reduction's axes, a reshape's shape); the value is still passed at run time.
     const_inputs: dict = field(default_factory=dict)
+    #: input positions whose buffer the kernel may overwrite (set by `compile_step`): the value
+    #: is a fresh buffer of this plan, not fetched, not viewed by another op, and this node is its
+    #: last consumer.  A factory may then return a kernel that writes its output into it
+    #: (checking at run time that it is an ndarray of the output's shape and dtype).
+    donatable: frozenset = frozenset()
 
     @property
     def input(self) -> list:
@@ -151,7 +156,7 @@ def _own(x):
 
 
 def _make_checker(nodes):
-    def check(i, values):
+    def check(i, values, inputs=()):
         node = nodes[i]
         if len(node.out_dtypes) == 1:
             values = (values,)
@@ -167,7 +172,16 @@ def _make_checker(nodes):
                 raise errors.InternalError(
                     node, node.name, f"Kernel for {node.op} node {node.name!r} output {j} has dtype "
                     f"{a.dtype}, graph says {dt.name}")
-            if not get_op_def(node.op).is_variable and \
+            d = get_op_def(node.op)
+            if type(a) is np.ndarray and not d.may_alias and not d.is_variable:
+                for k, x in enumerate(inputs):
+                    if type(x) is np.ndarray and x.size and a.size and np.may_share_memory(a, x) \
+                            and k not in node.donatable:
+                        raise errors.InternalError(
+                            node, node.name, f"Kernel for {node.op} node {node.name!r} returned "
+                            f"output {j} sharing memory with input {k}; register the op "
+                            "may_alias=True or return a fresh array")
+            if not d.is_variable and \
                     not shp.is_compatible_with(TensorShape(a.shape)):
                 # (a variable may legally change shape through assign(validate_shape=False))
                 raise errors.InternalError(
@@ -204,6 +218,35 @@ class CompiledStep:
         return translate_error(e, node, self.device)
 
 
+def _mark_donatable(nodes: list[ExecNode], fetched: set) -> None:
+    """Set each node's `donatable` input positions (see `ExecNode.donatable`)."""
+    fresh: dict = {}
+    consumers: dict = {}
+    defs = [get_op_def(n.op) for n in nodes]
+    for i, (n, d) in enumerate(zip(nodes, defs)):
+        owns = not (d.is_const or d.may_alias or d.is_variable or d.ref_inputs)
+        for j in range(len(n.out_dtypes)):
+            fresh[(n.name, j)] = owns
+        for pos, key in enumerate(n.inputs):
+            if pos not in n.ref_vars:
+                consumers.setdefault(key, []).append((i, pos))
+    for i, (n, d) in enumerate(zip(nodes, defs)):
+        if d.stateful and not d.ref_inputs:
+            n.donatable = frozenset()  # kernels with their own state are shared across plans
+            continue
+        don = []
+        for pos, key in enumerate(n.inputs):
+            if pos in n.ref_vars or not fresh.get(key) or key in fetched:
+                continue
+            cs = consumers[key]
+            if cs[-1] != (i, pos) or sum(1 for c, _ in cs if c == i) != 1:
+                continue
+            if any(defs[c].may_alias for c, _ in cs):
+                continue
+            don.append(pos)
+        n.donatable = frozenset(don)
+
+
 def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple],
                  ctx, backend: Backend, *, validate: bool = False,
                  trace: bool = False) -> CompiledStep:
@@ -228,6 +271,8 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
             if pos not in n.ref_vars:
                 used.add(key)
 
+    _mark_donatable(nodes, set(fetches))
+
     body: list[tuple[str, int | None]] = []  # (source line, node index)
     uses: dict[str, int] = {}                # variable -> index in body of its last use
     kernels = backend.kernels
@@ -246,10 +291,13 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
                 f"(node {n.name!r}{', defined at ' + n.where if n.where else ''}).")
         try:
             if op_def.stateful:
+                # one kernel per node and session (random streams continue across plans);
+                # ref-writing kernels keep no state of their own and may differ by donation
+                key = (n.name, n.donatable) if n.donatable else n.name
                 with ctx.lock:
-                    fn = ctx.stateful_kernels.get(n.name)
+                    fn = ctx.stateful_kernels.get(key)
                     if fn is None:
-                        fn = ctx.stateful_kernels[n.name] = factory(n, ctx)
+                        fn = ctx.stateful_kernels[key] = factory(n, ctx)
             else:
                 fn = factory(n, ctx)
         except Exception as e:  # noqa: BLE001 - named and re-raised
@@ -284,14 +332,15 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
         if nout == 0 or all(o == "__u" for o in outs):
             line = call
             if validate and nout:
-                line = f"__o = {call}; __chk({i}, __o)"
+                line = f"__o = {call}; __chk({i}, __o, ({''.join(a + ', ' for a in args)}))"
         elif nout == 1:
             line = f"{outs[0]} = {call}"
             if validate:
-                line += f"; __chk({i}, {outs[0]})"
+                line += f"; __chk({i}, {outs[0]}, ({''.join(a + ', ' for a in args)}))"
         else:
             if validate:
-                line = f"__o = {call}; __chk({i}, __o); {', '.join(outs)}, = __o"
+                line = (f"__o = {call}; __chk({i}, __o, ({''.join(a + ', ' for a in args)})); "
+                        f"{', '.join(outs)}, = __o")
             else:
                 line = f"{', '.join(outs)}, = {call}"
             if "__u" in outs:

@@ -281,9 +281,9 @@ def _fused_batch_norm(node, ctx):
             corrected = var
         inv = scale / np.sqrt(var + b.eps)
         y = x * b.chan(inv) + b.chan(offset - mean * inv)
-        return (y.astype(b.xdt, copy=False), np.asarray(mean, b.udt),
-                np.asarray(corrected, b.udt), np.asarray(mean, b.udt), np.asarray(var, b.udt),
-                empty)
+        return (y.astype(b.xdt, copy=False), np.array(mean, b.udt),
+                np.array(corrected, b.udt), np.array(mean, b.udt), np.array(var, b.udt),
+                empty.copy())
     return fused_batch_norm
 
 
