@@ -587,6 +587,64 @@ def test_unsorted_segment_sum_and_segment_sum():
         tw.unsorted_segment_sum(data, [0, 1], 2)
 
 
+SEGMENT_REFS = {"sum": (np.sum, 0), "prod": (np.prod, 1), "max": (np.max, -np.inf),
+                "min": (np.min, np.inf), "mean": (np.mean, 0)}
+
+
+@pytest.mark.parametrize("kind", ["sum", "prod", "max", "min", "mean"])
+@pytest.mark.parametrize("dtype", [np.float64, np.int32])
+def test_segment_reductions_against_loops(kind, dtype):
+    data = rng(60).randint(-4, 5, (6, 2)).astype(dtype)
+    ids = [0, 0, 2, 2, 2, 4]
+    ref, empty = SEGMENT_REFS[kind]
+    if kind != "mean":
+        uids = [3, -1, 0, 3, 1, 0]
+        got = run(getattr(tw, f"unsorted_segment_{kind}")(data, uids, 5))
+        if dtype == np.int32 and kind in ("max", "min"):
+            empty = np.iinfo(np.int32).min if kind == "max" else np.iinfo(np.int32).max
+        for i in range(5):
+            rows = data[[j for j, k in enumerate(uids) if k == i]]
+            np.testing.assert_allclose(got[i], ref(rows, 0) if len(rows) else [empty] * 2)
+    out = getattr(tw, f"segment_{kind}")(data, ids)
+    assert out.op.name == f"Segment{kind.capitalize()}"
+    got = run(out)
+    assert got.shape == (5, 2) and got.dtype == dtype
+    for i in range(5):
+        rows = data[[j for j, k in enumerate(ids) if k == i]]
+        want = ref(rows.astype(np.float64), 0) if len(rows) else [0, 0]
+        if kind == "mean" and dtype == np.int32:
+            want = np.trunc(want)
+        np.testing.assert_allclose(got[i], want)
+
+
+@pytest.mark.parametrize("kind", ["mean", "max", "min", "prod"])
+@settings(max_examples=5)
+@given(seed=seeds, ids=st.lists(st.integers(-1, 2), min_size=5, max_size=5),
+       zeros=st.integers(0, 2))
+def test_segment_reduction_gradients(kind, seed, ids, zeros):
+    data = values(seed, (5, 2), away_from=[0.0])
+    if kind == "prod":  # zeros, one or several per segment, must be handled
+        data.flat[rng(seed).choice(10, zeros, replace=False)] = 0.0
+        fn = tw.unsorted_segment_prod
+        check_gradients(lambda d: fn(d, ids, 3), [data], name="unsorted_segment_prod")
+        return
+    if kind != "mean":
+        fn = getattr(tw, f"unsorted_segment_{kind}")
+        present = sorted({i for i in ids if i >= 0})  # empty segments hold +-inf: select rows
+        check_gradients(lambda d: tw.gather(fn(d, ids, 3), present) if present else fn(d, ids, 3)
+                        * 0.0, [data], name=f"unsorted_segment_{kind}")
+    sorted_ids = sorted(abs(i) for i in ids)
+    fn = getattr(tw, f"segment_{kind}")
+    check_gradients(lambda d: tw.reshape(fn(d, sorted_ids), [sorted_ids[-1] + 1, 2]), [data],
+                    name=f"segment_{kind}")
+
+
+def test_segment_max_gradient_splits_ties():
+    d = tw.constant([[1.0, 5.0], [1.0, 2.0], [0.0, 5.0]], tw.float64)
+    g = run(tw.gradients(tw.segment_max(d, [0, 0, 0]), d)[0])
+    np.testing.assert_allclose(g, [[0.5, 0.5], [0.5, 0], [0, 0.5]])
+
+
 def test_indexed_slices_convert_to_dense_through_unsorted_segment_sum():
     values = tw.constant([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
     sl = tw.IndexedSlices(values, tw.constant([2, 0, 2]), tw.constant([4, 2]))

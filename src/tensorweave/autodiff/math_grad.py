@@ -552,25 +552,88 @@ def _cumprod_grad(op, grad):
     return math_ops.realdiv(out, x), None
 
 
+def _gather_drop_negatives(params, ids):
+    """(params gathered at max(ids, 0) with zero rows where ids < 0, the keep mask shaped to
+    broadcast against the result) -- TF1's _GatherDropNegatives."""
+    zero = array_ops.zeros_like(ids)
+    gathered = array_ops.gather(params, math_ops.maximum(ids, zero))
+    keep = math_ops.greater_equal(ids, zero)
+    r_ids, r_g = ids.shape.ndims, gathered.shape.ndims
+    if r_ids is None or r_g is None:
+        raise NotImplementedError(f"The gradient of an unsorted segment op over {ids.name} "
+                                  "needs inputs of known rank.")
+    if r_g > r_ids:
+        ones = [1] * (r_g - r_ids)
+        keep = array_ops.reshape(keep, ids.shape.as_list() + ones if ids.shape.is_fully_defined()
+                                 else array_ops.concat([array_ops.shape(ids), ones], 0))
+    return array_ops.where_v2(keep, gathered, array_ops.zeros_like(gathered)), keep
+
+
+def _rows_like(counts, data):
+    """A per-segment vector reshaped to broadcast against segment rows of `data`."""
+    if data.shape.ndims is None:
+        raise NotImplementedError(f"segment gradients need {data.name} of known rank")
+    return array_ops.reshape(counts, [-1] + [1] * (data.shape.ndims - 1))
+
+
 @RegisterGradient("SegmentSum")
 def _segment_sum_grad(op, grad):
     return array_ops.gather(grad, op.inputs[1]), None
 
 
+@RegisterGradient("SegmentMean")
+def _segment_mean_grad(op, grad):
+    data, ids = op.inputs
+    counts = math_ops.segment_sum(array_ops.ones_like(ids, dtype=grad.dtype), ids)
+    return array_ops.gather(math_ops.realdiv(grad, _rows_like(counts, data)), ids), None
+
+
+def _segment_min_or_max_grad(op, grad):
+    """The gradient goes to the elements equal to their segment's extreme, split among ties."""
+    data, ids = op.inputs
+    is_selected = math_ops.equal(data, array_ops.gather(op.outputs[0], ids))
+    num_selected = math_ops.segment_sum(math_ops.cast(is_selected, grad.dtype), ids)
+    gathered = array_ops.gather(math_ops.divide(grad, num_selected), ids)
+    return array_ops.where(is_selected, gathered, array_ops.zeros_like(data)), None
+
+
+RegisterGradient("SegmentMax")(_segment_min_or_max_grad)
+RegisterGradient("SegmentMin")(_segment_min_or_max_grad)
+
+
 @RegisterGradient("UnsortedSegmentSum")
 def _unsorted_segment_sum_grad(op, grad):
     """grad gathered at each segment id; rows with a negative id (dropped) get zero."""
-    ids = op.inputs[1]
-    zero = array_ops.zeros_like(ids)
-    gathered = array_ops.gather(grad, math_ops.maximum(ids, zero))
-    keep = math_ops.greater_equal(ids, zero)
-    r_ids, r_g = ids.shape.ndims, gathered.shape.ndims
-    if r_ids is None or r_g is None:
-        raise NotImplementedError(f"The gradient of unsorted_segment_sum {op.name!r} needs "
-                                  "inputs of known rank.")
-    if r_g > r_ids:
-        ones = [1] * (r_g - r_ids)
-        keep = array_ops.reshape(keep, ids.shape.as_list() + ones if ids.shape.is_fully_defined()
-                                 else array_ops.concat([array_ops.shape(ids), ones], 0))
-        keep = array_ops.broadcast_to(keep, _input_shape(gathered))
-    return array_ops.where(keep, gathered, array_ops.zeros_like(gathered)), None, None
+    return _gather_drop_negatives(grad, op.inputs[1])[0], None, None
+
+
+def _unsorted_segment_min_or_max_grad(op, grad):
+    data, ids, num = op.inputs
+    gathered_out, keep = _gather_drop_negatives(op.outputs[0], ids)
+    is_selected = math_ops.logical_and(math_ops.equal(data, gathered_out), keep)
+    num_selected = math_ops.unsorted_segment_sum(math_ops.cast(is_selected, grad.dtype), ids, num)
+    gathered = _gather_drop_negatives(math_ops.divide(grad, num_selected), ids)[0]
+    return array_ops.where(is_selected, gathered, array_ops.zeros_like(gathered)), None, None
+
+
+RegisterGradient("UnsortedSegmentMax")(_unsorted_segment_min_or_max_grad)
+RegisterGradient("UnsortedSegmentMin")(_unsorted_segment_min_or_max_grad)
+
+
+@RegisterGradient("UnsortedSegmentProd")
+def _unsorted_segment_prod_grad(op, grad):
+    """The product of the other elements of the segment: out / x, or the product of the
+    non-zero elements at the single zero of a segment (0 where a segment has several)."""
+    from ..framework import dtypes
+    data, ids, num = op.inputs
+    is_zero = math_ops.equal(data, array_ops.zeros_like(data))
+    num_zeros = math_ops.unsorted_segment_sum(math_ops.cast(is_zero, dtypes.int32), ids, num)
+    grad = array_ops.where(math_ops.greater(num_zeros, 1), array_ops.zeros_like(grad), grad)
+    non_zero_data = array_ops.where(is_zero, array_ops.ones_like(data), data)
+    non_zero_prod = math_ops.unsorted_segment_prod(non_zero_data, ids, num)
+    clipped = math_ops.maximum(ids, array_ops.zeros_like(ids))
+    gathered_prod = array_ops.gather(op.outputs[0], clipped)
+    gathered_non_zero_prod = array_ops.gather(non_zero_prod, clipped)
+    prod_divided_by_el = math_ops.realdiv(gathered_prod, data)  # may be inf/nan: not selected
+    partial = array_ops.where(is_zero, gathered_non_zero_prod, prod_divided_by_el)
+    return mul(_gather_drop_negatives(grad, ids)[0], partial), None, None

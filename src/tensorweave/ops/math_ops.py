@@ -48,6 +48,8 @@ __all__ = [
     # sequences, segments, norms
     "range", "linspace", "lin_space", "unsorted_segment_sum", "segment_sum", "norm",
     "log_sigmoid", "polygamma", "zeta", "unsorted_segment_mean", "unsorted_segment_sqrt_n",
+    "unsorted_segment_prod", "unsorted_segment_max", "unsorted_segment_min", "segment_prod",
+    "segment_max", "segment_min", "segment_mean",
     "bincount", "cross", "lbeta", "arg_max", "arg_min", "is_non_decreasing",
     "is_strictly_increasing",
 ]
@@ -1197,13 +1199,12 @@ lin_space = linspace
 # segment sums
 # ----------------------------------------------------------------------------------------------
 def _segment_check(op, data, ids):
-    check_dtype(data, _NUM, op.type, "data")
+    check_dtype(data, _REAL if op.type.endswith(("Max", "Min")) else _NUM, op.type, "data")
     if not ids.dtype.is_integer:
         raise TypeError(f"Value passed to parameter 'segment_ids' has DataType {ids.dtype.name} "
                         "not in list of allowed values: int32, int64")
 
 
-@register_op("UnsortedSegmentSum")
 def _unsorted_segment_shape(op):
     data, ids, num = op.inputs
     _segment_check(op, data, ids)
@@ -1219,43 +1220,71 @@ def _unsorted_segment_shape(op):
     if data.shape.ndims < k or not lead.is_compatible_with(ids.shape):
         raise ValueError(f"segment_ids.shape = {fmt_shape(ids.shape)} does not prefix "
                          f"data.shape = {fmt_shape(data.shape)} for '{op.name}' "
-                         "(op: 'UnsortedSegmentSum')")
+                         f"(op: '{op.type}')")
     return [(data.dtype, TensorShape([n] + data.shape.as_list()[k:]))]
 
 
-@register_op("SegmentSum")
 def _segment_shape(op):
     data, ids = op.inputs
     _segment_check(op, data, ids)
     if ids.shape.ndims not in (None, 1):
         raise ValueError(f"Shape must be rank 1 but is rank {ids.shape.ndims} for '{op.name}' "
-                         "(op: 'SegmentSum') (segment_ids)")
+                         f"(op: '{op.type}') (segment_ids)")
     if data.shape.ndims is None:
         return [(data.dtype, TensorShape(None))]
     if data.shape.ndims < 1 or not data.shape[:1].is_compatible_with(ids.shape):
         raise ValueError(f"segment_ids should be the same size as dimension 0 of input: "
                          f"{fmt_shape(ids.shape)} vs {fmt_shape(data.shape)} for '{op.name}' "
-                         "(op: 'SegmentSum')")
+                         f"(op: '{op.type}')")
     return [(data.dtype, TensorShape([None] + data.shape.as_list()[1:]))]
 
 
-def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
-    """TF1 `tf.unsorted_segment_sum`: out[i] = sum of data[j...] with segment_ids[j...] == i
-    (negative ids are dropped)."""
-    with _scope(name, "UnsortedSegmentSum", [data, segment_ids, num_segments]) as scope:
-        data = convert_to_tensor(data, name="data")
-        ids = convert_to_tensor(segment_ids, name="segment_ids")
-        num = convert_to_tensor(num_segments, dtype_hint=_dtypes.int32, name="num_segments")
-        return op1("UnsortedSegmentSum", [data, ids, num],
-                   {"T": data.dtype, "Tindices": ids.dtype, "Tnumsegments": num.dtype}, scope)
+for _k in ("Sum", "Prod", "Max", "Min"):
+    register_op(f"UnsortedSegment{_k}")(_unsorted_segment_shape)
+for _k in ("Sum", "Prod", "Max", "Min", "Mean"):
+    register_op(f"Segment{_k}")(_segment_shape)
 
 
-def segment_sum(data, segment_ids, name=None):
-    """TF1 `tf.segment_sum`: sums of rows of `data` per (sorted) segment id."""
-    with _scope(name, "SegmentSum", [data, segment_ids]) as scope:
-        data = convert_to_tensor(data, name="data")
-        ids = convert_to_tensor(segment_ids, name="segment_ids")
-        return op1("SegmentSum", [data, ids], {"T": data.dtype, "Tindices": ids.dtype}, scope)
+def _unsorted_segment_op(kind, doc):
+    op_type = f"UnsortedSegment{kind}"
+
+    def fn(data, segment_ids, num_segments, name=None):
+        with _scope(name, op_type, [data, segment_ids, num_segments]) as scope:
+            data = convert_to_tensor(data, name="data")
+            ids = convert_to_tensor(segment_ids, name="segment_ids")
+            num = convert_to_tensor(num_segments, dtype_hint=_dtypes.int32, name="num_segments")
+            return op1(op_type, [data, ids, num],
+                       {"T": data.dtype, "Tindices": ids.dtype, "Tnumsegments": num.dtype},
+                       scope)
+    fn.__name__ = fn.__qualname__ = f"unsorted_segment_{kind.lower()}"
+    fn.__doc__ = (f"TF1 `tf.{fn.__name__}`: out[i] = {doc} of the data[j...] with "
+                  "segment_ids[j...] == i (negative ids are dropped).")
+    return fn
+
+
+def _segment_op(kind, doc):
+    op_type = f"Segment{kind}"
+
+    def fn(data, segment_ids, name=None):
+        with _scope(name, op_type, [data, segment_ids]) as scope:
+            data = convert_to_tensor(data, name="data")
+            ids = convert_to_tensor(segment_ids, name="segment_ids")
+            return op1(op_type, [data, ids], {"T": data.dtype, "Tindices": ids.dtype}, scope)
+    fn.__name__ = fn.__qualname__ = f"segment_{kind.lower()}"
+    fn.__doc__ = (f"TF1 `tf.{fn.__name__}`: the {doc} of the rows of `data` per segment id "
+                  "(ids sorted; segments without rows hold 0).")
+    return fn
+
+
+unsorted_segment_sum = _unsorted_segment_op("Sum", "the sum (0 when empty)")
+unsorted_segment_prod = _unsorted_segment_op("Prod", "the product (1 when empty)")
+unsorted_segment_max = _unsorted_segment_op("Max", "the maximum (the dtype's lowest when empty)")
+unsorted_segment_min = _unsorted_segment_op("Min", "the minimum (the dtype's highest when empty)")
+segment_sum = _segment_op("Sum", "sum")
+segment_prod = _segment_op("Prod", "product")
+segment_max = _segment_op("Max", "maximum")
+segment_min = _segment_op("Min", "minimum")
+segment_mean = _segment_op("Mean", "mean")
 
 
 def _segment_counts(data, ids, num_segments):

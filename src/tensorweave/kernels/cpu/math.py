@@ -503,7 +503,8 @@ def _linspace(node, ctx):
 # ----------------------------------------------------------------------------------------------
 # segment sums
 # ----------------------------------------------------------------------------------------------
-def _segment_sum_into(out, data, ids):
+def _segment_reduce_into(out, data, ids, ufunc):
+    """`ufunc.at` of the rows of `data` into `out` at `ids` (negative ids are dropped)."""
     ids = np.asarray(ids).reshape(-1)
     rows = np.asarray(data).reshape((ids.size,) + out.shape[1:])
     keep = ids >= 0
@@ -512,30 +513,60 @@ def _segment_sum_into(out, data, ids):
     if ids.size and ids.max() >= out.shape[0]:
         bad = int(ids[ids >= out.shape[0]][0])
         raise ValueError(f"segment_ids value {bad} is out of range [0, {out.shape[0]})")
-    np.add.at(out, ids, rows)
-    return out
+    ufunc.at(out, ids, rows)
+    return out, ids
 
 
-def _unsorted_segment_sum(node, ctx):
-    dt = node.out_dtypes[0].np
-
-    def uss(data, ids, num):
-        data = np.asarray(data)
-        out = np.zeros((int(num),) + data.shape[np.ndim(ids):], dtype=dt)
-        return _segment_sum_into(out, data, ids)
-    return uss
+# segment reduction: (ufunc, initial value of an empty unsorted segment as fn(dtype))
+_SEGMENT_REDUCE = {
+    "Sum": (np.add, lambda dt: 0), "Prod": (np.multiply, lambda dt: 1),
+    "Max": (np.maximum, _lowest), "Min": (np.minimum, _highest), "Mean": (np.add, lambda dt: 0),
+}
 
 
-def _segment_sum(node, ctx):
-    dt = node.out_dtypes[0].np
+def _segment_mean(out, ids, n):
+    counts = np.bincount(ids, minlength=n).reshape((n,) + (1,) * (out.ndim - 1))
+    if out.dtype.kind in "iu":
+        return _trunc_divide(out, np.maximum(counts, 1).astype(out.dtype))
+    return np.true_divide(out, np.maximum(counts, 1), out=out)
 
-    def ss(data, ids):
-        data, ids = np.asarray(data), np.asarray(ids)
-        if ids.size and (np.any(np.diff(ids) < 0) or ids[0] < 0):
-            raise ValueError("segment ids are not increasing or are negative")
-        n = int(ids[-1]) + 1 if ids.size else 0
-        return _segment_sum_into(np.zeros((n,) + data.shape[1:], dtype=dt), data, ids)
-    return ss
+
+def _unsorted_segment(kind):
+    ufunc, initial = _SEGMENT_REDUCE[kind]
+
+    def factory(node, ctx):
+        dt = node.out_dtypes[0].np
+
+        def unsorted_segment(data, ids, num):
+            data = np.asarray(data)
+            out = np.full((int(num),) + data.shape[np.ndim(ids):], initial(dt), dtype=dt)
+            return _segment_reduce_into(out, data, ids, ufunc)[0]
+        return unsorted_segment
+    return factory
+
+
+def _sorted_segment(kind):
+    """Segment{Sum,Prod,Max,Min,Mean}: ids sorted, empty segments hold 0 (TF)."""
+    ufunc, initial = _SEGMENT_REDUCE[kind]
+
+    def factory(node, ctx):
+        dt = node.out_dtypes[0].np
+
+        def segment(data, ids):
+            data, ids = np.asarray(data), np.asarray(ids)
+            if ids.size and (np.any(np.diff(ids) < 0) or ids[0] < 0):
+                raise ValueError("segment ids are not increasing or are negative")
+            n = int(ids[-1]) + 1 if ids.size else 0
+            out = np.full((n,) + data.shape[1:], initial(dt), dtype=dt)
+            out, ids = _segment_reduce_into(out, data, ids, ufunc)
+            if kind == "Mean":
+                return _segment_mean(out, ids, n)
+            if kind in ("Max", "Min", "Prod"):
+                empty = np.bincount(ids, minlength=n) == 0
+                out[empty] = 0
+            return out
+        return segment
+    return factory
 
 
 def _bincount(node, ctx):
@@ -600,8 +631,8 @@ KERNELS = {
     "Cast": _cast,
     "Range": _range,
     "LinSpace": _linspace,
-    "UnsortedSegmentSum": _unsorted_segment_sum,
-    "SegmentSum": _segment_sum,
+    **{f"UnsortedSegment{k}": _unsorted_segment(k) for k in ("Sum", "Prod", "Max", "Min")},
+    **{f"Segment{k}": _sorted_segment(k) for k in ("Sum", "Prod", "Max", "Min", "Mean")},
     "Bincount": _bincount,
     "Cross": fixed(np.cross),
 }
