@@ -75,11 +75,17 @@ def _apply_gradient_descent(node, ctx):
     get = _buffers(node, ctx, 1)
     lock = _locking(node, ctx)
 
+    donate = 2 in node.donatable  # the gradient dies here: scale it in place, no temporary
+
     def apply(alpha, delta):
         with lock:
             var, = get()
-            _same_shape(node, var, delta, "delta")
-            step = np.multiply(delta, alpha, dtype=var.dtype)
+            if np.shape(delta) != var.shape:
+                _same_shape(node, var, delta, "delta")
+            if donate and type(delta) is np.ndarray and delta.dtype == var.dtype:
+                step = np.multiply(delta, alpha, out=delta)
+            else:
+                step = np.multiply(delta, alpha, dtype=var.dtype)
             np.subtract(var, step, out=var)
             return var
     return apply
