@@ -335,7 +335,10 @@ def _einsum(node, ctx):
     opt = node.attr.get("N", 2) > 1
 
     def einsum(*xs):
-        return np.asarray(np.einsum(eq, *xs, optimize=opt), dtype=dt)
+        out = np.asarray(np.einsum(eq, *xs, optimize=opt), dtype=dt)
+        if any(np.may_share_memory(out, x) for x in xs):  # 'ij->ji', 'ii->i' give views
+            out = out.copy()
+        return out
     return einsum
 
 
