@@ -125,20 +125,22 @@ def _atan2_grad(op, grad):
     return binary_unbroadcast(op, mul(x, grad_inv), mul(math_ops.negative(y), grad_inv))
 
 
+def _x_is_not_zero(x):
+    return math_ops.cast(math_ops.not_equal(x, _c(0, x)), x.dtype)
+
+
 @RegisterGradient("Xlogy")
 def _xlogy_grad(op, grad):
     x, y = op.inputs
-    not_zero_x = math_ops.cast(math_ops.not_equal(x, _c(0, x)), x.dtype)
-    return binary_unbroadcast(op, mul(math_ops.xlogy(not_zero_x, y), grad),
+    return binary_unbroadcast(op, mul(math_ops.xlogy(_x_is_not_zero(x), y), grad),
                               mul(math_ops.xdivy(x, y), grad))
 
 
 @RegisterGradient("Xdivy")
 def _xdivy_grad(op, grad):
     x, y = op.inputs
-    not_zero_x = math_ops.cast(math_ops.not_equal(x, _c(0, x)), x.dtype)
-    return binary_unbroadcast(op, mul(math_ops.xdivy(not_zero_x, y), grad),
-                              mul(math_ops.xdivy(math_ops.negative(x), math_ops.square(y)), grad))
+    dy = math_ops.xdivy(math_ops.negative(x), math_ops.square(y))
+    return binary_unbroadcast(op, mul(math_ops.xdivy(_x_is_not_zero(x), y), grad), mul(dy, grad))
 
 
 @RegisterGradient("Polygamma")

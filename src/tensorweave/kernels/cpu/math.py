@@ -124,18 +124,14 @@ def _trunc_divide(x, y):
     return q + fix.astype(q.dtype) if np.any(fix) else q
 
 
-def _float_floor_divide(x, y):
-    q = np.true_divide(x, y)
-    if type(q) is np.ndarray:
-        return np.floor(q, out=q)
-    return np.floor(q)
-
-
-def _float_trunc_divide(x, y):
-    q = np.true_divide(x, y)
-    if type(q) is np.ndarray:
-        return np.trunc(q, out=q)
-    return np.trunc(q)
+def _float_divide_then(round_fn):
+    """x / y rounded by `round_fn` (np.floor, np.trunc), in place on the quotient."""
+    def divide(x, y):
+        q = np.true_divide(x, y)
+        if type(q) is np.ndarray:
+            return round_fn(q, out=q)
+        return round_fn(q)
+    return divide
 
 
 def _division(int_fn, float_fn):
@@ -590,8 +586,8 @@ def _bincount(node, ctx):
 KERNELS = {
     **{op: fixed(fn) for op, fn in _UFUNCS.items()},
     "RealDiv": _division(_trunc_divide, np.true_divide),
-    "FloorDiv": _division(np.floor_divide, _float_floor_divide),
-    "TruncateDiv": _division(_trunc_divide, _float_trunc_divide),
+    "FloorDiv": _division(np.floor_divide, _float_divide_then(np.floor)),
+    "TruncateDiv": _division(_trunc_divide, _float_divide_then(np.trunc)),
     "FloorMod": _division(np.remainder, np.remainder),
     "TruncateMod": _division(np.fmod, np.fmod),
     "DivNoNan": fixed(_div_no_nan),
