@@ -8,7 +8,8 @@ NO_KERNEL = {"Placeholder", "Const"}          # fed / folded by the executor, ne
 TEST_ONLY_PREFIX = "Test"                      # ops registered by the test suite itself
 # Ops whose gradient is deliberately missing, so tw.gradients raises LookupError naming them
 # (second derivatives of fused gradient ops; the gamma sampler's implicit gradient).
-NO_GRADIENT_YET = {"FusedBatchNormGradV3", "LRNGrad", "SoftsignGrad", "RandomGamma"}
+NO_GRADIENT_YET = {"FusedBatchNormGradV3", "LRNGrad", "SoftsignGrad", "RandomGamma",
+                   "SegmentProd", "TruncateMod"}  # (the last two have none in TF1 either)
 
 
 def _ops():

@@ -5,6 +5,8 @@ A `DType` wraps a numpy dtype and carries the TF1 names and predicates (`is_floa
 """
 from __future__ import annotations
 
+import builtins as _builtins
+
 import numpy as np
 
 __all__ = [
@@ -88,9 +90,9 @@ class DType:
     @property
     def min(self):
         if self.is_floating:
-            return float(np.finfo(self._np).min)
+            return _builtins.float(np.finfo(self._np).min)
         if self.is_integer:
-            return int(np.iinfo(self._np).min)
+            return _builtins.int(np.iinfo(self._np).min)
         if self.is_bool:
             return False
         raise TypeError(f"Cannot find minimum value of {self}.")
@@ -98,9 +100,9 @@ class DType:
     @property
     def max(self):
         if self.is_floating:
-            return float(np.finfo(self._np).max)
+            return _builtins.float(np.finfo(self._np).max)
         if self.is_integer:
-            return int(np.iinfo(self._np).max)
+            return _builtins.int(np.iinfo(self._np).max)
         if self.is_bool:
             return True
         raise TypeError(f"Cannot find maximum value of {self}.")
@@ -170,7 +172,6 @@ _BY_NAME = {d.name: d for d in ALL}
 _BY_NAME.update({"half": float16, "float": float32, "double": float64, "bool_": bool})
 _BY_ENUM = {d.as_datatype_enum: d for d in ALL}
 _BY_NP = {d.np: d for d in ALL if d is not string}
-_builtins = __import__("builtins")
 _BY_PY = {_builtins.float: float32, _builtins.int: int32, _builtins.bool: bool, _builtins.complex: complex128,
           _builtins.str: string, _builtins.bytes: string, object: string}
 

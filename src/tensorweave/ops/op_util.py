@@ -92,7 +92,7 @@ def _convert_like(v, dtype, op_type, arg, other):
     try:
         return convert_to_tensor(v, dtype=dtype, name=arg)
     except (TypeError, ValueError) as e:
-        raise TypeError(f"Cannot convert {v!r} to EagerTensor of dtype {dtype.name} for argument "
+        raise TypeError(f"Cannot convert {v!r} to a Tensor of dtype {dtype.name} for argument "
                         f"'{arg}' of '{op_type}' Op (other operand: {other.name}): {e}") from None
 
 
