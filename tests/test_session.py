@@ -162,9 +162,10 @@ CPU_KERNELS["TestProbeFreed"] = _probe
 
 def test_buffers_are_freed_after_last_consumer():
     a = op1("TestMakeBuffer", [], None, "make")
-    b = a * 2.0                       # last consumer of a
+    b = tw.cast(a, tw.float32)        # last consumer of a (a new buffer: no donation)
     with tw.control_dependencies([b]):
         c = op1("TestProbeFreed", [b], None, "probe")
+    assert b.dtype == tw.float32
     with tw.Session() as s:
         s.run(c)
     assert _LIVE["alive_at_probe"] is False
@@ -279,3 +280,12 @@ def test_threads_can_run_the_same_session():
         for t in ts:
             t.join(timeout=60)
     assert not errors
+
+
+def test_dead_buffers_are_reused_in_place():
+    a = op1("TestMakeBuffer", [], None, "make")
+    b = a * 2.0                        # a dies here: Mul writes into its buffer
+    with tw.Session() as s:
+        r = s.run(b)
+    assert _LIVE["ref"]() is r         # the fetched array is the buffer TestMakeBuffer allocated
+    np.testing.assert_array_equal(r, 2.0)

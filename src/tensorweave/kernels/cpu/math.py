@@ -20,6 +20,46 @@ def fixed(fn):
     return lambda node, ctx: fn
 
 
+def donating(ufunc):
+    """Factory for a one-ufunc kernel that writes into a donated input when it can.
+
+    When the executor marks an input donatable (a fresh buffer at its last use) and the output has
+    that input's dtype, the kernel computes `ufunc(..., out=that_input)`: no allocation.  It falls
+    back to a fresh output for numpy scalars, other dtypes, or when broadcasting makes the output
+    larger than the donated buffer (numpy refuses before writing anything).
+    """
+    def factory(node, ctx):
+        don = node.donatable
+        dt = node.out_dtypes[0].np if node.out_dtypes else None
+        if not don or ufunc.nout != 1 or ufunc.nin not in (1, 2):
+            return ufunc
+        if ufunc.nin == 1:
+            def inplace1(x):
+                if type(x) is np.ndarray and x.dtype == dt:
+                    return ufunc(x, out=x)
+                return ufunc(x)
+            return inplace1
+        if 0 in don:
+            def inplace_a(a, b):
+                if type(a) is np.ndarray and a.dtype == dt:
+                    try:
+                        return ufunc(a, b, out=a)
+                    except ValueError:  # b broadcasts a to a larger shape
+                        pass
+                return ufunc(a, b)
+            return inplace_a
+
+        def inplace_b(a, b):
+            if type(b) is np.ndarray and b.dtype == dt:
+                try:
+                    return ufunc(a, b, out=b)
+                except ValueError:
+                    pass
+            return ufunc(a, b)
+        return inplace_b
+    return factory
+
+
 def _in_dtype(node, i=0):
     return node.attr.get("T") or node.out_dtypes[0]
 
@@ -584,7 +624,7 @@ def _bincount(node, ctx):
 
 
 KERNELS = {
-    **{op: fixed(fn) for op, fn in _UFUNCS.items()},
+    **{op: donating(fn) for op, fn in _UFUNCS.items()},
     "RealDiv": _division(_trunc_divide, np.true_divide),
     "FloorDiv": _division(np.floor_divide, _float_divide_then(np.floor)),
     "TruncateDiv": _division(_trunc_divide, _float_divide_then(np.trunc)),

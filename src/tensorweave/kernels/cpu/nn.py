@@ -73,9 +73,35 @@ def _softsign(x):
     return x / (np.abs(x) + 1)
 
 
+def _relu_factory(node, ctx):
+    """Relu, in place when the executor donates the input buffer."""
+    if 0 not in node.donatable:
+        return _relu
+    dt = node.out_dtypes[0].np
+
+    def relu_inplace(x):
+        if type(x) is np.ndarray and x.dtype == dt:
+            return np.maximum(x, 0, out=x)
+        return np.maximum(x, 0)
+    return relu_inplace
+
+
 # --- fused gradients: fn(gradients, features_or_outputs) -------------------------------------
 def _relu_grad(g, x):
     return g * (x > 0)
+
+
+def _relu_grad_factory(node, ctx):
+    """ReluGrad, multiplying the donated incoming gradient in place."""
+    if 0 not in node.donatable:
+        return _relu_grad
+    dt = node.out_dtypes[0].np
+
+    def relu_grad_inplace(g, x):
+        if type(g) is np.ndarray and g.dtype == dt and g.shape == np.shape(x):
+            return np.multiply(g, x > 0, out=g)
+        return g * (x > 0)
+    return relu_grad_inplace
 
 
 def _relu6_grad(g, x):
@@ -308,14 +334,14 @@ def _fused_batch_norm_grad(node, ctx):
 
 
 KERNELS = {
-    "Relu": fixed(_relu),
+    "Relu": _relu_factory,
     "Relu6": fixed(_relu6),
     "Elu": fixed(_elu),
     "Selu": fixed(_selu),
     "LeakyRelu": _leaky_relu,
     "Softplus": fixed(_softplus),
     "Softsign": fixed(_softsign),
-    "ReluGrad": fixed(_relu_grad),
+    "ReluGrad": _relu_grad_factory,
     "Relu6Grad": fixed(_relu6_grad),
     "EluGrad": fixed(_elu_grad),
     "SeluGrad": fixed(_selu_grad),
