@@ -111,9 +111,13 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
                     raise TypeError(f"Gradients of complex tensors ({y.name}) must set grad_ys "
                                     f"(y.dtype = {y.dtype.name})")
                 with graph.colocate_with(y.op) if colocate_gradients_with_ops else _null():
-                    shape = array_ops.shape(y)
-                    one = _ones_const(y.dtype, f"grad_ys_{i}")
-                    gy = array_ops.fill(shape, one)
+                    if y.shape.ndims == 0:
+                        # a scalar y (the usual loss): the seed is the constant 1, no Shape/Fill
+                        gy = _ones_const(y.dtype, f"grad_ys_{i}")
+                    else:
+                        shape = array_ops.shape(y)
+                        one = _ones_const(y.dtype, f"grad_ys_{i}")
+                        gy = array_ops.fill(shape, one)
             else:
                 if not isinstance(gy, (Tensor, IndexedSlices)):
                     gy = convert_to_tensor(gy, dtype=y.dtype, name=f"grad_ys_{i}")

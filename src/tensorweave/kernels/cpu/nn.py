@@ -200,15 +200,19 @@ def _sparse_softmax_xent(logits, labels):
     if np.shape(labels)[0] != n:
         raise ValueError(f"logits and labels must have the same first dimension, got logits "
                          f"shape {list(logits.shape)} and labels shape {list(np.shape(labels))}")
-    bad = (labels < 0) | (labels >= c)
-    if np.any(bad):
+    if n and (labels.min() < 0 or labels.max() >= c):
+        bad = (labels < 0) | (labels >= c)
         vals = " ".join(str(int(v)) for v in np.reshape(labels, -1))
         raise ValueError(f"Received a label value of {int(labels[bad][0])} which is outside the "
                          f"valid range of [0, {c}).  Label values: {vals}")
-    shifted, e, s = _softmax_parts(logits)
     rows = np.arange(n)
-    loss = np.log(s[:, 0]) - shifted[rows, labels]
-    e /= s
+    e = logits - np.max(logits, axis=1, keepdims=True)   # shifted logits, then exp in place
+    picked = e[rows, labels]
+    np.exp(e, out=e)
+    s = np.sum(e, axis=1)
+    loss = np.log(s)
+    loss -= picked
+    e /= s[:, None]
     e[rows, labels] -= 1
     return loss, e
 
