@@ -33,6 +33,8 @@ def donating(ufunc):
         dt = node.out_dtypes[0].np if node.out_dtypes else None
         if not don or ufunc.nout != 1 or ufunc.nin not in (1, 2):
             return ufunc
+        if node.out_shapes and node.out_shapes[0].ndims == 0:
+            return ufunc  # scalars come back as numpy scalars: nothing to write into
         if ufunc.nin == 1:
             def inplace1(x):
                 if type(x) is np.ndarray and x.dtype == dt:
