@@ -14,9 +14,8 @@ from __future__ import annotations
 import collections
 import enum
 
-from ..framework import dtypes as _dtypes
 from ..framework.convert import convert_to_tensor
-from ..framework.graph import Operation, Tensor, get_default_graph, name_scope
+from ..framework.graph import Tensor, get_default_graph, name_scope
 from ..framework.indexed_slices import IndexedSlices
 from .registry import get_gradient_function
 

@@ -1,6 +1,7 @@
 """Session configuration and per-step options: `ConfigProto`, `RunOptions`, `RunMetadata`, ...
 
-These mirror the TF1 protocol-buffer messages as plain Python objects: keyword construction, attribute
+These mirror the TF1 protocol-buffer messages as plain Python objects: keyword construction,
+attribute
 access, and a clear `ValueError` for a field the message does not have.  They serialise to dicts of
 plain data (`to_dict`) so the master can send them to workers.
 """

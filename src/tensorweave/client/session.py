@@ -25,8 +25,7 @@ from ..framework.graph import Graph, Operation, Tensor, get_default_graph
 from ..kernels import get_backend
 from ..kernels.context import KernelContext
 from ..runtime.executor import compile_step, exec_nodes_from_ops
-from .config import (ConfigProto, DeviceStepStats, NodeExecStats, RunMetadata, RunOptions,
-                     StepStats)
+from .config import (ConfigProto, DeviceStepStats, NodeExecStats, RunMetadata, StepStats)
 
 __all__ = ["Session", "InteractiveSession", "BaseSession", "get_default_session",
            "register_session_run_conversion_functions"]
@@ -572,7 +571,7 @@ class Session(BaseSession):
 class InteractiveSession(BaseSession):
     """A session that installs itself as the default session on construction."""
 
-    _active: "weakref.WeakSet" = weakref.WeakSet()
+    _active: weakref.WeakSet = weakref.WeakSet()
 
     def __init__(self, target: str = "", graph: Graph | None = None,
                  config: ConfigProto | None = None):

@@ -127,7 +127,8 @@ def convert_to_tensor(value, dtype=None, name=None, preferred_dtype=None, dtype_
         dtype = _dtypes.as_dtype(dtype)
     if isinstance(value, Tensor):
         if dtype is not None and value.dtype is not dtype:
-            raise ValueError(f"Tensor conversion requested dtype {dtype.name} for Tensor with dtype "
+            raise ValueError(f"Tensor conversion requested dtype {dtype.name} for Tensor with "
+                             "dtype "
                              f"{value.dtype.name}: {value!r}")
         return value
     for _, base, fn in _CONVERSIONS:

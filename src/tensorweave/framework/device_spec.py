@@ -21,10 +21,10 @@ class DeviceSpec:
         self.device_index = None if device_index is None else int(device_index)
 
     @classmethod
-    def from_string(cls, spec: str) -> "DeviceSpec":
+    def from_string(cls, spec: str) -> DeviceSpec:
         return cls().parse_from_string(spec)
 
-    def parse_from_string(self, spec: str) -> "DeviceSpec":
+    def parse_from_string(self, spec: str) -> DeviceSpec:
         if spec is None:
             return self
         if not isinstance(spec, str):
@@ -50,7 +50,8 @@ class DeviceSpec:
                     self.device_type = key.upper()
                     if fields[1] != "*":
                         self.device_index = int(fields[1])
-                elif len(fields) in (1, 2) and key.upper() in ("CPU", "GPU") and fields[0].isupper():
+                elif (len(fields) in (1, 2) and key.upper() in ("CPU", "GPU")
+                      and fields[0].isupper()):
                     self.device_type = key.upper()
                     if len(fields) == 2 and fields[1] != "*":
                         self.device_index = int(fields[1])
@@ -62,19 +63,19 @@ class DeviceSpec:
                                  "/gpu:N") from None
         return self
 
-    def merge_from(self, dev: "DeviceSpec") -> None:
+    def merge_from(self, dev: DeviceSpec) -> None:
         """Overwrite the fields that `dev` sets."""
         for f in self.__slots__:
             v = getattr(dev, f)
             if v is not None:
                 setattr(self, f, v)
 
-    def make_merged_spec(self, dev: "DeviceSpec") -> "DeviceSpec":
+    def make_merged_spec(self, dev: DeviceSpec) -> DeviceSpec:
         out = self.copy()
         out.merge_from(dev)
         return out
 
-    def copy(self) -> "DeviceSpec":
+    def copy(self) -> DeviceSpec:
         return DeviceSpec(self.job, self.replica, self.task, self.device_type, self.device_index)
 
     def to_string(self) -> str:

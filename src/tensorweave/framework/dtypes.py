@@ -47,11 +47,11 @@ class DType:
         return self._enum
 
     @property
-    def base_dtype(self) -> "DType":
+    def base_dtype(self) -> DType:
         return self
 
     @property
-    def real_dtype(self) -> "DType":
+    def real_dtype(self) -> DType:
         return {"complex64": float32, "complex128": float64}.get(self._name, self)
 
     # --- predicates -------------------------------------------------------------------------
@@ -172,7 +172,8 @@ _BY_NAME = {d.name: d for d in ALL}
 _BY_NAME.update({"half": float16, "float": float32, "double": float64, "bool_": bool})
 _BY_ENUM = {d.as_datatype_enum: d for d in ALL}
 _BY_NP = {d.np: d for d in ALL if d is not string}
-_BY_PY = {_builtins.float: float32, _builtins.int: int32, _builtins.bool: bool, _builtins.complex: complex128,
+_BY_PY = {_builtins.float: float32, _builtins.int: int32, _builtins.bool: bool,
+          _builtins.complex: complex128,
           _builtins.str: string, _builtins.bytes: string, object: string}
 
 
@@ -184,12 +185,14 @@ def as_dtype(type_value) -> DType:
         try:
             return _BY_NAME[type_value]
         except KeyError:
-            raise TypeError(f"Cannot convert value {type_value!r} to a tensorweave DType.") from None
+            raise TypeError(f"Cannot convert value {type_value!r} to a tensorweave "
+                            "DType.") from None
     if isinstance(type_value, _builtins.int) and not isinstance(type_value, _builtins.bool):
         try:
             return _BY_ENUM[type_value]
         except KeyError:
-            raise TypeError(f"Cannot convert value {type_value!r} to a tensorweave DType.") from None
+            raise TypeError(f"Cannot convert value {type_value!r} to a tensorweave "
+                            "DType.") from None
     if type_value in _BY_PY:
         return _BY_PY[type_value]
     try:

@@ -15,7 +15,8 @@ import os
 import re
 import sys
 import threading
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from . import dtypes as _dtypes
 from .device_spec import merge_device
@@ -92,7 +93,7 @@ class Tensor:
     # Tensors are compared by identity (as in TF1) and can be dict keys.
     __array_priority__ = 100
 
-    def __init__(self, op: "Operation", value_index: int, dtype, shape):
+    def __init__(self, op: Operation, value_index: int, dtype, shape):
         self._op = op
         self._value_index = value_index
         self._dtype = _dtypes.as_dtype(dtype)
@@ -100,7 +101,7 @@ class Tensor:
         self._consumers: list[Operation] = []
 
     @property
-    def op(self) -> "Operation":
+    def op(self) -> Operation:
         return self._op
 
     @property
@@ -112,7 +113,7 @@ class Tensor:
         return self._dtype
 
     @property
-    def graph(self) -> "Graph":
+    def graph(self) -> Graph:
         return self._op._graph
 
     @property
@@ -134,7 +135,7 @@ class Tensor:
         """Refine the static shape; raises `ValueError` if `shape` is incompatible."""
         self._shape = self._shape.merge_with(as_shape(shape))
 
-    def consumers(self) -> list["Operation"]:
+    def consumers(self) -> list[Operation]:
         return list(self._consumers)
 
     def eval(self, feed_dict=None, session=None):
@@ -188,7 +189,7 @@ class Operation:
     __slots__ = ("_graph", "_name", "_type", "_inputs", "_control_inputs", "_outputs", "_attrs",
                  "_device", "_id", "_source", "_op_def", "_control_outputs", "__weakref__")
 
-    def __init__(self, graph: "Graph", name: str, op_type: str, inputs, control_inputs, attrs,
+    def __init__(self, graph: Graph, name: str, op_type: str, inputs, control_inputs, attrs,
                  device: str, source):
         self._graph = graph
         self._name = name
@@ -213,7 +214,7 @@ class Operation:
         return self._type
 
     @property
-    def graph(self) -> "Graph":
+    def graph(self) -> Graph:
         return self._graph
 
     @property
@@ -229,7 +230,7 @@ class Operation:
         return list(self._outputs)
 
     @property
-    def control_inputs(self) -> list["Operation"]:
+    def control_inputs(self) -> list[Operation]:
         return list(self._control_inputs)
 
     @property
@@ -268,7 +269,7 @@ class Operation:
         cls = self._attrs.get("_class")
         return list(cls) if cls else [f"loc:@{self._name}".encode()]
 
-    def _add_control_input(self, op: "Operation") -> None:
+    def _add_control_input(self, op: Operation) -> None:
         if op not in self._control_inputs:
             self._control_inputs.append(op)
             op._control_outputs.append(self)
@@ -394,8 +395,9 @@ class Graph:
                 return op
             if ":" not in name and not allow_operation:
                 if name in self._nodes_by_name:
-                    raise ValueError(f"The name {name!r} refers to an Operation, not a {types_str}. "
-                                     "Tensor names must be of the form \"<op_name>:<output_index>\".")
+                    raise ValueError(f"The name {name!r} refers to an Operation, not a "
+                                     f"{types_str}. Tensor names must be of the form "
+                                     "\"<op_name>:<output_index>\".")
                 raise ValueError(f"The name {name!r} looks like an (invalid) Operation name, not a "
                                  f"{types_str}. Tensor names must be of the form "
                                  "\"<op_name>:<output_index>\".")
@@ -485,7 +487,8 @@ class Graph:
         if op is not None:
             op = _as_op(op)
         old = tl.colocation_stack
-        tl.colocation_stack = ([] if ignore_existing else list(old)) + ([op] if op is not None else [])
+        tl.colocation_stack = (([] if ignore_existing else list(old))
+                               + ([op] if op is not None else []))
         # A colocated node ignores the enclosing device scopes (TF1 behaviour).
         old_dev = tl.device_stack
         if op is not None:

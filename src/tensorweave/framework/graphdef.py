@@ -143,7 +143,7 @@ class NodeDef:
                 "attr": {k: encode_attr(v) for k, v in self.attr.items()}}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "NodeDef":
+    def from_dict(cls, d: dict) -> NodeDef:
         if not isinstance(d, dict):
             raise ValueError("Malformed NodeDef: expected a map")
         unknown = set(d) - {"name", "op", "input", "device", "attr"}
@@ -176,7 +176,7 @@ class GraphDef:
                 "library": {k: v.to_dict() for k, v in self.library.items()}}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "GraphDef":
+    def from_dict(cls, d: dict) -> GraphDef:
         if not isinstance(d, dict) or not isinstance(d.get("node", []), list):
             raise ValueError("Malformed GraphDef: expected a map with a 'node' list")
         unknown = set(d) - {"versions", "node", "library"}
@@ -194,7 +194,7 @@ class GraphDef:
         self.node, self.versions, self.library = g.node, g.versions, g.library
 
     @classmethod
-    def FromString(cls, data: bytes) -> "GraphDef":  # noqa: N802 - TF1 name
+    def FromString(cls, data: bytes) -> GraphDef:  # noqa: N802 - TF1 name
         try:
             d = msgpack.unpackb(data, raw=False, strict_map_key=True)
         except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError,

@@ -9,7 +9,7 @@ shapes when the inputs do not fit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["OpDef", "register_op", "get_op_def", "registered_ops"]
 

@@ -41,7 +41,7 @@ class Dimension:
         if not self.is_compatible_with(other):
             raise ValueError(f"Dimensions {self} and {other} are not compatible")
 
-    def merge_with(self, other) -> "Dimension":
+    def merge_with(self, other) -> Dimension:
         other = as_dimension(other)
         self.assert_is_compatible_with(other)
         return Dimension(self._value if self._value is not None else other._value)
@@ -201,7 +201,7 @@ class TensorShape:
         if not self.is_compatible_with(other):
             raise ValueError(f"Shapes {self} and {as_shape(other)} are incompatible")
 
-    def merge_with(self, other) -> "TensorShape":
+    def merge_with(self, other) -> TensorShape:
         other = as_shape(other)
         if self._dims is None:
             return other
@@ -214,24 +214,24 @@ class TensorShape:
         except ValueError:
             raise ValueError(f"Shapes {self} and {other} are not compatible") from None
 
-    def with_rank(self, rank: int) -> "TensorShape":
+    def with_rank(self, rank: int) -> TensorShape:
         if self._dims is None:
             return unknown_shape(rank)
         if len(self._dims) != rank:
             raise ValueError(f"Shape {self} must have rank {rank}")
         return self
 
-    def with_rank_at_least(self, rank: int) -> "TensorShape":
+    def with_rank_at_least(self, rank: int) -> TensorShape:
         if self._dims is not None and len(self._dims) < rank:
             raise ValueError(f"Shape {self} must have rank at least {rank}")
         return self
 
-    def with_rank_at_most(self, rank: int) -> "TensorShape":
+    def with_rank_at_most(self, rank: int) -> TensorShape:
         if self._dims is not None and len(self._dims) > rank:
             raise ValueError(f"Shape {self} must have rank at most {rank}")
         return self
 
-    def concatenate(self, other) -> "TensorShape":
+    def concatenate(self, other) -> TensorShape:
         other = as_shape(other)
         if self._dims is None or other._dims is None:
             return TensorShape(None)
@@ -245,7 +245,7 @@ class TensorShape:
         if not self.is_fully_defined():
             raise ValueError(f"Shape {self} is not fully defined")
 
-    def most_specific_compatible_shape(self, other) -> "TensorShape":
+    def most_specific_compatible_shape(self, other) -> TensorShape:
         other = as_shape(other)
         if self._dims is None or other._dims is None or len(self._dims) != len(other._dims):
             return TensorShape(None)

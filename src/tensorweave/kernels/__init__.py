@@ -2,7 +2,8 @@
 
 A kernel table maps an op type to a *kernel factory* `factory(node, ctx) -> fn`: given the node
 (`NodeDef`: name, op, attrs) and the `KernelContext` of the device, it returns the function that
-computes the node's outputs from its input values (`fn(*inputs) -> value | tuple | None`).  Factories
+computes the node's outputs from its input values (`fn(*inputs) -> value | tuple | None`).
+Factories
 specialise once, when a plan is compiled (read attrs, pick a numpy function), so the step itself
 only calls `fn`.  Adding a backend is adding a table (`register_backend`), not editing ops.
 """

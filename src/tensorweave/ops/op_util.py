@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..framework import dtypes as _dtypes
 from ..framework.convert import convert_to_tensor
-from ..framework.graph import Tensor, apply_op, get_default_graph, name_scope
+from ..framework.graph import Tensor, apply_op, get_default_graph
 from ..framework.tensor_shape import Dimension, TensorShape
 
 __all__ = ["broadcast_static", "unchanged_shape", "binary_broadcast_shape", "binary_inputs",

@@ -149,7 +149,8 @@ def assign(ref, value, validate_shape=None, use_locking=None, name=None):
     """Set `ref` to `value`; returns the ref (the new value)."""
     r = ref_of(ref)
     value = convert_to_tensor(value, dtype=r.dtype)
-    attrs = {"T": r.dtype, "validate_shape": True if validate_shape is None else bool(validate_shape),
+    attrs = {"T": r.dtype,
+             "validate_shape": True if validate_shape is None else bool(validate_shape),
              "use_locking": True if use_locking is None else bool(use_locking)}
     return op1("Assign", [r, value], attrs, name or "Assign")
 

@@ -121,7 +121,7 @@ class Variable:
                 "trainable": self._trainable}
 
     @staticmethod
-    def from_proto(variable_def, import_scope=None) -> "Variable":
+    def from_proto(variable_def, import_scope=None) -> Variable:
         return Variable(variable_def=variable_def, import_scope=import_scope)
 
     # --- identity ---------------------------------------------------------------------------

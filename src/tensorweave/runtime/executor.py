@@ -162,7 +162,8 @@ def _make_checker(nodes):
             values = (values,)
         if values is None or len(values) != len(node.out_dtypes):
             raise errors.InternalError(node, node.name,
-                                       f"Kernel for {node.op} returned {0 if values is None else len(values)} "
+                                       f"Kernel for {node.op} returned "
+                                       f"{0 if values is None else len(values)} "
                                        f"outputs, expected {len(node.out_dtypes)}")
         for j, (v, dt, shp) in enumerate(zip(values, node.out_dtypes, node.out_shapes)):
             if v is None:
@@ -170,7 +171,8 @@ def _make_checker(nodes):
             a = v if hasattr(v, "dtype") and hasattr(v, "shape") else np.asarray(v)
             if a.dtype != dt.np and not (dt.name == "string" and a.dtype == object):
                 raise errors.InternalError(
-                    node, node.name, f"Kernel for {node.op} node {node.name!r} output {j} has dtype "
+                    node, node.name,
+                    f"Kernel for {node.op} node {node.name!r} output {j} has dtype "
                     f"{a.dtype}, graph says {dt.name}")
             d = get_op_def(node.op)
             if type(a) is np.ndarray and not d.may_alias and not d.is_variable:
@@ -185,7 +187,8 @@ def _make_checker(nodes):
                     not shp.is_compatible_with(TensorShape(a.shape)):
                 # (a variable may legally change shape through assign(validate_shape=False))
                 raise errors.InternalError(
-                    node, node.name, f"Kernel for {node.op} node {node.name!r} output {j} has shape "
+                    node, node.name,
+                    f"Kernel for {node.op} node {node.name!r} output {j} has shape "
                     f"{a.shape}, graph says {shp}")
     return check
 
@@ -350,7 +353,7 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
                 uses[a] = len(body)
         body.append((line, i))
         if trace:
-            body.append((f"__tr.append(__pc())", None))
+            body.append(("__tr.append(__pc())", None))
 
     fetch_vars = []
     for key in fetches:

@@ -72,7 +72,7 @@ def check_indices(indices, n, node):
     if indices.size and (indices.min() < 0 or indices.max() >= n):
         bad = indices[(indices < 0) | (indices >= n)].reshape(-1)[0]
         raise errors.InvalidArgumentError(
-            None, node.name, f"indices[{int(np.argmax((indices.reshape(-1) == bad)))}] = {bad} "
+            None, node.name, f"indices[{int(np.argmax(indices.reshape(-1) == bad))}] = {bad} "
             f"is not in [0, {n})")
 
 
