@@ -28,6 +28,15 @@ __all__ = ["NodeDef", "GraphDef", "encode_attr", "decode_attr", "encode_array", 
 PRODUCER_VERSION = 1
 
 
+def unpack(data: bytes, what: str):
+    """msgpack-decode `data` (plain data only), ValueError naming `what` when it is not msgpack."""
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError,
+            UnicodeDecodeError, TypeError) as e:
+        raise ValueError(f"Not a serialised {what}: {e}") from None
+
+
 # ----------------------------------------------------------------------------------------------
 # arrays and attrs
 # ----------------------------------------------------------------------------------------------
@@ -195,12 +204,7 @@ class GraphDef:
 
     @classmethod
     def FromString(cls, data: bytes) -> GraphDef:  # noqa: N802 - TF1 name
-        try:
-            d = msgpack.unpackb(data, raw=False, strict_map_key=True)
-        except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError,
-                UnicodeDecodeError) as e:
-            raise ValueError(f"Not a serialised GraphDef: {e}") from None
-        return cls.from_dict(d)
+        return cls.from_dict(unpack(data, "GraphDef"))
 
     def __len__(self):
         return len(self.node)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import builtins
 
-from ..framework.graph import Operation, Tensor, get_default_graph, name_scope
+from ..framework.graph import Operation, Tensor, _as_op, get_default_graph, name_scope
 from ..framework.op_registry import register_op
 
 __all__ = ["no_op", "group", "tuple", "with_dependencies"]
@@ -22,15 +22,6 @@ def no_op(name=None) -> Operation:
     return get_default_graph().create_op("NoOp", [], None, name=name or "NoOp")
 
 
-def _as_op(x):
-    if isinstance(x, Operation):
-        return x
-    if isinstance(x, Tensor):
-        return x.op
-    conv = getattr(x, "_as_graph_element", None)
-    if conv is not None:
-        return _as_op(conv())
-    raise TypeError(f"Expected an Operation or Tensor, got {x!r}")
 
 
 def _flatten(xs):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import msgpack
 
 from ..framework.graph import Operation, Tensor, get_default_graph
-from ..framework.graphdef import GraphDef, import_graph_def
+from ..framework.graphdef import GraphDef, import_graph_def, unpack
 from ..ops.variables import Variable
 from . import checkpoint_format
 from .saver import Saver, SaverDef
@@ -39,11 +39,7 @@ class MetaGraphDef:
 
     @classmethod
     def FromString(cls, data: bytes) -> MetaGraphDef:  # noqa: N802 - TF1 name
-        try:
-            d = msgpack.unpackb(data, raw=False, strict_map_key=True)
-        except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError,
-                UnicodeDecodeError) as e:
-            raise ValueError(f"Not a serialised MetaGraphDef: {e}") from None
+        d = unpack(data, "MetaGraphDef")
         if not isinstance(d, dict) or d.get("format") != _FORMAT:
             raise ValueError("Not a serialised tensorweave MetaGraphDef")
         if not isinstance(d.get("version"), int) or d["version"] > _VERSION:
