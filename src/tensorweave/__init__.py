@@ -41,6 +41,7 @@ from .ops.variable_scope import *  # noqa: F401,F403
 from .ops.random_ops import *  # noqa: F401,F403
 from .ops.init_ops import *  # noqa: F401,F403
 from .ops.clip_ops import *  # noqa: F401,F403
+from .ops.tensor_array_ops import TensorArray
 
 # --- autodiff ----------------------------------------------------------------------------------
 from .autodiff import array_grad as _array_grad  # noqa: F401 - registers gradients
@@ -48,6 +49,8 @@ from .autodiff import math_grad as _math_grad  # noqa: F401
 from .autodiff import nn_grad as _nn_grad  # noqa: F401
 from .autodiff import random_grad as _random_grad  # noqa: F401
 from .autodiff import state_grad as _state_grad  # noqa: F401
+from .autodiff import control_flow_grad as _control_flow_grad  # noqa: F401
+from .autodiff import tensor_array_grad as _tensor_array_grad  # noqa: F401
 from .autodiff.gradients import AggregationMethod, UnconnectedGradients, gradients, hessians
 from .autodiff.registry import NoGradient, NotDifferentiable, RegisterGradient
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import enum
 
+from ..framework import dtypes as _dtypes
 from ..framework.convert import convert_to_tensor
 from ..framework.graph import Tensor, get_default_graph, name_scope
 from ..framework.indexed_slices import IndexedSlices
@@ -36,7 +37,7 @@ class AggregationMethod:
 
 def _is_trainable(t) -> bool:
     dt = t.dtype
-    return dt.is_floating or dt.is_complex
+    return dt.is_floating or dt.is_complex or dt is _dtypes.variant
 
 
 def _as_list(x):
@@ -63,6 +64,9 @@ def aggregate_gradients(grads, name=None):
         return None
     if len(grads) == 1:
         return grads[0]
+    if grads[0].dtype is _dtypes.variant:  # gradients of TensorArray lists
+        from ..ops.tensor_array_ops import add_n_lists
+        return add_n_lists(grads)
     if all(isinstance(g, IndexedSlices) for g in grads):
         values = array_ops.concat([g.values for g in grads], 0)
         indices = array_ops.concat([g.indices for g in grads], 0)
@@ -186,7 +190,7 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
                     for j, (out, g) in enumerate(zip(op._outputs, out_grads)):
                         if g is None and _is_trainable(out):
                             with name_scope(op.name + "_grad/"):
-                                out_grads[j] = array_ops.zeros_like(out)
+                                out_grads[j] = _zeros_like(out)
                     with name_scope(op.name + "_grad"):
                         with (graph.colocate_with(op) if colocate_gradients_with_ops
                               else _null()):
@@ -227,6 +231,14 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
             result.append(g)
         del grad_scope
         return result
+
+
+def _zeros_like(t):
+    if t.dtype is _dtypes.variant:
+        from ..ops.tensor_array_ops import zeros_like_list
+        return zeros_like_list(t)
+    from ..ops import array_ops
+    return array_ops.zeros_like(t)
 
 
 def _ones_const(dtype, name):

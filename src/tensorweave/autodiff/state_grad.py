@@ -6,5 +6,5 @@ from .registry import NoGradient
 for _t in ("Assign", "AssignAdd", "AssignSub", "ScatterUpdate", "ScatterAdd", "ScatterSub",
            "ScatterMul", "ScatterDiv", "ScatterMax", "ScatterMin", "IsVariableInitialized",
            "VariableValueOr", "CountUpTo", "ReportUninitialized", "VariableV2", "NoOp", "Const",
-           "Placeholder"):
+           "Placeholder", "Assert"):
     NoGradient(_t)

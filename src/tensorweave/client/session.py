@@ -299,6 +299,8 @@ class BaseSession:
         self._plans: dict = {}
         self._lock = threading.RLock()
         self._ctx = KernelContext(LOCAL_DEVICE)
+        self._ctx.validate = _CHECK_KERNELS
+        self._ctx.backend = get_backend("CPU")
         self._backend = get_backend("CPU")
         self._logged_placement: set = set()
         self._default_ctx = None

@@ -13,7 +13,7 @@ __all__ = [
     "DType", "as_dtype",
     "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
     "float16", "float32", "float64", "half", "float", "double",
-    "complex64", "complex128", "bool", "string",
+    "complex64", "complex128", "bool", "string", "variant",
 ]
 
 
@@ -157,6 +157,8 @@ complex128 = DType("complex128", np.complex128, 18)
 float16 = DType("float16", np.float16, 19)
 uint32 = DType("uint32", np.uint32, 22)
 uint64 = DType("uint64", np.uint64, 23)
+#: An opaque value (a TensorArray's list of elements); never crosses a process boundary.
+variant = DType("variant", object, 21)
 half = float16
 float = float32  # noqa: A001 - TF1 alias
 double = float64
@@ -169,8 +171,10 @@ INTEGER = (int8, int16, int32, int64, uint8, uint16, uint32, uint64)
 NUMERIC = FLOATING + COMPLEX + INTEGER
 
 _BY_NAME = {d.name: d for d in ALL}
+_BY_NAME["variant"] = variant
 _BY_NAME.update({"half": float16, "float": float32, "double": float64, "bool_": bool})
 _BY_ENUM = {d.as_datatype_enum: d for d in ALL}
+_BY_ENUM[variant.as_datatype_enum] = variant
 _BY_NP = {d.np: d for d in ALL if d is not string}
 _BY_PY = {_builtins.float: float32, _builtins.int: int32, _builtins.bool: bool,
           _builtins.complex: complex128,

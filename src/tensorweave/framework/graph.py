@@ -747,6 +747,9 @@ def reset_default_graph() -> None:
 
 
 def _graph_of(values) -> Graph:
+    g = get_default_graph()
+    if g.building_function:
+        return g  # a function body being built captures the values it uses
     for v in values or ():
         if isinstance(v, (Tensor, Operation)):
             return v.graph
@@ -805,5 +808,13 @@ def apply_op(op_type: str, inputs, attrs: dict | None = None, name: str | None =
              graph: Graph | None = None) -> Operation:
     """Create an op in the graph of its inputs (or the default graph)."""
     if graph is None:
-        graph = inputs[0].graph if inputs else get_default_graph()
+        graph = _graph_for(inputs)
     return graph.create_op(op_type, inputs, attrs, name)
+
+
+def _graph_for(inputs) -> Graph:
+    """Where a new op with these inputs goes: the function being built, else the inputs' graph."""
+    g = get_default_graph()
+    if g.building_function or not inputs:
+        return g
+    return inputs[0].graph

@@ -9,7 +9,8 @@ A GraphDef is the graph as plain data (the form shipped to workers and written t
 An AttrValue is a one-key map saying its kind, as in TF's AttrValue proto: `{"i": 3}`, `{"f": 0.5}`,
 `{"b": true}`, `{"s": "text"}`, `{"y": b"bytes"}`, `{"type": "float32"}`, `{"shape": [2, null]}`
 (`null` for unknown rank), `{"tensor": {"dtype", "shape", "data"}}`, `{"list": [AttrValue, ...]}`,
-`{"none": true}`, `{"func": GraphDef}`.  Decoding never executes code: it only builds numbers,
+`{"none": true}`, `{"func": FunctionDef}` (a function body: its GraphDef, argument and output
+names; see `framework/func_graph.py`).  Decoding never executes code: it only builds numbers,
 strings, lists, dtypes, shapes and numpy arrays from raw bytes.
 """
 from __future__ import annotations
@@ -93,7 +94,8 @@ def encode_attr(v) -> dict:
         return {"list": [encode_attr(x) for x in v]}
     if v is None:
         return {"none": True}
-    if isinstance(v, GraphDef):
+    from .func_graph import FunctionDef
+    if isinstance(v, FunctionDef):
         return {"func": v.to_dict()}
     raise TypeError(f"Attr value of type {type(v).__name__} cannot be serialised: {v!r}")
 
@@ -120,7 +122,8 @@ def decode_attr(d) -> Any:
     if k == "none":
         return None
     if k == "func":
-        return GraphDef.from_dict(v)
+        from .func_graph import FunctionDef
+        return FunctionDef.from_dict(v)
     raise ValueError(f"Unknown attr kind {k!r}")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..framework import dtypes as _dtypes
 from ..framework.convert import convert_to_tensor
-from ..framework.graph import Tensor, apply_op, get_default_graph
+from ..framework.graph import Tensor, apply_op
 from ..framework.tensor_shape import Dimension, TensorShape
 
 __all__ = ["broadcast_static", "unchanged_shape", "binary_broadcast_shape", "binary_inputs",
@@ -123,9 +123,7 @@ def check_dtype(t: Tensor, allowed, op_type: str, arg: str = "x") -> None:
 
 def op1(op_type: str, inputs, attrs=None, name=None) -> Tensor:
     """Create a one-output op and return its output."""
-    inputs = list(inputs)
-    graph = inputs[0].graph if inputs else get_default_graph()
-    return apply_op(op_type, inputs, attrs, name, graph).outputs[0]
+    return apply_op(op_type, list(inputs), attrs, name).outputs[0]
 
 
 def dim(v) -> Dimension:

@@ -246,13 +246,18 @@ class _VariableStore:
             variable_dtype = dtype.base_dtype
         if trainable is None:
             trainable = True
-        v = Variable(initial_value=init_val, name=name, trainable=trainable,
-                     collections=collections, caching_device=caching_device,
-                     dtype=variable_dtype, validate_shape=validate_shape, constraint=constraint)
+        from ..framework.func_graph import init_scope
+        with init_scope(), name_scope(None):  # variable names depend on variable scopes only
+            v = Variable(initial_value=init_val, name=name, trainable=trainable,
+                         collections=collections, caching_device=caching_device,
+                         dtype=variable_dtype, validate_shape=validate_shape,
+                         constraint=constraint)
         self._vars[name] = v
         if regularizer is not None:
             graph = get_default_graph()
-            with graph.colocate_with(v), name_scope(name + "/Regularizer/"):
+            from ..framework.func_graph import root_graph
+            graph = root_graph(graph)
+            with graph.as_default(), graph.colocate_with(v), name_scope(name + "/Regularizer/"):
                 loss = regularizer(v)
                 if loss is not None:
                     graph.add_to_collection(GraphKeys.REGULARIZATION_LOSSES, loss)
@@ -277,6 +282,8 @@ class _ScopeState(threading.local):
 
 
 def _graph_state(graph):
+    from ..framework.func_graph import root_graph
+    graph = root_graph(graph)  # variables of a function body live in the outermost graph
     st = getattr(graph, "_tw_variable_scope_state", None)
     if st is None:
         st = graph._tw_variable_scope_state = {

@@ -54,8 +54,8 @@ class Variable:
         self._caching_device = caching_device
         self._save_slice_info = None
         init_from_fn = callable(initial_value)
-        graph = get_default_graph()
-        with graph.control_dependencies(None):
+        from ..framework.func_graph import init_scope
+        with init_scope() as graph:
             with name_scope(name, "Variable", [] if init_from_fn else [initial_value]) as scope:
                 var_name = scope[:-1]
                 if init_from_fn:

@@ -62,6 +62,9 @@ class ExecNode:
     #: last consumer.  A factory may then return a kernel that writes its output into it
     #: (checking at run time that it is an ndarray of the output's shape and dtype).
     donatable: frozenset = frozenset()
+    #: the node's key in per-session state (stateful kernels): its name, prefixed by the
+    #: enclosing function call sites when the node lives in a function body
+    key: str = ""
 
     @property
     def input(self) -> list:
@@ -151,8 +154,13 @@ def translate_error(e: BaseException, node: ExecNode | None, device: str):
 # compilation
 # ----------------------------------------------------------------------------------------------
 def _own(x):
-    """A copy of a fetched value that may alias variable state or a graph constant."""
-    return x.copy() if type(x) is np.ndarray else x
+    """A copy of a fetched value that may alias variable state, a constant or a feed."""
+    t = type(x)
+    if t is np.ndarray:
+        return x.copy()
+    if t is list:  # a TensorArray's element list (variant)
+        return list(x)
+    return x
 
 
 def _make_checker(nodes):
@@ -166,7 +174,7 @@ def _make_checker(nodes):
                                        f"{0 if values is None else len(values)} "
                                        f"outputs, expected {len(node.out_dtypes)}")
         for j, (v, dt, shp) in enumerate(zip(values, node.out_dtypes, node.out_shapes)):
-            if v is None:
+            if v is None or dt.name == "variant":
                 continue
             a = v if hasattr(v, "dtype") and hasattr(v, "shape") else np.asarray(v)
             if a.dtype != dt.np and not (dt.name == "string" and a.dtype == object):
@@ -252,12 +260,15 @@ def _mark_donatable(nodes: list[ExecNode], fetched: set) -> None:
 
 def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple],
                  ctx, backend: Backend, *, validate: bool = False,
-                 trace: bool = False) -> CompiledStep:
+                 trace: bool = False, key_prefix: str = "") -> CompiledStep:
     """Compile `nodes` (ordered, pruned) into a `CompiledStep`.
 
     `feeds`: (node name, output index) of each fed tensor, in argument order.
     `fetches`: (node name, output index) of each fetched tensor, in result order.
+    `key_prefix`: prefixes node names in session state (nodes of a function body).
     """
+    for n in nodes:
+        n.key = key_prefix + n.name
     plan_id = next(_plan_counter)
     filename = f"<tensorweave-plan-{plan_id}>"
     g: dict = {"__own": _own}
@@ -296,7 +307,7 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
             if op_def.stateful:
                 # one kernel per node and session (random streams continue across plans);
                 # ref-writing kernels keep no state of their own and may differ by donation
-                key = (n.name, n.donatable) if n.donatable else n.name
+                key = (n.key, n.donatable) if n.donatable else n.key
                 with ctx.lock:
                     fn = ctx.stateful_kernels.get(key)
                     if fn is None:
@@ -393,3 +404,48 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
     fn = g["__step"]
     trace_names = [nodes[ni] for _, ni in body if ni is not None] if trace else None
     return CompiledStep(fn, fn.__code__, line_to_node, nodes, ctx.device, source, trace_names)
+
+
+# ----------------------------------------------------------------------------------------------
+# functions (bodies of If / While)
+# ----------------------------------------------------------------------------------------------
+def prune_ops(graph, outputs, targets=()) -> list:
+    """The ops of `graph` that `outputs` (tensors) and `targets` (ops) need, in creation order."""
+    needed: dict[int, object] = {}
+    stack = [t.op for t in outputs] + list(targets)
+    while stack:
+        op = stack.pop()
+        if op._id in needed:
+            continue
+        needed[op._id] = op
+        ref_pos = op._op_def.ref_inputs
+        for pos, t in enumerate(op._inputs):
+            if pos in ref_pos and t._op._op_def.is_variable:
+                continue
+            stack.append(t._op)
+        stack.extend(op._control_inputs)
+    return [needed[i] for i in sorted(needed)]
+
+
+def compile_function(fdef, ctx, backend: Backend, key_prefix: str, *, extra_outputs=()):
+    """A callable running function `fdef` (a FunctionDef): `f(*args) -> tuple of outputs`.
+
+    `extra_outputs`: names of more tensors of the body to return after its outputs (the
+    intermediates a gradient needs).  Placeholders of the body are fed the arguments, in order.
+    """
+    graph = fdef.graph()
+    ins = [graph.get_tensor_by_name(n) for n in fdef.input_names]
+    outs = [graph.get_tensor_by_name(n) for n in list(fdef.output_names) + list(extra_outputs)]
+    targets = [graph.get_operation_by_name(n) for n in fdef.control_output_names]
+    in_keys = {(t.op.name, t.value_index) for t in ins}
+    ops = [op for op in prune_ops(graph, outs, targets) if (op.name, 0) not in in_keys]
+    for op in ops:
+        if op.type == "Placeholder":
+            raise errors.InvalidArgumentError(
+                None, op.name, f"Function {fdef.name!r} uses placeholder {op.name!r}, which is "
+                "not one of its arguments")
+    nodes = exec_nodes_from_ops(ops)
+    step = compile_step(nodes, [(t.op.name, t.value_index) for t in ins],
+                        [(t.op.name, t.value_index) for t in outs], ctx, backend,
+                        validate=getattr(ctx, "validate", False), key_prefix=key_prefix)
+    return step

@@ -1,7 +1,17 @@
-"""CPU kernels for graph plumbing: NoOp, Identity-like ops, PlaceholderWithDefault."""
+"""CPU kernels for graph plumbing and control flow: NoOp, If, While, Assert.
+
+`If` and `While` compile their function attrs with the executor when their own plan is compiled
+(`compile_function`), so running a branch or an iteration costs one call of a compiled function.
+"""
 from __future__ import annotations
 
+import numpy as np
+
+from ...framework import errors
+
 __all__ = ["KERNELS"]
+
+_TENSOR_SLOT = "\x00tensor"
 
 
 def _noop(node, ctx):
@@ -12,7 +22,89 @@ def _identity(node, ctx):
     return lambda x: x
 
 
+def _compile(node, ctx, fdef, role, **kw):
+    from ...runtime.executor import compile_function
+    return compile_function(fdef, ctx, ctx.backend, f"{node.key}/{role}/", **kw)
+
+
+def _if(node, ctx):
+    """Run the taken branch; also return the intermediates a gradient asked for."""
+    inter = list(node.attr.get("intermediates", []))
+    then_extra = [n[5:] for n in inter if n.startswith("then:")]
+    else_extra = [n[5:] for n in inter if n.startswith("else:")]
+    then_fn = _compile(node, ctx, node.attr["then_branch"], "then", extra_outputs=then_extra)
+    else_fn = _compile(node, ctx, node.attr["else_branch"], "else", extra_outputs=else_extra)
+    n_out = len(node.attr["Tout"])
+    then_pos = [i for i, n in enumerate(inter) if n.startswith("then:")]
+    else_pos = [i for i, n in enumerate(inter) if n.startswith("else:")]
+    total = n_out + len(inter)
+
+    def run_if(pred, *args):
+        if pred:
+            out, pos = then_fn(*args), then_pos
+        else:
+            out, pos = else_fn(*args), else_pos
+        if not inter:
+            return out[0] if total == 1 else out
+        extra = [None] * len(inter)
+        for p, v in zip(pos, out[n_out:]):
+            extra[p] = v
+        res = tuple(out[:n_out]) + tuple(extra)
+        return res[0] if total == 1 else res
+    return run_if
+
+
+def _while(node, ctx):
+    """Iterate the compiled body; collect, per iteration, the intermediates named in
+    `accumulate` (what the gradient loop replays)."""
+    n = node.attr["n_loop"]
+    acc = list(node.attr.get("accumulate", []))
+    k = len(acc)
+    cond_fn = _compile(node, ctx, node.attr["cond"], "cond")
+    # Loop variables are not handed to the body as "owned": a carried value may also be held by
+    # a TensorArray or an accumulator, so kernels must not overwrite it in place.
+    body_fn = _compile(node, ctx, node.attr["body"], "body", extra_outputs=acc)
+    total = n + k
+
+    def run_while(*args):
+        vals = list(args[:n])
+        caps = args[n:]
+        lists = [[] for _ in range(k)]
+        while cond_fn(*vals, *caps)[0]:
+            out = body_fn(*vals, *caps)
+            vals = list(out[:n])
+            for j in range(k):
+                lists[j].append(out[n + j])
+        res = tuple(vals) + tuple(lists)
+        return res[0] if total == 1 else res
+    return run_while
+
+
+def _assert(node, ctx):
+    template = list(node.attr.get("template", []))
+    summarize = int(node.attr.get("summarize", 3))
+
+    def check(cond, *tensors):
+        if cond:
+            return None
+        it = iter(tensors)
+        parts = []
+        for item in template:
+            if item == _TENSOR_SLOT:
+                v = np.asarray(next(it)).reshape(-1)
+                parts.append(" ".join(str(x) for x in v[:summarize])
+                             + ("..." if v.size > summarize else ""))
+            else:
+                parts.append(item)
+        raise errors.InvalidArgumentError(None, node.name, "assertion failed: ["
+                                          + "] [".join(parts) + "]")
+    return check
+
+
 KERNELS = {
     "NoOp": _noop,
     "PlaceholderWithDefault": _identity,
+    "If": _if,
+    "While": _while,
+    "Assert": _assert,
 }
