@@ -294,3 +294,15 @@ def test_graph_def_round_trip_with_control_flow():
     np.testing.assert_allclose(r1[0], r2[0])
     np.testing.assert_allclose(r1[1], r2[1])
     np.testing.assert_allclose(r1[0], xv * 1.5 ** 4 + 1.0, rtol=1e-6)
+
+
+def test_back_prop_false_stops_gradients():
+    x = tw.placeholder(tw.float32, [2])
+    y = tw.while_loop(lambda v: tw.reduce_sum(v) < 100.0, lambda v: v * 2.0, [x], back_prop=False)
+    assert tw.gradients(tw.reduce_sum(y), x) == [None]
+
+
+def test_nest_namespace():
+    s = {"b": (1, 2), "a": [3]}
+    assert tw.nest.flatten(s) == [3, 1, 2]
+    assert tw.nest.pack_sequence_as(s, [9, 8, 7]) == {"b": (8, 7), "a": [9]}

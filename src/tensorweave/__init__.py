@@ -16,6 +16,7 @@ from __future__ import annotations
 # --- framework ---------------------------------------------------------------------------------
 from .framework import dtypes
 from .framework import errors
+from .framework import nest
 from .framework.dtypes import *  # noqa: F401,F403
 from .framework.dtypes import DType, as_dtype
 from .framework.tensor_shape import Dimension, TensorShape, dimension_value

@@ -145,6 +145,8 @@ def _while_grad(op, *grads):
     from ..ops.tensor_array_ops import get_item
     from .gradients import gradients
     n = op._attrs["n_loop"]
+    if not op._attrs.get("back_prop", True):
+        return [None] * len(op.inputs)  # while_loop(back_prop=False): no gradient, as in TF1
     fg = op.get_attr("body").graph()
     m = len(op.inputs) - n
     diff = [j for j in range(1, n) if _trainable(op.inputs[j].dtype)]
