@@ -43,6 +43,7 @@ from .ops.random_ops import *  # noqa: F401,F403
 from .ops.init_ops import *  # noqa: F401,F403
 from .ops.clip_ops import *  # noqa: F401,F403
 from .ops.tensor_array_ops import TensorArray
+from .ops import sendrecv_ops as _sendrecv_ops  # noqa: F401 - registers _Send/_Recv
 
 # --- autodiff ----------------------------------------------------------------------------------
 from .autodiff import array_grad as _array_grad  # noqa: F401 - registers gradients

@@ -8,3 +8,6 @@ for _t in ("Assign", "AssignAdd", "AssignSub", "ScatterUpdate", "ScatterAdd", "S
            "VariableValueOr", "CountUpTo", "ReportUninitialized", "VariableV2", "NoOp", "Const",
            "Placeholder", "Assert"):
     NoGradient(_t)
+
+NoGradient("_Send")
+NoGradient("_Recv")

@@ -1,0 +1,99 @@
+"""The partitioner: one subgraph per device, Send/Recv pairs counted on cross-device edges."""
+import pytest
+
+import tensorweave as tw
+from tensorweave.compiler.partitioner import count_send_recv, partition
+
+D0 = "/job:localhost/replica:0/task:0/device:CPU:0"
+D1 = "/job:localhost/replica:0/task:0/device:CPU:1"
+
+
+def _placed(devs):
+    ops = tw.get_default_graph().get_operations()
+    return ops, {op.name: devs.get(op.name, D0) for op in ops}
+
+
+def _names(p):
+    return [n.name for n in p.graph_def.node]
+
+
+def test_one_send_recv_pair_per_tensor_and_destination():
+    a = tw.constant([1.0, 2.0], name="a")
+    b = tw.add(a, 1.0, name="b")          # on D1: reads a from D0
+    c = tw.multiply(a, 2.0, name="c")     # on D1: reads a again -> same Recv
+    d = tw.add(b, c, name="d")            # on D0: reads b and c from D1
+    ops, dev = _placed({"b": D1, "c": D1, "b/y": D1, "c/y": D1})
+    parts = partition(ops, dev, fetches=[d])
+    assert set(parts) == {D0, D1}
+    assert count_send_recv(parts) == (3, 3)  # a -> D1 once; b, c -> D0
+    p1 = parts[D1]
+    recv = [n for n in p1.graph_def.node if n.op == "_Recv"]
+    assert len(recv) == 1 and recv[0].attr["tensor_name"] == f"{D0};{D1};a:0"
+    assert recv[0].attr["dtype"] == tw.float32 and recv[0].attr["shape"] == tw.TensorShape([2])
+    # the Recv comes right before its first consumer; each Send right after its producer
+    names0 = _names(parts[D0])
+    assert names0.index("_send/a_0/" + D1.replace(":", "_")) == names0.index("a") + 1
+    assert parts[D0].fetches == ["d:0"]
+
+
+def test_control_edges_cross_as_empty_tensors():
+    a = tw.constant(1.0, name="a")
+    with tw.control_dependencies([a]):
+        b = tw.constant(2.0, name="b")
+    ops, dev = _placed({"b": D1})
+    parts = partition(ops, dev, fetches=[b])
+    assert count_send_recv(parts) == (1, 1)
+    send = [n for n in parts[D0].graph_def.node if n.op == "_Send"][0]
+    assert send.input == ["^a"]
+    bnode = [n for n in parts[D1].graph_def.node if n.name == "b"][0]
+    assert bnode.input == ["^_recv/ctrl/a"]
+
+
+def test_fed_tensors_become_placeholders_on_each_reader():
+    x = tw.placeholder(tw.float32, [3], name="x")
+    y = tw.square(x, name="y")
+    z = tw.negative(x, name="z")
+    all_ops = tw.get_default_graph().get_operations()
+    ops = [o for o in all_ops if o.name != "x"]
+    dev = {"y": D0, "z": D1}
+    parts = partition(ops, dev, feeds=[x], fetches=[y, z])
+    assert count_send_recv(parts) == (0, 0)
+    assert parts[D0].feeds == {"x:0": "_feed/x_0"} and parts[D1].feeds == {"x:0": "_feed/x_0"}
+
+
+def test_gradient_of_a_cross_device_edge_crosses_back():
+    with tw.device(D0):
+        w = tw.Variable([1.0, 2.0], name="w")
+    with tw.device(D1):
+        y = tw.reduce_sum(w * w, name="y")
+        g, = tw.gradients(y, [w])
+    with tw.device(D0):
+        upd = tw.assign_sub(w, g, name="update")
+    ops = [op for op in tw.get_default_graph().get_operations()
+           if not op.name.startswith("w/Assign") and not op.name.startswith("w/initial")]
+    dev = {op.name: (D1 if op.device.endswith("CPU:1") else D0) for op in ops}
+    parts = partition(ops, dev, targets=[upd.op])
+    s0 = [n for n in parts[D0].graph_def.node if n.op == "_Send"]
+    s1 = [n for n in parts[D1].graph_def.node if n.op == "_Send"]
+    assert [n.attr["recv_device"] for n in s0] == [D1]   # w forward: D0 -> D1
+    assert [n.attr["recv_device"] for n in s1] == [D0]   # its gradient: D1 -> D0
+    assert s1[0].input == [g.op.name]
+
+
+def test_ref_edges_must_stay_with_the_variable():
+    v = tw.Variable(1.0, name="v")
+    a = tw.assign_add(v, 1.0, name="inc")
+    ops, dev = _placed({"inc": D1})
+    with pytest.raises(tw.errors.InvalidArgumentError, match="by reference"):
+        partition(ops, dev, targets=[a.op])
+
+
+def test_partitions_serialise():
+    a = tw.constant([1.0], name="a")
+    b = tw.add(a, a, name="b")
+    ops, dev = _placed({"b": D1})
+    parts = partition(ops, dev, fetches=[b])
+    for p in parts.values():
+        data = p.graph_def.SerializeToString()
+        back = tw.GraphDef.FromString(data)
+        assert [n.name for n in back.node] == _names(p)
