@@ -15,9 +15,16 @@ def _bench(args) -> int:
     return main(args)
 
 
+def _devices(args) -> int:
+    from .devices import main
+    return main(args)
+
+
 SUBCOMMANDS = {
     "demo": ("train a small model on the CPU and print its loss going down", _demo),
     "bench": ("run benchmarks: bench core | bench all", _bench),
+    "devices": ("list this machine's devices (CPU core groups, GPUs) with cores and memory",
+                _devices),
 }
 
 
@@ -40,6 +47,10 @@ def main(argv=None) -> int:
         parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     if name == "demo":
         parser.add_argument("--steps", type=int, default=1000)
+    if name == "devices":
+        parser.add_argument("--cpus", type=int, help="CPU devices (device_count['CPU'])")
+        parser.add_argument("--gpus", type=int, help="at most this many GPUs")
+        parser.add_argument("--job", help="name prefix, default /job:localhost/replica:0/task:0")
     args = parser.parse_args(rest)
     return SUBCOMMANDS[name][1](args) or 0
 
