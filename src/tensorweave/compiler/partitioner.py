@@ -118,7 +118,7 @@ def partition(ops, device_of: dict, feeds=(), fetches=(), targets=()) -> dict[st
 
     for op in ops:
         dev = device_of[op.name]
-        nd = node_def_of(op)
+        nd = node_def_of(op, add_source=True)
         inputs = []
         for pos, t in enumerate(op._inputs):
             if t.name in fed:

@@ -216,12 +216,17 @@ class GraphDef:
         return f"GraphDef({len(self.node)} nodes)"
 
 
-def node_def_of(op, add_shapes: bool = False) -> NodeDef:
+def node_def_of(op, add_shapes: bool = False, add_source: bool = False) -> NodeDef:
+    """The NodeDef of `op`; `add_source` records the user's line that created it (`_source`:
+    [file, line, function]) so a remote worker can name it in errors."""
     inputs = [t._as_node_def_input() for t in op._inputs]
     inputs += ["^" + c._name for c in op._control_inputs]
     attr = dict(op._attrs)
     if add_shapes:
         attr["_output_shapes"] = [t.shape for t in op._outputs]
+    if add_source and op._source:
+        f, line, fn = op._source
+        attr["_source"] = [str(f), int(line), str(fn)]
     return NodeDef(op._name, op._type, inputs, op._device, attr)
 
 
@@ -291,10 +296,12 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
                     inputs.append(convert_to_tensor(mapped[(src, idx)]))
                 else:
                     inputs.append(created[src].outputs[idx])
-            attrs = {k: v for k, v in nd.attr.items() if k != "_output_shapes"}
+            attrs = {k: v for k, v in nd.attr.items() if k not in ("_output_shapes", "_source")}
+            src = nd.attr.get("_source")
+            source = tuple(src) if isinstance(src, list) and len(src) == 3 else None
             with g.device(nd.device or None):
                 op = g.create_op(nd.op, inputs, attrs, name=scope + nd.name + "/",
-                                 control_inputs=ctrl)
+                                 control_inputs=ctrl, source=source)
             created[nname] = op
     if return_elements is None:
         return None
