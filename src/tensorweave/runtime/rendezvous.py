@@ -1,0 +1,174 @@
+"""The rendezvous: the per-worker table where `_Recv` kernels wait for the tensors of `_Send`s.
+
+A key is `(step_id, src_device, dst_device, tensor_name)` (`make_key`).  `send(key, value)`
+deposits a value -- from a local `_Send`, or from the transport thread when the tensor came
+from another process -- and `recv(key, timeout_s)` takes it, waiting if it has not arrived.
+
+State, per step: the values sent and not yet received, the receivers waiting (each on its own
+condition variable over the table's one lock, so a send wakes only the receiver of its key and
+nobody polls), and, once the step is aborted, its error.  `abort(step_id, error)` wakes that
+step's receivers with the error and makes later sends and receives of the step raise it, until
+`cleanup(step_id)` forgets the step (values never received are dropped, which also releases
+their shared-memory leases).  Each key is sent once and received once per step.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from typing import Any
+
+from ..framework import errors
+
+__all__ = ["Rendezvous", "make_key", "Key"]
+
+Key = tuple[int, str, str, str]
+
+
+def make_key(step_id: int, src_device: str, dst_device: str, tensor_name: str) -> Key:
+    """The rendezvous key of a tensor sent from `src_device` to `dst_device` in a step."""
+    if not isinstance(step_id, int) or isinstance(step_id, bool):
+        raise TypeError(f"step_id must be an int, got {step_id!r}")
+    for what, v in (("src_device", src_device), ("dst_device", dst_device),
+                    ("tensor_name", tensor_name)):
+        if not isinstance(v, str):
+            raise TypeError(f"{what} must be a str, got {v!r}")
+    return (step_id, src_device, dst_device, tensor_name)
+
+
+def _describe(key: Key) -> str:
+    step, src, dst, name = key
+    return f"tensor {name!r} from {src} to {dst} in step {step}"
+
+
+class _Step:
+    __slots__ = ("values", "waiters", "error")
+
+    def __init__(self):
+        self.values: dict[Key, Any] = {}
+        self.waiters: dict[Key, threading.Condition] = {}
+        self.error: BaseException | None = None
+
+
+class Rendezvous:
+    """A thread-safe table of tensors in flight, keyed by `make_key(...)`."""
+
+    #: How many cleaned-up step ids are remembered, so late tensors of those steps are dropped.
+    REMEMBER_DONE = 4096
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._steps: dict[int, _Step] = {}
+        self._done: dict[int, None] = {}  # insertion-ordered set of cleaned-up step ids
+
+    def _step(self, step_id: int) -> _Step:
+        st = self._steps.get(step_id)
+        if st is None:
+            st = self._steps[step_id] = _Step()
+        return st
+
+    def send(self, key: Key, value: Any) -> None:
+        """Deposit `value` under `key`, waking its receiver if one waits.
+
+        Raises the step's error if the step was aborted, `InternalError` if the key was already
+        sent and not yet received.  A value for a step already cleaned up is dropped."""
+        with self._lock:
+            if key[0] in self._done:
+                return  # a late tensor of a finished step: drop it
+            st = self._step(key[0])
+            if st.error is not None:
+                raise _copy_error(st.error)
+            if key in st.values:
+                raise errors.InternalError(None, None, f"Rendezvous: duplicate send of "
+                                                       f"{_describe(key)}")
+            st.values[key] = value
+            cond = st.waiters.get(key)
+            if cond is not None:
+                cond.notify()
+
+    def recv(self, key: Key, timeout_s: float) -> Any:
+        """Take the value sent under `key`, waiting at most `timeout_s` seconds for it.
+
+        Raises `DeadlineExceededError` naming the key after the timeout, and the step's error
+        (`CancelledError` by default) when the step is or gets aborted."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            if key[0] in self._done:
+                raise errors.CancelledError(None, None, f"Step {key[0]} was already cleaned up; "
+                                                        f"cannot receive {_describe(key)}")
+            st = self._step(key[0])
+            if key in st.waiters:
+                raise errors.InternalError(None, None, f"Rendezvous: two receivers wait for "
+                                                       f"{_describe(key)}")
+            cond = None
+            while True:
+                if st.error is not None:
+                    break
+                if key in st.values:
+                    if cond is not None:
+                        del st.waiters[key]
+                    return st.values.pop(key)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                if cond is None:
+                    cond = st.waiters[key] = threading.Condition(self._lock)
+                cond.wait(left)
+            if cond is not None and st.waiters.get(key) is cond:
+                del st.waiters[key]
+            if st.error is not None:
+                raise _copy_error(st.error)
+            if not st.values and not st.waiters and self._steps.get(key[0]) is st:
+                del self._steps[key[0]]  # nothing else happened in this step (yet)
+        raise errors.DeadlineExceededError(
+            None, None, f"Rendezvous: timed out after {timeout_s:g} s waiting for "
+                        f"{_describe(key)}; key={key!r}")
+
+    def abort(self, step_id: int, error: BaseException | None = None) -> None:
+        """Fail step `step_id`: its waiting and later receivers and senders raise `error`
+        (default: `CancelledError`).  The first error recorded for a step wins."""
+        if error is None:
+            error = errors.CancelledError(None, None, f"Step {step_id} was cancelled")
+        with self._lock:
+            if step_id in self._done:
+                return
+            st = self._step(step_id)
+            if st.error is None:
+                st.error = error
+            st.values.clear()
+            for cond in st.waiters.values():
+                cond.notify()
+
+    def cleanup(self, step_id: int) -> None:
+        """Forget step `step_id`: drop its undelivered values, its error and its state.
+
+        Receivers still waiting on the step are woken with `CancelledError`; later sends of the
+        step are dropped and later receives raise `CancelledError` (step ids are not reused;
+        the last `REMEMBER_DONE` cleaned-up ids are remembered)."""
+        with self._lock:
+            self._done[step_id] = None
+            if len(self._done) > self.REMEMBER_DONE:
+                del self._done[next(iter(self._done))]
+            st = self._steps.pop(step_id, None)
+            if st is None or not st.waiters:
+                return
+            if st.error is None:
+                st.error = errors.CancelledError(None, None,
+                                                 f"Step {step_id} was cleaned up")
+            for cond in st.waiters.values():
+                cond.notify()
+
+    def pending(self, step_id: int | None = None) -> list[Key]:
+        """The keys sent and not yet received (of one step, or of all)."""
+        with self._lock:
+            steps = (self._steps.values() if step_id is None
+                     else [self._steps[step_id]] if step_id in self._steps else [])
+            return [k for st in steps for k in st.values]
+
+
+def _copy_error(err: BaseException) -> BaseException:
+    """A fresh copy of a recorded error, so threads raising it do not share a traceback."""
+    try:
+        return copy.copy(err)
+    except Exception:  # an exception type that cannot be copied: raise the recorded one
+        return err

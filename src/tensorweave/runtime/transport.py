@@ -1,0 +1,286 @@
+"""ZeroMQ peer links that carry tensors between worker processes into their rendezvous.
+
+One `Transport` per process.  Its receiving side binds a PULL socket (`endpoint`, ipc:// or
+tcp://; `tcp://HOST:*` binds a random port) served by one background thread, which polls with a
+timeout (so it can stop), checks every message with `wire.unpack` against `SCHEMA` and:
+
+* `tensor` -- `{"op": "tensor", "key": [step_id, src, dst, name], "t": <tensor meta>,
+  "reply_to": <sender endpoint>}` plus the tensor's buffer frame, if any: decodes the tensor
+  (zero-copy, from the frame or a shared-memory segment) and `Rendezvous.send`s it.
+* `release` -- `{"op": "release", "names": [segment, ...]}`: the receiver of those segments is
+  done with them; they go back to this process's arena for reuse.
+
+A malformed message is reported on stderr and dropped; the thread keeps serving.  The thread also
+watches the `ShmReader`'s wake pipe: when the last view of a shared-memory tensor is collected,
+it sends the `release` notice to the tensor's `reply_to` endpoint.
+
+Its sending side is `send_tensor(endpoint, key, array, same_host)`: one PUSH socket per (thread,
+peer), `linger=0`, frames sent with `copy=False`; to a peer on the same host, tensors of
+`shm.MIN_BYTES` or more are copied once into a segment of the arena kept for that peer (so the
+peer's cached mapping is reused too); otherwise the bytes travel in the frame.
+
+`close()` stops the thread (joined with a timeout), closes every socket with linger 0, unlinks
+the arenas' segments and drops the reader's mappings.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import traceback
+
+import zmq
+
+from ..framework import errors
+from . import wire
+from .rendezvous import Key, Rendezvous, make_key
+from .shm import MIN_BYTES, ShmArena, ShmReader
+
+__all__ = ["Transport", "SCHEMA"]
+
+
+def _check_key(v) -> None:
+    try:
+        make_key(*v)
+    except TypeError as e:
+        raise wire.WireError(f"tensor.key must be [step_id, src_device, dst_device, "
+                             f"tensor_name]: {e}") from None
+
+
+def _check_names(v) -> None:
+    if not all(isinstance(n, str) and wire.SHM_NAME_RE.fullmatch(n) for n in v):
+        raise wire.WireError("release.names must be a list of shared-memory segment names")
+
+
+#: The messages a transport accepts.
+SCHEMA: wire.Schema = {
+    "tensor": {"key": wire.Field(list, check=_check_key), "t": wire.Field(wire.TENSOR),
+               "reply_to": wire.Field(str, required=False)},
+    "release": {"names": wire.Field(list, check=_check_names)},
+}
+
+
+def _log(msg: str) -> None:
+    print(f"tensorweave transport: {msg}", file=sys.stderr, flush=True)
+
+
+class Transport:
+    """Sends tensors to peers and receives theirs into `rendezvous`.
+
+    `bind`: where to listen (`tcp://127.0.0.1:*` a random loopback port, `ipc:///path`).
+    `shm_min_bytes`: the size from which same-host tensors go through shared memory.
+    `max_idle_bytes`: the idle shared memory kept per peer for reuse.
+    `send_timeout_s`: how long `send_tensor` waits for a peer that does not take messages.
+    """
+
+    def __init__(self, rendezvous: Rendezvous, bind: str = "tcp://127.0.0.1:*", *,
+                 context: zmq.Context | None = None, shm_min_bytes: int = MIN_BYTES,
+                 max_idle_bytes: int = 256 << 20, send_timeout_s: float = 30.0,
+                 poll_ms: int = 100):
+        self.rendezvous = rendezvous
+        self.shm_min_bytes = shm_min_bytes
+        self.max_idle_bytes = max_idle_bytes
+        self.send_timeout_s = send_timeout_s
+        self._poll_ms = poll_ms
+        self._own_ctx = context is None
+        self._ctx = zmq.Context() if context is None else context
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._push_socks: list[zmq.Socket] = []
+        self._arenas: dict[str, ShmArena] = {}
+        self._seg_arena: dict[str, ShmArena] = {}
+        self.reader = ShmReader()
+        self.received = 0
+        self.dropped = 0
+        self._stop = threading.Event()
+        self._closed = False
+        self._pull = self._ctx.socket(zmq.PULL)
+        self._pull.setsockopt(zmq.LINGER, 0)
+        try:
+            self.endpoint = _bind(self._pull, bind)
+        except zmq.ZMQError as e:
+            self._pull.close(0)
+            self.reader.close()
+            if self._own_ctx:
+                self._ctx.term()
+            raise OSError(f"Transport: cannot bind {bind}: {e}") from None
+        self._thread = threading.Thread(target=self._serve, name=f"tw-transport {self.endpoint}",
+                                        daemon=True)
+        self._thread.start()
+
+    # --- sending -----------------------------------------------------------------------------
+    def send_tensor(self, endpoint: str, key: Key, array, same_host: bool,
+                    timeout_s: float | None = None) -> None:
+        """Send `array` under rendezvous `key` to the transport bound at `endpoint`.
+
+        With `same_host`, a tensor of `shm_min_bytes` or more is copied once into shared
+        memory; otherwise its buffer is sent zero-copy, so do not write into `array` afterwards.
+        Raises `UnavailableError` when the peer takes nothing for `timeout_s` seconds."""
+        if self._closed:
+            raise RuntimeError("Transport.send_tensor after close()")
+        key = make_key(*key)
+        if endpoint == self.endpoint:  # a tensor for this very process
+            self.rendezvous.send(key, array)
+            return
+        arena = self._arena(endpoint) if same_host else None
+        meta, frames = wire.encode_tensor(array, arena)
+        header = {"op": "tensor", "key": list(key), "t": meta}
+        seg = meta.get("shm", (None,))[0]
+        if seg is not None:
+            header["reply_to"] = self.endpoint
+            self._seg_arena[seg] = arena
+        try:
+            self._send(endpoint, wire.pack(header, frames), timeout_s)
+        except BaseException:
+            if seg is not None:
+                arena.release(seg)
+            raise
+
+    def _arena(self, endpoint: str) -> ShmArena:
+        a = self._arenas.get(endpoint)
+        if a is None:
+            with self._lock:
+                a = self._arenas.get(endpoint)
+                if a is None:
+                    a = self._arenas[endpoint] = ShmArena(max_idle_bytes=self.max_idle_bytes,
+                                                          min_bytes=self.shm_min_bytes)
+        return a
+
+    def _push(self, endpoint: str) -> zmq.Socket:
+        socks = getattr(self._local, "socks", None)
+        if socks is None:
+            socks = self._local.socks = {}
+        s = socks.get(endpoint)
+        if s is None:
+            s = self._ctx.socket(zmq.PUSH)
+            s.setsockopt(zmq.LINGER, 0)
+            s.connect(endpoint)
+            with self._lock:
+                if self._closed:
+                    s.close(0)
+                    raise RuntimeError("Transport is closed")
+                self._push_socks.append(s)
+            socks[endpoint] = s
+        return s
+
+    def _send(self, endpoint: str, msg: list, timeout_s: float | None) -> None:
+        sock = self._push(endpoint)
+        try:
+            sock.send_multipart(msg, flags=zmq.NOBLOCK, copy=False)
+            return
+        except zmq.Again:
+            pass
+        t = self.send_timeout_s if timeout_s is None else timeout_s
+        if sock.poll(int(t * 1000), zmq.POLLOUT):
+            sock.send_multipart(msg, flags=zmq.NOBLOCK, copy=False)
+            return
+        raise errors.UnavailableError(None, None, f"Transport: peer {endpoint} took no message "
+                                                  f"for {t:g} s (is its worker alive?)")
+
+    # --- receiving ---------------------------------------------------------------------------
+    def _serve(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self._pull, zmq.POLLIN)
+        poller.register(self.reader.wake_fd, zmq.POLLIN)
+        try:
+            while not self._stop.is_set():
+                events = dict(poller.poll(self._poll_ms))
+                if events.get(self._pull):
+                    for _ in range(256):  # then look at releases and the stop flag again
+                        try:
+                            frames = self._pull.recv_multipart(zmq.NOBLOCK, copy=False)
+                        except zmq.Again:
+                            break
+                        self._handle(frames)
+                if events.get(self.reader.wake_fd):
+                    self._send_releases()
+        except Exception:  # a bug here must not die silently
+            _log(f"receiver thread failed:\n{traceback.format_exc()}")
+        finally:
+            self._pull.close(0)
+
+    def _handle(self, frames: list) -> None:
+        try:
+            header, buffers = wire.unpack(frames, SCHEMA)
+            if header["op"] == "release":
+                for name in header["names"]:
+                    arena = self._seg_arena.get(name)
+                    if arena is None or not arena.release(name):
+                        _log(f"release of a segment not in use here: {name}")
+                return
+            key = tuple(header["key"])
+            arr = wire.decode_tensor(header["t"], buffers, self.reader,
+                                     reply_to=header.get("reply_to"))
+        except wire.WireError as e:
+            self.dropped += 1
+            _log(f"dropped a malformed message: {e}")
+            return
+        try:
+            self.rendezvous.send(key, arr)
+            self.received += 1
+        except errors.CancelledError:
+            pass  # the step was aborted: nobody wants the tensor
+        except errors.OpError as e:
+            self.dropped += 1
+            _log(f"dropped tensor {key}: {e}")
+
+    def _send_releases(self) -> None:
+        by_peer: dict[str | None, list[str]] = {}
+        for reply_to, name in self.reader.drain():
+            by_peer.setdefault(reply_to, []).append(name)
+        for peer, names in by_peer.items():
+            if peer is None:
+                continue
+            try:
+                self._send(peer, wire.pack({"op": "release", "names": names}), 1.0)
+            except (errors.OpError, zmq.ZMQError) as e:
+                _log(f"could not send release notices to {peer}: {e}")
+
+    # --- shutdown ----------------------------------------------------------------------------
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the receiver thread, close all sockets, unlink this process's segments."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            socks, self._push_socks = self._push_socks, []
+        self._stop.set()
+        self.reader.wake()
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            _log(f"receiver thread of {self.endpoint} did not stop within {timeout_s:g} s")
+        for s in socks:
+            s.close(0)
+        for a in list(self._arenas.values()):
+            a.close()
+        self.reader.close()
+        if self._own_ctx and not self._thread.is_alive():
+            self._ctx.term()
+        if self.endpoint.startswith("ipc://"):  # libzmq leaves the socket file behind
+            try:
+                os.unlink(self.endpoint[len("ipc://"):])
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def stats(self) -> dict:
+        """Counters: tensors `received`, messages `dropped`, and per-peer arena statistics."""
+        return {"received": self.received, "dropped": self.dropped,
+                "mapped": self.reader.mapped,
+                "arenas": {ep: a.stats for ep, a in self._arenas.items()}}
+
+
+def _bind(sock: zmq.Socket, bind: str) -> str:
+    if bind.startswith("tcp://") and (bind.endswith(":*") or bind.endswith(":0")):
+        sock.bind_to_random_port(bind[:bind.rindex(":")], min_port=20000, max_port=60000,
+                                 max_tries=200)
+    else:
+        sock.bind(bind)
+    return sock.getsockopt_string(zmq.LAST_ENDPOINT)
+
