@@ -134,7 +134,10 @@ def encode_tensors(arrays: Sequence, shm: ShmAllocator | None = None,
 
 
 def _frame_len(f) -> int:
-    return f.nbytes if isinstance(f, memoryview) else len(f)
+    if isinstance(f, bytes):
+        return len(f)
+    buf = getattr(f, "buffer", None)  # zmq.Frame
+    return memoryview(f if buf is None else buf).nbytes
 
 
 def _frame_buffer(f):
