@@ -526,7 +526,8 @@ class _Placer:
         if not matching:
             return f"no available device matches '{g.spec}'"
         t, name = self._missing_kernel(g, matching[0].type)
-        return f"no {matching[0].type} kernel for {t} (node {name})"
+        node = f" (node {name})" if len(g.members) > 1 else ""
+        return f"no {matching[0].type} kernel for {t}{node}"
 
     def _types_with_kernel(self, op_type: str) -> list[str]:
         return sorted({d.type for d in self.devs if self.has_kernel(d.type, op_type)})
@@ -546,9 +547,11 @@ class _Placer:
             op = members[name]
             has = self._types_with_kernel(t)
             if g.spec is None:
+                what = (f"a kernel for {t}" if len(members) == 1
+                        else f"kernels for every node of its group, {t} included")
                 msg = (f"Cannot assign a device for operation {name!r} ({t}{_where(op)}): no "
-                       f"available device has kernels for every node of its group; {t} has "
-                       f"kernels for device types {has}, available devices are [ {avail} ].")
+                       f"available device has {what} ({t} has kernels for device types {has}); "
+                       f"available devices are [ {avail} ].")
             else:
                 who = g.spec_src.get("device_type") or next(iter(g.spec_src.values()))
                 by = "" if who == name else f" (requested by {who!r}, which it is colocated with)"
@@ -576,7 +579,7 @@ class _Placer:
 
     # --- 4: choice ----------------------------------------------------------------------------
     def _requested(self, g: _Group) -> str:
-        if g.spec is None:
+        if g.spec is None or g.soft_note:
             return ""
         n = len(g.candidates)
         return (f"explicitly requested {g.spec}"
@@ -640,12 +643,16 @@ class _Placer:
         best = min(c for c, _ in costs)
         tied = [d for c, d in costs if math.isclose(c, best, rel_tol=1e-9, abs_tol=1e-15)]
         d, how = self._tie_break(g, tied, largest)
-        if total:
-            why = f"cost: {per_dev.get(d.name, 0)} of its {total} input bytes are on {d.name}"
-        else:
-            why = "cost: none of its inputs is placed yet"
-        if per_dev.get(d.name, 0) < max(per_dev.values(), default=0):
-            why += f"; running it there saves more than moving its inputs costs ({flops} flops)"
+        here = per_dev.get(d.name, 0)
+        why = (f"cost: {here} of its {total} input bytes are on {d.name}" if total
+               else "cost: none of its inputs is placed yet")
+        speeds = {FLOPS_PER_S.get(c.type, FLOPS_PER_S["CPU"]) for c in g.candidates}
+        if len(speeds) > 1:
+            if FLOPS_PER_S.get(d.type, FLOPS_PER_S["CPU"]) == max(speeds):
+                why += f"; its compute (~{flops} flops) runs fastest on {d.type}"
+            else:
+                why += (f"; moving its inputs would cost more than computing its ~{flops} flops "
+                        "on a faster device saves")
         self._set(g, d, "; ".join(x for x in (self._requested(g), why, how) if x))
 
     def _neighbour_devices(self, g: _Group, neighbours) -> tuple[dict, list]:
