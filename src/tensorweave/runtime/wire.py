@@ -171,7 +171,8 @@ def check_meta(meta, frames: Sequence | None = None, where: str = "tensor") -> l
         _fail(where, f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}, string")
     extra = set(meta) - allowed
     if extra:
-        _fail(where, f"unknown fields {sorted(map(str, extra))} in a {dtype} tensor meta")
+        _fail(where, f"unknown fields {', '.join(sorted(map(repr, extra)))} in a {dtype} "
+                     "tensor meta")
     shape = meta.get("shape")
     if not isinstance(shape, list) or len(shape) > _MAX_RANK:
         _fail(where, f"shape must be a list of at most {_MAX_RANK} dimensions, got {shape!r}")
@@ -327,8 +328,8 @@ def unpack(frames: Sequence, schema: Schema) -> tuple[dict, list]:
     fields = schema[op]
     unknown = set(header) - set(fields) - {"op"}
     if unknown:
-        raise WireError(f"{op}: unknown fields {sorted(map(repr, unknown))}; "
-                        f"allowed: {sorted(fields)}")
+        raise WireError(f"{op}: unknown fields {', '.join(sorted(map(repr, unknown)))}; "
+                        f"allowed: {', '.join(sorted(fields))}")
     buffers = list(frames[1:])
     used: list[int] = []
     for name, f in fields.items():

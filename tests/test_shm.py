@@ -1,0 +1,232 @@
+"""Shared memory: the arena recycles segments by size class within its idle cap, the reader maps a
+segment once and hands out leased read-only views whose collection is reported, and nothing is
+left in /dev/shm -- after close, at exit, and after the process that created segments died."""
+from __future__ import annotations
+
+import gc
+import os
+import select
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from tensorweave.runtime import shm, wire
+from tensorweave.runtime.shm import MIN_BYTES, ShmArena, ShmReader
+from tensorweave.runtime.wire import WireError
+
+MiB = 1 << 20
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_in_dev_shm():
+    yield
+    gc.collect()
+    assert shm.segment_files(os.getpid()) == []
+
+
+@pytest.fixture
+def arena():
+    a = ShmArena()
+    yield a
+    a.close()
+
+
+@pytest.fixture
+def reader():
+    r = ShmReader()
+    yield r
+    r.close()
+
+
+def send(arena, reader, arr, reply_to="tcp://sender"):
+    meta, frames = wire.encode_tensor(arr, arena)
+    assert frames == [] and "shm" in meta
+    return meta["shm"][0], wire.decode_tensor(meta, frames, reader, reply_to=reply_to)
+
+
+def test_size_classes_reuse_and_stats(arena):
+    seg = arena.alloc(100_000)
+    assert seg.size == 128 * 1024 and seg.name.startswith(f"tw-{os.getpid()}-")
+    assert os.path.getsize(os.path.join(shm.SHM_DIR, seg.name)) == seg.size
+    assert arena.alloc(1).size == MIN_BYTES
+    assert arena.alloc(64 * MiB).size == 64 * MiB
+    assert arena.release(seg.name) and not arena.release(seg.name)
+    assert not arena.release("tw-1-00000000-0")
+    again = arena.alloc(70_000)                       # same class: the released one
+    assert again is seg
+    other = arena.alloc(300_000)                      # other class: a new segment
+    assert other is not seg
+    assert arena.stats == {"created": 4, "reused": 1, "in_use": 4, "idle": 0, "idle_bytes": 0}
+
+
+def test_idle_cap_unlinks_the_oldest_idle_segments():
+    a = ShmArena(max_idle_bytes=3 * MiB)
+    try:
+        segs = [a.alloc(MiB) for _ in range(4)]
+        for s in segs:
+            a.release(s.name)
+        names = shm.segment_files(os.getpid())
+        assert segs[0].name not in names and all(s.name in names for s in segs[1:])
+        assert a.stats["idle"] == 3 and a.stats["idle_bytes"] == 3 * MiB
+        big = a.alloc(8 * MiB)                        # larger than the cap: never kept
+        a.release(big.name)
+        assert big.name not in shm.segment_files(os.getpid())
+        assert a.stats["idle_bytes"] == 3 * MiB
+    finally:
+        a.close()
+
+
+def test_view_is_zero_copy_read_only_and_mapped_once(arena, reader):
+    x = np.random.RandomState(0).randn(512, 256)
+    name, y = send(arena, reader, x)
+    np.testing.assert_array_equal(x, y)
+    assert not y.flags.writeable
+    with pytest.raises(ValueError):
+        y[0, 0] = 1.0
+    # the view is the segment: writing there (as the sender does for the next tensor) shows
+    seg = arena._in_use[name]
+    seg.buffer[:8] = np.frombuffer(np.float64(42.0).tobytes(), np.uint8)
+    assert y[0, 0] == 42.0
+    del y
+    arena.release(name)
+    name2, z = send(arena, reader, x * 2)
+    assert name2 == name and reader.mapped == 1       # reused segment, cached mapping
+    np.testing.assert_array_equal(z, x * 2)
+
+
+def test_lease_ends_when_the_last_view_is_collected(arena, reader):
+    name, y = send(arena, reader, np.arange(50_000, dtype=np.int32))
+    v = y[10:20]
+    w = v.reshape(2, 5)
+    del y, v
+    assert reader.drain() == []
+    assert not select.select([reader.wake_fd], [], [], 0)[0]
+    del w
+    assert select.select([reader.wake_fd], [], [], 1)[0]
+    assert reader.drain() == [("tcp://sender", name)]
+    assert reader.drain() == []
+
+
+def test_lease_survives_cache_eviction_and_unlink(arena):
+    r = ShmReader(max_cached_bytes=MiB)
+    try:
+        x = np.arange(MiB // 4, dtype=np.float32)
+        name, y = send(arena, r, x)
+        _, z = send(arena, r, x + 1)                  # evicts the first mapping
+        assert r.cached == [_] and name not in r.cached
+        arena.close()                                 # the sender unlinks everything
+        assert shm.segment_files(os.getpid()) == []
+        np.testing.assert_array_equal(y, x)           # still mapped by the leases
+        np.testing.assert_array_equal(z, x + 1)
+    finally:
+        r.close()
+
+
+def test_reader_drops_mappings_of_unlinked_segments(reader):
+    a = ShmArena(max_idle_bytes=0)                    # nothing kept: unlinked once consumed
+    try:
+        name, y = send(a, reader, np.zeros(MIN_BYTES // 4, np.float32))
+        del y
+        for reply_to, n in reader.drain():
+            a.release(n)
+        assert name not in shm.segment_files(os.getpid())
+        name2, y2 = send(a, reader, np.ones(MIN_BYTES // 4, np.float32))
+        assert name2 != name and reader.cached == [name2]
+        del y2
+    finally:
+        a.close()
+
+
+def test_reader_rejects_bad_segments(arena, reader):
+    dt = np.dtype("<f4")
+    with pytest.raises(WireError, match="does not exist"):
+        reader.view(f"tw-{os.getpid()}-00000000-99", 0, 8, dt, (2,))
+    with pytest.raises(WireError, match="bad shared-memory segment name"):
+        reader.view("../../etc/passwd", 0, 8, dt, (2,))
+    seg = arena.alloc(MIN_BYTES)
+    with pytest.raises(WireError, match="holds 65536 bytes"):
+        reader.view(seg.name, 0, MIN_BYTES + 4, dt, (MIN_BYTES // 4 + 1,))
+    with pytest.raises(WireError, match="not aligned"):
+        reader.view(seg.name, 2, 8, dt, (2,))
+    meta = {"dtype": "float32", "shape": [2], "nbytes": 8, "shm": [seg.name, MIN_BYTES - 4]}
+    with pytest.raises(WireError, match="holds 65536 bytes"):
+        wire.decode_tensor(meta, [], reader)
+
+
+def test_small_tensors_stay_in_frames(arena):
+    meta, frames = wire.encode_tensor(np.zeros(MIN_BYTES // 8 - 1), arena)
+    assert "frame" in meta and arena.stats["created"] == 0
+
+
+def test_close_unlinks_segments_still_in_use():
+    a = ShmArena()
+    segs = [a.alloc(MIN_BYTES), a.alloc(3 * MiB)]
+    a.release(segs[0].name)
+    assert len(shm.segment_files(os.getpid())) == 2
+    a.close()
+    a.close()
+    assert shm.segment_files(os.getpid()) == []
+    with pytest.raises(RuntimeError, match="after close"):
+        a.alloc(1)
+    assert not a.release(segs[1].name)
+
+
+CHILD = textwrap.dedent("""
+    import sys
+    from tensorweave.runtime.shm import ShmArena
+    a = ShmArena()
+    segs = [a.alloc(100_000), a.alloc(1 << 20)]
+    segs[0].buffer[:] = 7
+    if sys.argv[1] == "exit":
+        sys.exit(0)            # atexit closes the arena
+    print(" ".join(s.name for s in segs), flush=True)
+    sys.stdin.read()           # wait to be killed
+""")
+
+
+def run_child(mode):
+    return subprocess.Popen([sys.executable, "-c", CHILD, mode], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+
+
+def test_segments_are_unlinked_at_interpreter_exit():
+    p = run_child("exit")
+    try:
+        assert p.wait(30) == 0
+        assert shm.segment_files(p.pid) == []
+    finally:
+        p.kill()
+        p.wait()
+        p.stdout.close()
+        p.stdin.close()
+
+
+def test_cleanup_stale_removes_the_segments_of_a_killed_process(arena):
+    mine = arena.alloc(MIN_BYTES)
+    p = run_child("hold")
+    try:
+        names = p.stdout.readline().split()
+        assert shm.segment_files(p.pid) == sorted(names)
+        r = ShmReader()                               # a receiver still maps one of them
+        y = r.view(names[0], 0, 100_000, np.dtype("u1"), (100_000,))
+        assert not set(shm.cleanup_stale()) & set(names)   # its process lives: kept
+        assert shm.segment_files(p.pid) == sorted(names)
+        p.send_signal(signal.SIGKILL)
+        p.wait(10)
+        assert shm.segment_files(p.pid) == sorted(names)   # SIGKILL skips atexit
+        removed = shm.cleanup_stale()
+        assert sorted(set(removed) & set(names)) == sorted(names)
+        assert shm.segment_files(p.pid) == []
+        assert mine.name in shm.segment_files(os.getpid())  # the living keep theirs
+        assert (y == 7).all()                         # and a mapping outlives the unlink
+        del y
+        r.close()
+    finally:
+        p.kill()
+        p.wait()
+        p.stdout.close()
+        p.stdin.close()
