@@ -119,6 +119,9 @@ def test_runner_devices_lists_gpus(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "/job:worker/replica:0/task:1/device:GPU:0  GPU  Fake GPU 0  1,024 MiB" in out
     assert "no GPU" not in out
+    assert main(argparse.Namespace(cpus=None, gpus=0, job=None)) == 0
+    out = capsys.readouterr().out
+    assert "GPU:0" not in out and "no GPU: none asked for (--gpus 0)" in out
 
 
 def test_python_m_runner_devices():

@@ -47,13 +47,13 @@ def _cluster():
 # --- explicit requests -----------------------------------------------------------------------
 def test_full_and_partial_device_specs():
     with tw.device("/cpu:1"):
-        a = tw.constant(1.0, name="a")
+        tw.constant(1.0, name="a")
     with tw.device("/job:ps/task:1"):
-        b = tw.constant(2.0, name="b")
+        tw.constant(2.0, name="b")
     with tw.device("/device:CPU:0"):
-        c = tw.constant(3.0, name="c")
+        tw.constant(3.0, name="c")
     with tw.device("/job:worker/replica:0/task:0/device:CPU:0"):
-        d = tw.constant(4.0, name="d")
+        tw.constant(4.0, name="d")
     p = _place(_cluster())
     assert p.device_of["a"] == CPU1
     assert p.device_of["b"] == "/job:ps/replica:0/task:1/device:CPU:0"
@@ -63,43 +63,40 @@ def test_full_and_partial_device_specs():
     assert p.explain("a") == (f"a (Const) on {CPU1}: explicitly requested /device:CPU:1")
     assert "explicitly requested /job:ps/task:1" in p.explain("b")
     assert "4 matching devices" in p.explain("c") and "default device" in p.explain("c")
-    del a, b, c, d
 
 
 def test_partial_spec_matching_several_devices_is_chosen_by_cost():
     with tw.device("/job:ps/task:1"):
         big = tw.ones([256, 256], name="big")
     with tw.device("/job:ps"):
-        y = tw.square(big, name="y")
+        tw.square(big, name="y")
     p = _place(_cluster())
     assert p.device_of["y"] == "/job:ps/replica:0/task:1/device:CPU:0"
     assert "explicitly requested /job:ps (2 matching devices" in p.explain("y")
     assert "cost: 262144 of its 262144 input bytes" in p.explain("y")
-    del y
 
 
 def test_nested_device_scopes_and_device_functions():
     with tw.device("/job:ps"):
         with tw.device("/task:1"):
-            a = tw.constant(1.0, name="a")
+            tw.constant(1.0, name="a")
         with tw.device("/job:worker/task:0"):
-            b = tw.constant(1.0, name="b")
+            tw.constant(1.0, name="b")
     with tw.device("/cpu:1"):
         with tw.device(None):
-            c = tw.constant(1.0, name="c")
+            tw.constant(1.0, name="c")
 
     def matmuls_on_cpu1(op):
         return "/cpu:1" if op.type == "MatMul" else "/cpu:0"
 
     with tw.device(matmuls_on_cpu1):
         x = tw.ones([4, 4], name="x")
-        m = tw.matmul(x, x, name="m")
+        tw.matmul(x, x, name="m")
     p = _place(_cluster())
     assert p.device_of["a"] == "/job:ps/replica:0/task:1/device:CPU:0"
     assert p.device_of["b"] == "/job:worker/replica:0/task:0/device:CPU:0"
     assert p.device_of["c"] == CPU0               # device(None) cleared the scope: default
     assert p.device_of["m"] == CPU1 and p.device_of["x"] == CPU0
-    del c, m
 
 
 # --- colocation ------------------------------------------------------------------------------

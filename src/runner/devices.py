@@ -12,8 +12,8 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:,.0f} MiB" if n else "unknown memory"
 
 
-def describe(devices) -> list[str]:
-    """One line per device, then a line saying whether there are GPUs."""
+def describe(devices, gpus_asked=None) -> list[str]:
+    """One line per device, then a line saying why there is no GPU, if there is none."""
     lines = []
     for d in devices:
         if d.device_type == "CPU":
@@ -21,7 +21,9 @@ def describe(devices) -> list[str]:
         else:
             what = d.description or d.device_type
         lines.append(f"{d.name}  {d.device_type}  {what}  {_mib(d.memory_limit_bytes)}")
-    if not any(d.device_type == "GPU" for d in devices):
+    if gpus_asked == 0:
+        lines.append("no GPU: none asked for (--gpus 0)")
+    elif not any(d.device_type == "GPU" for d in devices):
         lines.append("no GPU: cupy is not installed or sees no CUDA device "
                      "(pip install '.[gpu]' on a machine with an NVIDIA GPU)")
     return lines
@@ -42,6 +44,6 @@ def main(args) -> int:
     n = len(available_cores())
     print(f"{n} CPU core{'s' * (n != 1)} available to this process; "
           f"{len(devices)} device{'s' * (len(devices) != 1)}:")
-    for line in describe(devices):
+    for line in describe(devices, count.get("GPU")):
         print("  " + line)
     return 0
