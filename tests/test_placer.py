@@ -409,8 +409,20 @@ def test_bad_devices_and_default():
         place(_ops(), ["/cpu:0"], default_device="/cpu:0")
     with pytest.raises(ValueError, match="default device '/device:GPU:0' is not one"):
         _place(default="/device:GPU:0")
-    # a partial default picks the first device it matches
+    # a partial default picks the first device it matches; None the preferred type's first
     assert _place(default="/device:CPU:1").default_device == CPU1
+    assert _place(default=None).default_device == CPU0
+
+
+def test_default_none_prefers_the_gpu(gpu):
+    tw.constant(1.0, name="a")
+    p = _place(TWO_CPUS + [gpu], default=None)
+    assert p.default_device == GPU0 and p.device_of["a"] == GPU0
+
+
+def test_empty_step():
+    p = place([], TWO_CPUS, default_device=CPU0)
+    assert p.device_of == {} and p.log_lines() == []
 
 
 def test_validate_rejects_broken_placements():

@@ -31,8 +31,9 @@ Policy, in this order:
    * a group holding a variable takes the default device when it is a candidate (else the first
      candidate by backend priority, then device order): a variable's state must stay on one
      device in every step, whatever the step's other nodes are;
-   * otherwise, walking the step in topological order, a group with inputs from other groups goes
-     where moving its inputs and running it costs least: bytes from already placed producers
+   * otherwise, walking the step in topological order, a group with inputs from other groups is
+     decided where its first member comes, and goes where moving its inputs and running it
+     costs least: bytes from the producers placed by then
      (static shapes; unknown dimensions count 1, unknown rank `UNKNOWN_RANK_ELEMENTS`) at
      `TRANSFER_BYTES_PER_S`, plus a compute estimate (`op_flops`) at the device type's
      `FLOPS_PER_S`.  Ties go to the device of the largest input, then the default device, then
@@ -339,6 +340,9 @@ class _Placer:
         return hit
 
     def _resolve_default(self, default_device) -> _Dev:
+        if default_device is None:        # TF1: the first device of the preferred type
+            best = max(d.priority for d in self.devs)
+            return next(d for d in self.devs if d.priority == best)
         name = default_device if isinstance(default_device, str) else default_device.name
         spec = DeviceSpec.from_string(name) if name else None
         for d in self.devs:
@@ -770,7 +774,8 @@ def place(ops: Iterable, devices: Iterable, *, default_device,
     """Give every op of `ops` a full device name (see the module docstring for the rules).
 
     `devices`: `tensorweave.runtime.devices.Device`s or full device names; `default_device`: one
-    of them (or a partial spec: the first device it matches); `has_kernel(device_type, op_type)`
+    of them (or a partial spec: the first device it matches; None: the first device of the
+    highest-priority backend, GPU before CPU); `has_kernel(device_type, op_type)`
     defaults to the kernel backends' tables.  Raises `InvalidArgumentError` for requests that
     cannot be met; the result is checked with `validate` before it is returned.
     """
