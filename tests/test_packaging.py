@@ -57,29 +57,30 @@ def worker_process():
 
 def test_worker_answers_ping_and_survives_garbage(worker_process):
     line = worker_process.stdout.readline()
-    assert line.startswith("workers: serving on "), line
-    endpoint = line.split()[-1]
+    assert line.startswith("workers: serving "), line
+    endpoint = line.split("control=")[1].split()[0]
     ctx = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect(endpoint)
     try:
         def request(payload):
-            s = ctx.socket(zmq.REQ)
-            s.setsockopt(zmq.LINGER, 0)
-            s.connect(endpoint)
-            try:
-                s.send(payload)
-                assert s.poll(5000), "worker did not answer within 5 s"
-                return msgpack.unpackb(s.recv(), raw=False)
-            finally:
-                s.close(0)
-        assert request(msgpack.packb({"op": "ping"})) == {"ok": True, "op": "pong"}
-        rep = request(os.urandom(64) + b"\xc1")
-        assert rep["ok"] is False and "malformed" in rep["error"]
-        rep = request(msgpack.packb({"op": "ping", "extra": 1}))
-        assert rep["ok"] is False
-        assert request(msgpack.packb({"op": "ping"}))["ok"] is True
-        assert request(msgpack.packb({"op": "shutdown"}))["op"] == "bye"
+            s.send(payload)
+            assert s.poll(5000), "worker did not answer within 5 s"
+            return msgpack.unpackb(s.recv(), raw=False)
+        assert request(msgpack.packb({"op": "ping", "id": 1})) == {"op": "reply", "id": 1,
+                                                                   "ok": True}
+        s.send(os.urandom(64) + b"\xc1")                           # not msgpack
+        s.send(msgpack.packb({"op": "ping", "id": 2, "extra": 1}))  # unknown field
+        s.send(msgpack.packb({"op": "frobnicate", "id": 3}))        # unknown op
+        rep = request(msgpack.packb({"op": "status", "id": 4}))
+        assert rep["id"] == 4 and rep["ok"] and rep["status"]["pid"] == worker_process.pid
+        assert request(msgpack.packb({"op": "shutdown", "id": 5}))["ok"] is True
         assert worker_process.wait(timeout=10) == 0
+        err = worker_process.stderr.read()
+        assert err.count("rejected a malformed message") == 3
     finally:
+        s.close(0)
         ctx.term()
 
 
@@ -92,4 +93,4 @@ def test_worker_reports_a_busy_address():
             r = _run("-m", "workers", "--bind", f"tcp://127.0.0.1:{port}", timeout=30)
         finally:
             s.close(0)
-    assert r.returncode != 0 and "cannot bind" in r.stderr
+    assert r.returncode == 2 and "cannot bind" in r.stderr

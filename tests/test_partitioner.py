@@ -28,7 +28,8 @@ def test_one_send_recv_pair_per_tensor_and_destination():
     assert count_send_recv(parts) == (3, 3)  # a -> D1 once; b, c -> D0
     p1 = parts[D1]
     recv = [n for n in p1.graph_def.node if n.op == "_Recv"]
-    assert len(recv) == 1 and recv[0].attr["tensor_name"] == f"{D0};{D1};a:0"
+    assert len(recv) == 1 and recv[0].attr["tensor_name"] == "a:0"
+    assert recv[0].attr["send_device"] == D0 and recv[0].attr["recv_device"] == D1
     assert recv[0].attr["dtype"] == tw.float32 and recv[0].attr["shape"] == tw.TensorShape([2])
     # the Recv comes right before its first consumer; each Send right after its producer
     names0 = _names(parts[D0])

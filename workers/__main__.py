@@ -1,56 +1,67 @@
-"""`python -m workers --bind tcp://127.0.0.1:PORT`: answer msgpack `{"op": "ping"}` requests."""
+"""`python -m workers`: run the worker service for one device.
+
+    python -m workers --bind tcp://127.0.0.1:0 [--device /job:J/replica:0/task:T/device:CPU:0]
+                      [--data-bind ENDPOINT] [--cores 0,1] [--parent-pid PID] [--cluster FILE]
+
+On start it pins itself to `--cores` (BLAS threads limited to as many), then prints one line,
+`workers: serving DEVICE control=ENDPOINT data=ENDPOINT pid=PID`, and serves until it is told to
+shut down or its parent (`--parent-pid`) exits.  A bad or busy address exits with status 2 and a
+message naming it.
+"""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-import msgpack
-import zmq
 
-
-def serve(bind: str, max_requests: int | None = None, poll_ms: int = 200) -> None:
-    ctx = zmq.Context.instance()
-    sock = ctx.socket(zmq.REP)
-    sock.setsockopt(zmq.LINGER, 0)
+def _pin(cores: list[int]) -> None:
+    """Run on `cores` only, with BLAS using as many threads."""
     try:
-        sock.bind(bind)
-    except zmq.ZMQError as e:
-        raise SystemExit(f"workers: cannot bind {bind}: {e}") from None
-    print(f"workers: serving on {sock.getsockopt_string(zmq.LAST_ENDPOINT)}", flush=True)
-    served = 0
+        import psutil
+        psutil.Process().cpu_affinity(cores)
+    except (ImportError, AttributeError, OSError, ValueError):
+        pass
     try:
-        while max_requests is None or served < max_requests:
-            if not sock.poll(poll_ms):
-                continue
-            raw = sock.recv()
-            try:
-                req = msgpack.unpackb(raw, raw=False)
-                if not isinstance(req, dict) or set(req) - {"op"}:
-                    raise ValueError("request must be a map with only the field 'op'")
-                op = req.get("op")
-                if op == "ping":
-                    rep = {"ok": True, "op": "pong"}
-                elif op == "shutdown":
-                    sock.send(msgpack.packb({"ok": True, "op": "bye"}))
-                    break
-                else:
-                    rep = {"ok": False, "error": f"unknown op {op!r}"}
-            except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
-                print(f"workers: rejected malformed request: {e}", file=sys.stderr, flush=True)
-                rep = {"ok": False, "error": f"malformed request: {e}"}
-            sock.send(msgpack.packb(rep))
-            served += 1
-    finally:
-        sock.close(0)
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(limits=len(cores), user_api="blas")
+    except ImportError:
+        pass
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m workers", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bind", default="tcp://127.0.0.1:0",
-                   help="ZeroMQ endpoint to serve on (default: a random loopback port)")
+                   help="control endpoint (tcp://HOST:PORT, port 0 = random, or ipc://PATH)")
+    p.add_argument("--device", default="/job:localhost/replica:0/task:0/device:CPU:0")
+    p.add_argument("--data-bind", default=None, help="endpoint for tensors from peers")
+    p.add_argument("--cores", default=None, help="comma-separated CPU cores to run on")
+    p.add_argument("--parent-pid", type=int, default=None, help="exit when this process exits")
+    p.add_argument("--cluster", default=None, help="msgpack file with the cluster spec")
     args = p.parse_args(argv)
-    serve(args.bind)
+    if args.cores:
+        _pin([int(c) for c in args.cores.split(",") if c != ""])
+    from .service import WorkerService, _die_with_parent
+    _die_with_parent(args.parent_pid)
+    cluster = None
+    if args.cluster:
+        import msgpack
+        with open(args.cluster, "rb") as f:
+            cluster = msgpack.unpackb(f.read(), raw=False)
+        if not isinstance(cluster, dict):
+            print("workers: --cluster file must hold a map", file=sys.stderr)
+            return 2
+    try:
+        svc = WorkerService(args.device, args.bind, args.data_bind, cluster, args.parent_pid)
+    except OSError as e:
+        print(f"workers: {e}", file=sys.stderr, flush=True)
+        return 2
+    print(f"workers: serving {svc.device} control={svc.endpoint} "
+          f"data={svc.transport.endpoint} pid={os.getpid()}", flush=True)
+    svc.serve()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

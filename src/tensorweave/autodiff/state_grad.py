@@ -9,5 +9,6 @@ for _t in ("Assign", "AssignAdd", "AssignSub", "ScatterUpdate", "ScatterAdd", "S
            "Placeholder", "Assert"):
     NoGradient(_t)
 
+NoGradient("TestSleep")
 NoGradient("_Send")
 NoGradient("_Recv")

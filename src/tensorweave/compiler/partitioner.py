@@ -10,7 +10,9 @@ tensors, the fetched tensors and the target ops.  Output: a `Partition` per devi
 * a control edge from A to B becomes a `_Send` without data input on A (control-dependent on the
   source op) and a `_Recv` of an empty tensor on B that the consumer control-depends on;
 * a fed tensor becomes, on each device that reads it, a placeholder `_feed/<tensor>` that the
-  master fills (the producer does not run); fetches and targets stay with their device.
+  master fills (the producer does not run); fetches and targets stay with their device;
+* a variable that the step only writes (an initializer's `Assign`) is added to its device's
+  partition so the worker can resolve the reference; the worker prunes it from what runs.
 
 Because each device runs its partition in this order, and Recvs come as late as possible, the
 projection of one global topological order onto each device can never deadlock: the earliest
@@ -24,7 +26,6 @@ from ..framework import dtypes as _dtypes
 from ..framework import errors
 from ..framework.graphdef import GraphDef, NodeDef, node_def_of
 from ..framework.tensor_shape import TensorShape
-from ..ops.sendrecv_ops import rendezvous_name
 
 __all__ = ["Partition", "partition", "count_send_recv"]
 
@@ -62,6 +63,7 @@ def partition(ops, device_of: dict, feeds=(), fetches=(), targets=()) -> dict[st
     send_done: set = set()             # (tensor name or ^op, dst device)
     # consumers per (tensor, device), to know where to send
     cross: dict[str, list] = {}        # producer op name -> [(tensor|None, dst device)]
+    ref_only: dict = {}                # variable op read only by reference -> its device
     for op in ops:
         dev = device_of[op.name]
         for pos, t in enumerate(op._inputs):
@@ -69,6 +71,9 @@ def partition(ops, device_of: dict, feeds=(), fetches=(), targets=()) -> dict[st
             if t.name in fed:
                 continue
             if src.name not in op_set:
+                if pos in op.op_def.ref_inputs and src.op_def.is_variable:
+                    ref_only.setdefault(src.name, (src, dev))  # assign to a variable: the
+                    continue                                  # variable node names its state
                 raise errors.InternalError(None, op.name, f"Partition error: input {t.name} of "
                                            f"{op.name!r} is not part of the step")
             sdev = device_of[src.name]
@@ -85,6 +90,10 @@ def partition(ops, device_of: dict, feeds=(), fetches=(), targets=()) -> dict[st
 
     for dev_list in (device_of[op.name] for op in ops):
         part(dev_list)
+    for src, dev in ref_only.values():
+        # the worker needs the variable's node to resolve the reference; it does not run it
+        nodes[dev].append(node_def_of(src, add_source=True))
+        nodes[dev][-1].device = dev
 
     def add(dev, nd: NodeDef):
         nd.device = dev
@@ -110,8 +119,7 @@ def partition(ops, device_of: dict, feeds=(), fetches=(), targets=()) -> dict[st
             else:
                 name = f"_recv/{_safe(tname)}"
                 attrs = {"dtype": t.dtype, "shape": t.shape}
-            attrs.update(tensor_name=rendezvous_name(src_dev, dst_dev, tname),
-                         send_device=src_dev, recv_device=dst_dev)
+            attrs.update(tensor_name=tname, send_device=src_dev, recv_device=dst_dev)
             add(dst_dev, NodeDef(name, "_Recv", [], dst_dev, attrs))
             recv_of[(key, dst_dev)] = name
         return name
@@ -123,6 +131,8 @@ def partition(ops, device_of: dict, feeds=(), fetches=(), targets=()) -> dict[st
         for pos, t in enumerate(op._inputs):
             if t.name in fed:
                 inputs.append(feed_placeholder(t, dev))
+            elif t.op.name in ref_only:
+                inputs.append(nd.input[pos])
             elif device_of[t.op.name] != dev:
                 inputs.append(recv(t.name, t, device_of[t.op.name], dev))
             else:
@@ -143,8 +153,7 @@ def partition(ops, device_of: dict, feeds=(), fetches=(), targets=()) -> dict[st
                 continue
             send_done.add(key)
             tname = key[0]
-            attrs = {"tensor_name": rendezvous_name(dev, dst, tname), "send_device": dev,
-                     "recv_device": dst}
+            attrs = {"tensor_name": tname, "send_device": dev, "recv_device": dst}
             if t is None:
                 sname = f"_send/ctrl/{_safe(op.name)}/{_safe(dst)}"
                 add(dev, NodeDef(sname, "_Send", ["^" + op.name], dev, attrs))

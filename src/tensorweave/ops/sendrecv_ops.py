@@ -1,8 +1,9 @@
 """`_Send` / `_Recv`: the nodes the partitioner puts on every edge that crosses devices.
 
 A `_Send` on the producer's device pushes its input to the consumer's device as soon as it runs;
-the matching `_Recv` there waits for exactly that tensor.  Both name the *rendezvous key*: source
-device, destination device and tensor name (the step id is added at run time).  A control edge
+the matching `_Recv` there waits for exactly that tensor.  Their attrs give the *rendezvous key*
+(`runtime/rendezvous.make_key`): source device, destination device and tensor name; the step id
+is added at run time.  A control edge
 crosses as a `_Send` without data input whose `_Recv` yields an empty tensor.
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from ..framework.op_registry import register_op
 from ..framework.tensor_shape import TensorShape
 
-__all__ = ["rendezvous_name"]
+__all__: list = []
 
 
 @register_op("_Send", stateful=True, required_attrs=("tensor_name", "send_device",
@@ -23,8 +24,3 @@ def _send_shape(op):
                                                      "recv_device", "dtype"))
 def _recv_shape(op):
     return [(op.get_attr("dtype"), op._attrs.get("shape", TensorShape(None)))]
-
-
-def rendezvous_name(send_device: str, recv_device: str, tensor_name: str) -> str:
-    """The step-independent part of a rendezvous key."""
-    return f"{send_device};{recv_device};{tensor_name}"

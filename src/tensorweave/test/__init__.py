@@ -2,9 +2,18 @@
 from __future__ import annotations
 
 from .gradient_checker import check_gradients, compute_gradient, compute_gradient_error
+from .test_ops import sleep
 
 __all__ = ["compute_gradient", "compute_gradient_error", "check_gradients", "is_gpu_available",
-           "is_built_with_cuda"]
+           "is_built_with_cuda", "sleep", "create_local_cluster"]
+
+
+def create_local_cluster(num_workers: int, num_ps: int, protocol: str = "grpc",
+                         worker_config=None, ps_config=None):
+    """TF1 `tf.test.create_local_cluster`: start `num_workers` worker and `num_ps` ps tasks on
+    random loopback ports, each a worker process; returns (worker servers, ps servers)."""
+    from ..train.server_lib import create_local_cluster as _create
+    return _create(num_workers, num_ps, protocol, worker_config, ps_config)
 
 
 def is_built_with_cuda() -> bool:

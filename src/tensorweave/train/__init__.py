@@ -23,6 +23,7 @@ from .moving_averages import ExponentialMovingAverage, assign_moving_average
 from .meta_graph import MetaGraphDef, export_meta_graph, import_meta_graph
 from .rmsprop import RMSPropOptimizer
 from .saver import Saver, SaverDef
+from .server_lib import ClusterSpec, Server
 from .training_util import (assert_global_step, create_global_step, get_global_step,
                             get_or_create_global_step, global_step)
 
@@ -35,4 +36,4 @@ __all__ = ["Optimizer", "GradientDescentOptimizer", "MomentumOptimizer", "AdamOp
            "load_checkpoint", "load_variable", "MetaGraphDef", "export_meta_graph",
            "import_meta_graph", "exponential_decay", "natural_exp_decay", "inverse_time_decay",
            "polynomial_decay", "cosine_decay", "piecewise_constant", "ExponentialMovingAverage",
-           "assign_moving_average"]
+           "assign_moving_average", "ClusterSpec", "Server"]

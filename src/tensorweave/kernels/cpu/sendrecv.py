@@ -1,0 +1,47 @@
+"""CPU kernels of `_Send` / `_Recv`: hand tensors to the worker's transport and rendezvous.
+
+They only run inside a worker process, whose `KernelContext` provides `send(dst_device, key,
+value)`, `recv(key) -> value` and `step` (a thread-local holding the running step's id).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...framework import errors
+
+__all__ = ["KERNELS"]
+
+_EMPTY = np.zeros(0, dtype=bool)
+
+
+def _runtime(node, ctx):
+    if getattr(ctx, "send", None) is None:
+        raise errors.InternalError(None, node.name, f"{node.op} node {node.name!r} can only run "
+                                   "in a worker process (it was not partitioned away)")
+    return ctx
+
+
+def _send(node, ctx):
+    rt = _runtime(node, ctx)
+    src, dst, name = node.attr["send_device"], node.attr["recv_device"], node.attr["tensor_name"]
+    step = rt.step
+    send = rt.send
+    if node.inputs:
+        def send_tensor(x):
+            send(dst, (step.id, src, dst, name), x)
+        return send_tensor
+
+    def send_control():
+        send(dst, (step.id, src, dst, name), _EMPTY)
+    return send_control
+
+
+def _recv(node, ctx):
+    rt = _runtime(node, ctx)
+    src, dst, name = node.attr["send_device"], node.attr["recv_device"], node.attr["tensor_name"]
+    step = rt.step
+    recv = rt.recv
+    return lambda: recv((step.id, src, dst, name))
+
+
+KERNELS = {"_Send": _send, "_Recv": _recv}

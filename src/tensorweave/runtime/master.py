@@ -1,0 +1,441 @@
+"""The master: runs a session's steps on worker processes, one per device.
+
+For each (fetches, feeds) signature it places the pruned graph (`compiler/placer.py`), cuts it
+into per-device partitions with `_Send`/`_Recv` pairs (`compiler/partitioner.py`) and registers
+each partition with its worker once.  A step is then one `run_graph` per worker, sent together;
+workers exchange tensors among themselves (never through the master) and return their fetches.
+
+Waiting for replies never blocks without a deadline: the master polls its sockets in short
+slices, checks that the worker processes it started are alive, pings remote workers that have
+been silent, and honours `RunOptions.timeout_in_ms` / `ConfigProto.operation_timeout_in_ms`.
+When a worker fails or dies, the master aborts the step on the others (their `_Recv`s return
+at once) and raises an error naming the job/task and the step.
+
+`Master.local(config)` starts the workers of this machine's devices (`device_count`) and stops
+them on `close()`; `Master.connect(target)` joins a cluster of `tw.train.Server`s.
+"""
+from __future__ import annotations
+
+import atexit
+import itertools
+import os
+import random
+import select
+import socket as pysocket
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+
+import numpy as np
+import zmq
+
+from ..framework import errors
+from . import wire
+from .rpc import REPLIES, WorkerClient, endpoint_dir, error_from_reply
+from .shm import ShmArena, ShmReader
+
+__all__ = ["Master", "start_worker_process", "WorkerInfo"]
+
+_LIVE_MASTERS: weakref.WeakSet = weakref.WeakSet()
+
+
+@dataclass
+class WorkerInfo:
+    """What the master knows of one worker (one device)."""
+
+    device: str
+    client: WorkerClient
+    data: str
+    host: str
+    pid: int
+    proc: subprocess.Popen | None = None
+
+    @property
+    def task_name(self) -> str:
+        return self.device.split("/device:")[0]
+
+
+@dataclass
+class _Part:
+    worker: WorkerInfo
+    handle: int
+    feed_index: list           # positions in the plan's feed list
+    fetch_index: list          # positions in the plan's fetch list
+
+
+@dataclass
+class DistPlan:
+    parts: list
+    n_fetches: int
+    fed_fetches: dict = field(default_factory=dict)   # fetch position -> feed position
+    placement: object = None
+    partitions: list = field(default_factory=list)
+
+
+def start_worker_process(device, bind: str, *, cores=(), cluster_file: str | None = None,
+                         parent_pid: int | None = None, timeout_s: float = 60.0,
+                         data_bind: str | None = None):
+    """Start `python -m workers` for `device`; returns (Popen, control endpoint, data endpoint).
+
+    Raises OSError naming the address when the worker cannot bind it (bad or busy)."""
+    env = dict(os.environ)
+    if cores:
+        n = str(len(cores))
+        env.update(OPENBLAS_NUM_THREADS=n, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n)
+    cmd = [sys.executable, "-m", "workers", "--bind", bind, "--device", device]
+    if cores:
+        cmd += ["--cores", ",".join(str(c) for c in cores)]
+    if parent_pid is not None:
+        cmd += ["--parent-pid", str(parent_pid)]
+    if cluster_file:
+        cmd += ["--cluster", cluster_file]
+    if data_bind:
+        cmd += ["--data-bind", data_bind]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            text=True, bufsize=1)
+    deadline = time.monotonic() + timeout_s
+    line = ""
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([proc.stdout], [], [], 0.1)
+        if r:
+            line = proc.stdout.readline()
+            break
+        if proc.poll() is not None:
+            break
+    if not line.startswith("workers: serving"):
+        err = ""
+        if proc.poll() is None:
+            proc.kill()
+        try:
+            _, err = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        raise OSError(f"worker for {device} at {bind} did not start: "
+                      f"{(err or line).strip() or 'no answer within the timeout'}")
+    fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+    threading.Thread(target=_drain_stderr, args=(proc,), daemon=True).start()
+    return proc, fields["control"], fields["data"]
+
+
+def _drain_stderr(proc) -> None:
+    """Forward a worker's log lines (malformed messages, ...) to our stderr."""
+    try:
+        for line in proc.stderr:
+            sys.stderr.write(line)
+    except (ValueError, OSError):
+        pass
+
+
+class Master:
+    """See the module docstring."""
+
+    def __init__(self, workers: list[WorkerInfo], default_device: str, config, own: bool,
+                 ctx: zmq.Context):
+        self.workers = {w.device: w for w in workers}
+        self.default_device = default_device
+        self.config = config
+        self._own = own
+        self._ctx = ctx
+        self._host = pysocket.gethostname()
+        self._arena = ShmArena()
+        self._reader = ShmReader()
+        self._master_id = random.getrandbits(20)
+        self._steps = itertools.count(1)
+        self._plans: list[DistPlan] = []
+        self._closed = False
+        self._lock = threading.Lock()
+        _LIVE_MASTERS.add(self)
+
+    # --- construction ------------------------------------------------------------------------
+    @classmethod
+    def local(cls, config) -> Master:
+        """Start one worker process per device of this machine (`config.device_count`)."""
+        from .devices import local_devices
+        devices = local_devices(dict(config.device_count) or None)
+        ctx = zmq.Context()
+        d = endpoint_dir()
+        workers = []
+        try:
+            for i, dev in enumerate(devices):
+                ep = f"ipc://{d}/{id(ctx):x}-{i}"
+                proc, control, data = start_worker_process(
+                    dev.name, ep, cores=dev.cores if dev.device_type == "CPU" else (),
+                    parent_pid=os.getpid())
+                client = WorkerClient(control, dev.name, ctx, proc)
+                workers.append(WorkerInfo(dev.name, client, data, pysocket.gethostname(),
+                                          proc.pid, proc))
+        except BaseException:
+            for w in workers:
+                w.proc.kill()
+                w.client.close()
+            ctx.term()
+            raise
+        m = cls(workers, devices[0].name, config, True, ctx)
+        m.devices = devices
+        return m
+
+    @classmethod
+    def connect(cls, target: str, config) -> Master:
+        """Join the cluster whose task listens at `target` (tw://host:port or grpc://...)."""
+        from .devices import Device
+        endpoint = normalize_target(target)
+        ctx = zmq.Context()
+        first = WorkerClient(endpoint, target, ctx)
+        try:
+            rep, _ = first.call({"op": "status"}, timeout_s=10.0)
+        except errors.OpError as e:
+            first.close()
+            ctx.term()
+            raise errors.UnavailableError(None, None, f"cannot reach {target}: {e}") from None
+        st = rep["status"]
+        endpoints = {st["device"]: st["control"]}
+        for job, tasks in (st.get("cluster") or {}).items():
+            for idx, addr in tasks.items():
+                dev = f"/job:{job}/replica:0/task:{int(idx)}/device:CPU:0"
+                endpoints.setdefault(dev, "tcp://" + addr)
+        workers, devices = [], []
+        for dev, ep in sorted(endpoints.items()):
+            client = first if ep == endpoint else WorkerClient(ep, dev, ctx)
+            try:
+                r, _ = client.call({"op": "status"}, timeout_s=10.0)
+            except errors.OpError as e:
+                raise errors.UnavailableError(None, None, f"cluster task {dev} at {ep} is not "
+                                              f"reachable: {e}") from None
+            s = r["status"]
+            client.name = s["device"].split("/device:")[0]
+            workers.append(WorkerInfo(s["device"], client, s["data"], s["host"], s["pid"]))
+            spec = s["device"]
+            from ..framework.device_spec import DeviceSpec
+            ds = DeviceSpec.from_string(spec)
+            devices.append(Device(spec, ds.device_type, ds.job, ds.replica or 0, ds.task or 0,
+                                  ds.device_index or 0, 0))
+        m = cls(workers, st["device"], config, False, ctx)
+        m.devices = devices
+        return m
+
+    # --- plans -----------------------------------------------------------------------------------
+    def build(self, ops, feeds, fetches, targets, log=None) -> DistPlan:
+        """Place, partition and register a step (see the module docstring)."""
+        from ..compiler.partitioner import partition
+        placement = self._placement(ops[0].graph if ops else None)
+        if log is not None:
+            names = {op.name for op in ops}
+            for line in placement.log_lines():
+                if line.split(" ", 1)[0] in names:
+                    log(line)
+        parts = partition(ops, placement.device_of, feeds, fetches, targets)
+        feed_pos = {t.name: i for i, t in enumerate(feeds)}
+        fetch_pos: dict = {}
+        for i, t in enumerate(fetches):
+            fetch_pos.setdefault(t.name, []).append(i)
+        plan = DistPlan([], len(fetches), placement=placement, partitions=list(parts.values()))
+        for i, t in enumerate(fetches):
+            if t.name in feed_pos:
+                plan.fed_fetches[i] = feed_pos[t.name]
+        session_key = f"{os.getpid()}-{self._master_id}"
+        for dev, p in parts.items():
+            w = self.workers[dev]
+            peers = {}
+            for dst in sorted(p.sends_to):
+                pw = self.workers[dst]
+                peers[dst] = [pw.data, pw.host == w.host]
+            feed_items = list(p.feeds.items())
+            fetch_names = list(dict.fromkeys(p.fetches))
+            rep, _ = w.client.call({"op": "register_graph",
+                                    "graph": p.graph_def.SerializeToString(),
+                                    "feeds": [[t, ph] for t, ph in feed_items],
+                                    "fetches": fetch_names, "targets": list(p.targets),
+                                    "peers": peers,
+                                    "session": session_key}, timeout_s=120.0)
+            fetch_index = [fetch_pos[n] for n in fetch_names]
+            plan.parts.append(_Part(w, rep["handle"], [feed_pos[t] for t, _ in feed_items],
+                                    fetch_index))
+        self._plans.append(plan)
+        return plan
+
+    def _placement(self, graph):
+        """The placement of the whole graph (as TF1: every step prunes the same placement, so a
+        variable is on one device for all steps), recomputed when the graph has grown."""
+        from ..compiler.placer import place
+        cached = getattr(self, "_placed", None)
+        if cached is not None and cached[0] is graph and cached[1] == graph._version:
+            return cached[2]
+        ops = graph.get_operations() if graph is not None else []
+        placement = place(ops, self.devices, default_device=self.default_device,
+                          allow_soft_placement=bool(self.config.allow_soft_placement))
+        self._placed = (graph, graph._version if graph is not None else 0, placement)
+        return placement
+
+    @staticmethod
+    def partitions_of(plan: DistPlan) -> list:
+        return plan.partitions
+
+    # --- steps -----------------------------------------------------------------------------------
+    def run(self, plan: DistPlan, feed_values, timeout_ms: int = 0) -> tuple:
+        """Run one step of `plan`; returns the fetched values in plan order."""
+        if self._closed:
+            raise RuntimeError("Attempted to use a closed Session.")
+        step = (self._master_id << 40) | next(self._steps)
+        results: list = [None] * plan.n_fetches
+        for i, j in plan.fed_fetches.items():
+            results[i] = feed_values[j]
+        pending: dict = {}
+        for part in plan.parts:
+            w = part.worker
+            arena = self._arena if w.host == self._host else None
+            metas, frames = wire.encode_tensors([feed_values[i] for i in part.feed_index], arena)
+            header = {"op": "run_graph", "handle": part.handle, "step": step, "feeds": metas}
+            rid = w.client.send(header, frames)
+            pending[rid] = part
+        timeout_ms = timeout_ms or int(self.config.operation_timeout_in_ms or 0)
+        deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms > 0 else None
+        first_error = None
+        sockets = {part.worker.client.socket(): part.worker for part in plan.parts}
+        poller = zmq.Poller()
+        for s in sockets:
+            poller.register(s, zmq.POLLIN)
+        last_check = time.monotonic()
+        pings: dict = {}
+        abort_at = None
+
+        def fail(err):
+            nonlocal first_error, abort_at
+            if first_error is None:
+                first_error = err
+                abort_at = time.monotonic()
+                self._abort(step, pending, str(err))
+
+        while pending:
+            if abort_at is not None and time.monotonic() - abort_at > 2.0:
+                break  # the others were told to abort; do not wait for stragglers
+            for s, _ in poller.poll(100):
+                w = sockets[s]
+                try:
+                    header, frames = wire.unpack(s.recv_multipart(copy=False), REPLIES)
+                except wire.WireError as e:
+                    print(f"tensorweave master: dropped a malformed reply from {w.device}: {e}",
+                          file=sys.stderr)
+                    continue
+                w.client.last_heard = time.monotonic()
+                for name in header.get("released", ()):
+                    self._arena.release(name)
+                part = pending.pop(header["id"], None)
+                if part is None:
+                    pings.pop(header["id"], None)
+                    continue
+                if header["ok"]:
+                    outs = wire.decode_tensors(header.get("outputs", []), frames, self._reader)
+                    for pos, v in zip(part.fetch_index, outs):
+                        val = np.array(v)  # a writable copy the caller owns
+                        for p in pos:
+                            results[p] = val
+                    del outs
+                    self._send_releases()
+                else:
+                    fail(error_from_reply(header.get("error", {}), f"{w.task_name} (device "
+                                          f"{w.device}) in step {step}"))
+            now = time.monotonic()
+            if pending and now - last_check > 0.25:
+                last_check = now
+                dead = self._find_dead(pending, pings, now)
+                if dead is not None:
+                    fail(errors.UnavailableError(
+                        None, None, f"worker {dead.task_name} (device {dead.device}) died or "
+                        f"stopped answering during step {step}"))
+                    for rid, part in list(pending.items()):
+                        if part.worker is dead:
+                            pending.pop(rid)
+                if deadline is not None and now > deadline:
+                    fail(errors.DeadlineExceededError(
+                        None, None, f"step {step} did not finish within {timeout_ms} ms"))
+        if first_error is not None:
+            raise first_error
+        return tuple(results)
+
+    def _abort(self, step: int, pending: dict, message: str) -> None:
+        for part in {id(p.worker): p for p in pending.values()}.values():
+            try:
+                part.worker.client.send({"op": "abort_step", "step": step,
+                                         "message": message})
+            except zmq.ZMQError:
+                pass
+
+    def _find_dead(self, pending: dict, pings: dict, now: float):
+        for part in pending.values():
+            w = part.worker
+            if w.proc is not None:
+                if w.proc.poll() is not None:
+                    return w
+                continue
+            silent = now - w.client.last_heard
+            if silent > 3.0:
+                return w
+            if silent > 1.0 and not any(p is w for p in pings.values()):
+                pings[w.client.send({"op": "ping"})] = w
+        return None
+
+    def _send_releases(self) -> None:
+        """Tell workers which of their shared-memory outputs we are done with."""
+        by_peer: dict = {}
+        for reply_to, name in self._reader.drain():
+            by_peer.setdefault(reply_to, []).append(name)
+        for reply_to, names in by_peer.items():
+            w = self.workers.get(reply_to) if reply_to else None
+            targets = [w] if w is not None else list(self.workers.values())
+            for t in targets:
+                t.client.notify({"op": "release", "names": names})
+
+    # --- lifetime --------------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for w in self.workers.values():
+            try:
+                if self._own:
+                    w.client.call({"op": "shutdown"}, timeout_s=2.0)
+            except (errors.OpError, zmq.ZMQError):
+                pass
+        for w in self.workers.values():
+            if w.proc is not None:
+                try:
+                    w.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    w.proc.kill()
+                    w.proc.wait(timeout=5)
+            w.client.close()
+        self._arena.close()
+        self._reader.close()
+        try:
+            self._ctx.term()
+        except zmq.ZMQError:
+            pass
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+def normalize_target(target: str) -> str:
+    """`tw://host:port`, `grpc://host:port` or `host:port` -> `tcp://host:port`."""
+    for prefix in ("tw://", "grpc://", "tcp://"):
+        if target.startswith(prefix):
+            return "tcp://" + target[len(prefix):]
+    if ":" in target:
+        return "tcp://" + target
+    raise ValueError(f"Session target {target!r} must look like tw://HOST:PORT "
+                     "(a tw.train.Server's target)")
+
+
+@atexit.register
+def _close_masters() -> None:
+    for m in list(_LIVE_MASTERS):
+        try:
+            m.close()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass

@@ -1,0 +1,165 @@
+"""The control plane between a master and its workers: message schemas and the client side.
+
+A master talks to each worker through a ZeroMQ DEALER socket (one per master thread and worker,
+so concurrent `Session.run` calls never share a socket); the worker answers on its ROUTER socket.
+Every request carries an `id`; its reply (op `reply`) carries the same `id`, `ok`, and either the
+payload or an `error` {type, message} naming the failing node.  Messages are `wire` messages
+(msgpack header + raw frames), checked against `REQUESTS`/`REPLIES`; nothing is pickled.
+
+Requests:
+  ping                      liveness (answered by the worker's main thread even mid-step)
+  status                    device name, data endpoint, pid, host, cluster
+  register_graph            a partition (GraphDef bytes) with its feeds/fetches and peers
+  run_graph                 one step of a registered partition: step id, feed tensors
+  abort_step                make a step's pending `_Recv`s fail (another worker failed)
+  deregister_graph, reset   drop a partition / all variables of the worker
+  shutdown                  exit the worker process
+  release                   shared-memory segments the sender may reuse (no reply)
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+
+import zmq
+
+from . import wire
+from .wire import TENSORS, Field
+
+__all__ = ["REQUESTS", "REPLIES", "WorkerClient", "ErrorInfo", "error_from_reply"]
+
+REQUESTS = {
+    "ping": {"id": Field(int)},
+    "status": {"id": Field(int)},
+    "register_graph": {"id": Field(int), "graph": Field(bytes), "feeds": Field(list),
+                       "fetches": Field(list), "targets": Field(list), "peers": Field(dict),
+                       "session": Field(str),
+                       "config": Field(dict, required=False)},
+    "run_graph": {"id": Field(int), "handle": Field(int), "step": Field(int),
+                  "feeds": Field(TENSORS), "released": Field(list, required=False),
+                  "timeout": Field(float, required=False)},
+    "abort_step": {"id": Field(int), "step": Field(int), "message": Field(str)},
+    "deregister_graph": {"id": Field(int), "handle": Field(int)},
+    "reset": {"id": Field(int)},
+    "shutdown": {"id": Field(int)},
+    "release": {"names": Field(list)},
+}
+REPLIES = {
+    "reply": {"id": Field(int), "ok": Field(bool), "error": Field(dict, required=False),
+              "handle": Field(int, required=False), "outputs": Field(TENSORS, required=False),
+              "status": Field(dict, required=False), "released": Field(list, required=False)},
+}
+
+
+class ErrorInfo(dict):
+    """{"type": OpError subclass name, "message": text} as carried in a reply."""
+
+
+def error_from_reply(err: dict, where: str):
+    """The OpError a worker reported, re-raised in the client (same class, message + where)."""
+    from ..framework import errors
+    typ = getattr(errors, str(err.get("type", "")), None)
+    if not (isinstance(typ, type) and issubclass(typ, errors.OpError)):
+        typ = errors.InternalError
+    msg = str(err.get("message", "unknown error"))
+    if where and where not in msg:
+        msg = f"{msg}\n\t(on {where})"
+    return typ(None, err.get("node"), msg)
+
+
+_ids = itertools.count(1)
+
+
+class WorkerClient:
+    """The master's link to one worker: one DEALER socket per thread, request ids, timeouts."""
+
+    def __init__(self, endpoint: str, name: str, ctx: zmq.Context | None = None,
+                 proc=None):
+        self.endpoint = endpoint
+        self.name = name              # e.g. /job:worker/replica:0/task:1 (for error messages)
+        self.proc = proc              # the Popen of a worker this process started, else None
+        self._ctx = ctx or zmq.Context.instance()
+        self._local = threading.local()
+        self._all: list = []
+        self._lock = threading.Lock()
+        self.last_heard = time.monotonic()
+
+    def socket(self) -> zmq.Socket:
+        s = getattr(self._local, "sock", None)
+        if s is None:
+            s = self._ctx.socket(zmq.DEALER)
+            s.setsockopt(zmq.LINGER, 0)
+            s.connect(self.endpoint)
+            self._local.sock = s
+            with self._lock:
+                self._all.append(s)
+        return s
+
+    def send(self, header: dict, frames=()) -> int:
+        """Send a request (an `id` is added); returns the id."""
+        rid = next(_ids)
+        header = dict(header, id=rid)
+        self.socket().send_multipart(wire.pack(header, frames), copy=False)
+        return rid
+
+    def notify(self, header: dict, frames=()) -> None:
+        """Send a message that gets no reply."""
+        self.socket().send_multipart(wire.pack(header, frames), copy=False)
+
+    def recv(self, timeout_s: float):
+        """The next reply on this thread's socket: (header, frames), or None on timeout."""
+        s = self.socket()
+        if not s.poll(int(timeout_s * 1000)):
+            return None
+        frames = s.recv_multipart(copy=False)
+        self.last_heard = time.monotonic()
+        return wire.unpack(frames, REPLIES)
+
+    def call(self, header: dict, frames=(), timeout_s: float = 30.0):
+        """Send a request and wait for its reply (raises UnavailableError on timeout/death)."""
+        from ..framework import errors
+        rid = self.send(header, frames)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise errors.UnavailableError(None, None, f"worker {self.name} did not answer "
+                                              f"{header['op']} within {timeout_s:.0f} s")
+            got = self.recv(min(left, 0.1))
+            if got is None:
+                self.check_alive()
+                continue
+            rep, rframes = got
+            if rep["id"] != rid:
+                continue  # a late reply of an abandoned request
+            if not rep["ok"]:
+                raise error_from_reply(rep.get("error", {}), self.name)
+            return rep, rframes
+
+    def check_alive(self) -> None:
+        """UnavailableError if the worker process this master started has died."""
+        from ..framework import errors
+        if self.proc is not None and self.proc.poll() is not None:
+            raise errors.UnavailableError(None, None, f"worker {self.name} (pid "
+                                          f"{self.proc.pid}) exited with code "
+                                          f"{self.proc.returncode}")
+
+    def close(self) -> None:
+        with self._lock:
+            for s in self._all:
+                try:
+                    s.close(0)
+                except zmq.ZMQError:
+                    pass
+            self._all.clear()
+        self._local = threading.local()
+
+
+def endpoint_dir() -> str:
+    """A private directory for ipc:// endpoints of this process's workers."""
+    import tempfile
+    d = os.path.join(tempfile.gettempdir(), f"tw-ipc-{os.getpid()}")
+    os.makedirs(d, mode=0o700, exist_ok=True)
+    return d

@@ -1,0 +1,182 @@
+"""Clusters: `ClusterSpec`, `Server` and `create_local_cluster` (TF1 `tf.train` API).
+
+A `Server(cluster, job_name, task_index)` starts the task's worker service in its own process
+(`python -m workers`) listening on the task's address from the cluster (`tcp://host:port`); it
+serves the device `/job:<job>/replica:0/task:<task_index>/device:CPU:0` and knows the whole
+cluster, so `tw.Session(server.target)` on any machine reaches every task through it.  A bad or
+busy address raises `OSError` naming it.  The process lives as long as the `Server` object's
+process does (or until `server.stop()`); `join()` waits for it to exit.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+
+import msgpack
+
+__all__ = ["ClusterSpec", "Server", "create_local_cluster"]
+
+
+class ClusterSpec:
+    """TF1 `tf.train.ClusterSpec`: job name -> task addresses ("host:port")."""
+
+    def __init__(self, cluster):
+        if isinstance(cluster, ClusterSpec):
+            self._jobs = {j: dict(t) for j, t in cluster._jobs.items()}
+            return
+        if not isinstance(cluster, dict):
+            raise TypeError("`cluster` must be a dictionary mapping one or more job names to "
+                            "lists of network addresses, or a ClusterSpec")
+        self._jobs: dict[str, dict[int, str]] = {}
+        for job, tasks in cluster.items():
+            if not isinstance(job, str):
+                raise TypeError(f"Job name must be a string, got {job!r}")
+            if isinstance(tasks, (list, tuple)):
+                tasks = dict(enumerate(tasks))
+            elif not isinstance(tasks, dict):
+                raise TypeError(f"The tasks for job {job!r} must be a list or a dict, got "
+                                f"{type(tasks).__name__}")
+            for i, addr in tasks.items():
+                if not isinstance(i, int) or not isinstance(addr, str) or ":" not in addr:
+                    raise ValueError(f"Task {i!r} of job {job!r} must map an int index to a "
+                                     f"'host:port' address, got {addr!r}")
+            self._jobs[job] = {int(i): a for i, a in tasks.items()}
+
+    @property
+    def jobs(self) -> list:
+        return list(self._jobs)
+
+    def num_tasks(self, job_name: str) -> int:
+        return len(self._job(job_name))
+
+    def task_indices(self, job_name: str) -> list:
+        return sorted(self._job(job_name))
+
+    def task_address(self, job_name: str, task_index: int) -> str:
+        tasks = self._job(job_name)
+        try:
+            return tasks[task_index]
+        except KeyError:
+            raise ValueError(f"No task with index {task_index!r} in job {job_name!r}") from None
+
+    def job_tasks(self, job_name: str) -> list:
+        tasks = self._job(job_name)
+        top = max(tasks) + 1 if tasks else 0
+        return [tasks.get(i) for i in range(top)]
+
+    def _job(self, job_name):
+        try:
+            return self._jobs[job_name]
+        except KeyError:
+            raise ValueError(f"No such job in cluster: {job_name!r}") from None
+
+    def as_dict(self) -> dict:
+        return {j: ([t[i] for i in sorted(t)] if sorted(t) == list(range(len(t))) else dict(t))
+                for j, t in self._jobs.items()}
+
+    def as_cluster_def(self) -> dict:
+        return {j: {str(i): a for i, a in t.items()} for j, t in self._jobs.items()}
+
+    def __eq__(self, other):
+        return isinstance(other, ClusterSpec) and self._jobs == other._jobs
+
+    def __bool__(self):
+        return bool(self._jobs)
+
+    def __repr__(self):
+        return f"ClusterSpec({self.as_dict()!r})"
+
+
+class Server:
+    """TF1 `tf.train.Server`: the worker service of one cluster task, in its own process."""
+
+    def __init__(self, server_or_cluster_def, job_name=None, task_index=None, protocol=None,
+                 config=None, start=True):
+        from ..runtime.master import start_worker_process
+        cluster = ClusterSpec(server_or_cluster_def)
+        if job_name is None:
+            if len(cluster.jobs) != 1:
+                raise ValueError("job_name must be given when the cluster has several jobs")
+            job_name = cluster.jobs[0]
+        if task_index is None:
+            indices = cluster.task_indices(job_name)
+            if len(indices) != 1:
+                raise ValueError("task_index must be given when the job has several tasks")
+            task_index = indices[0]
+        self._cluster = cluster
+        self._job = job_name
+        self._task = int(task_index)
+        self._address = cluster.task_address(job_name, self._task)
+        self._proc = None
+        self.device = f"/job:{job_name}/replica:0/task:{self._task}/device:CPU:0"
+        if start:
+            fd, path = tempfile.mkstemp(prefix="tw-cluster-", suffix=".msgpack")
+            with os.fdopen(fd, "wb") as f:
+                f.write(msgpack.packb(cluster.as_cluster_def(), use_bin_type=True))
+            try:
+                host, port = self._address.rsplit(":", 1)
+                self._proc, self._control, self._data = start_worker_process(
+                    self.device, f"tcp://{host}:{port}", cluster_file=path,
+                    parent_pid=os.getpid(), data_bind=f"tcp://{host}:*")
+            finally:
+                os.unlink(path)
+
+    @property
+    def target(self) -> str:
+        """The target to pass to `tw.Session` to run graphs on this cluster."""
+        return f"tw://{self._address}"
+
+    @property
+    def server_def(self) -> dict:
+        return {"cluster": self._cluster.as_cluster_def(), "job_name": self._job,
+                "task_index": self._task}
+
+    def start(self) -> None:
+        if self._proc is None:
+            raise RuntimeError("Server(start=False) cannot be started later in this build")
+
+    def join(self, timeout=None) -> None:
+        """Wait until the task's process exits (the cluster was shut down)."""
+        if self._proc is not None:
+            self._proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        """Shut the task's worker process down."""
+        p = self._proc
+        if p is not None and p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=5)
+            except Exception:  # noqa: BLE001 - kill what does not stop
+                p.kill()
+                p.wait(timeout=5)
+
+    @staticmethod
+    def create_local_server(config=None, start=True) -> Server:
+        return Server({"localhost": [f"127.0.0.1:{_free_port()}"]}, "localhost", 0,
+                      config=config, start=start)
+
+    def __del__(self):
+        try:
+            self.stop()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def create_local_cluster(num_workers: int, num_ps: int, protocol: str = "grpc",
+                         worker_config=None, ps_config=None):
+    """Start a cluster of local tasks on free loopback ports; returns (workers, ps_servers)."""
+    spec = {"worker": [f"127.0.0.1:{_free_port()}" for _ in range(num_workers)]}
+    if num_ps:
+        spec["ps"] = [f"127.0.0.1:{_free_port()}" for _ in range(num_ps)]
+    cs = ClusterSpec(spec)
+    workers = [Server(cs, "worker", i, protocol, worker_config) for i in range(num_workers)]
+    ps = [Server(cs, "ps", i, protocol, ps_config) for i in range(num_ps)]
+    return workers, ps

@@ -1,0 +1,311 @@
+"""The worker service: one process serving one device.
+
+State: the device's `KernelContext` (its variables and random streams, shared by every graph
+registered here, so variables persist across a master's plans and across sessions of a
+cluster), the registered partitions (handle -> compiled step), a `Rendezvous` where `_Recv`s wait
+and a `Transport` that fills it and sends to peers.
+
+Threads: the main thread owns the control ROUTER socket: it answers `ping`/`status` at once,
+compiles `register_graph`, and hands each `run_graph` to a pool thread, so a long step never
+stops it from answering (liveness) or from aborting a step.  Pool threads send their replies back
+through an inproc socket the main thread forwards.  The main thread also exits when the parent
+process is gone (no orphans) and logs and drops any malformed message, then keeps serving.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import ctypes
+import os
+import signal
+import socket as pysocket
+import sys
+import threading
+import time
+import traceback
+
+import numpy as np
+import zmq
+
+__all__ = ["WorkerService"]
+
+
+def _die_with_parent(parent_pid: int | None) -> None:
+    """Ask Linux to kill us when our parent dies (the watchdog below covers the race)."""
+    if parent_pid is None or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+class WorkerService:
+    """Serve device `device` on control endpoint `bind` (see the module docstring)."""
+
+    def __init__(self, device: str, bind: str, data_bind: str | None = None,
+                 cluster: dict | None = None, parent_pid: int | None = None,
+                 threads: int = 8):
+        import tensorweave  # noqa: F401 - registers every op, kernel and gradient
+        from tensorweave.framework.device_spec import DeviceSpec
+        from tensorweave.kernels import get_backend
+        from tensorweave.kernels.context import KernelContext
+        from tensorweave.runtime.rendezvous import Rendezvous
+        from tensorweave.runtime.shm import ShmArena, ShmReader
+        from tensorweave.runtime.transport import Transport
+
+        self.device = device
+        self.cluster = cluster or {}
+        self.parent_pid = parent_pid
+        self.host = pysocket.gethostname()
+        spec = DeviceSpec.from_string(device)
+        self.zctx = zmq.Context()
+        self.control = self.zctx.socket(zmq.ROUTER)
+        self.control.setsockopt(zmq.LINGER, 0)
+        try:
+            if bind.endswith(":0") and bind.startswith("tcp://"):
+                port = self.control.bind_to_random_port(bind.rsplit(":", 1)[0])
+                self.endpoint = bind.rsplit(":", 1)[0] + f":{port}"
+            else:
+                self.control.bind(bind)
+                self.endpoint = self.control.getsockopt_string(zmq.LAST_ENDPOINT)
+        except zmq.ZMQError as e:
+            self.control.close(0)
+            self.zctx.term()
+            raise OSError(f"cannot bind {bind}: {e}") from None
+        self.rendezvous = Rendezvous()
+        if data_bind is None:
+            data_bind = ("tcp://" + self.endpoint[6:].rsplit(":", 1)[0] + ":*"
+                         if self.endpoint.startswith("tcp://") else self.endpoint + ".data")
+        self.transport = Transport(self.rendezvous, data_bind, context=self.zctx)
+        self.arena = ShmArena()      # fetched outputs going to masters on this host
+        self.reader = ShmReader()    # feeds masters put in shared memory
+        self.kctx = KernelContext(device)
+        self.kctx.backend = get_backend(spec.device_type or "CPU")
+        self.kctx.validate = os.environ.get("TENSORWEAVE_CHECK_KERNELS", "") == "1"
+        self.kctx.step = threading.local()
+        self.kctx.send = self._send
+        self.kctx.recv = self._recv
+        self.recv_timeout_s = 300.0
+        self.graphs: dict[int, dict] = {}
+        self._next_handle = 1
+        self._peers: dict[str, tuple] = {}
+        self._pool = concurrent.futures.ThreadPoolExecutor(threads, "tw-step")
+        self._reply_ep = f"inproc://tw-replies-{id(self)}"
+        self._replies = self.zctx.socket(zmq.PULL)
+        self._replies.bind(self._reply_ep)
+        self._tl = threading.local()
+        self._push_socks = []
+        self._push_lock = threading.Lock()
+        self._stop = False
+        self._steps: dict[int, int] = {}
+        self._steps_lock = threading.Lock()
+
+    # --- data plane used by _Send / _Recv ----------------------------------------------------
+    def _send(self, dst_device: str, key, value) -> None:
+        peer = self._peers.get(dst_device)
+        if peer is None:
+            from tensorweave.framework import errors
+            raise errors.InternalError(None, None, f"no route from {self.device} to "
+                                       f"{dst_device}")
+        endpoint, same_host = peer
+        self.transport.send_tensor(endpoint, key, value, same_host)
+
+    def _recv(self, key):
+        return self.rendezvous.recv(key, self.recv_timeout_s)
+
+    # --- replies from pool threads -------------------------------------------------------------
+    def _reply_socket(self) -> zmq.Socket:
+        s = getattr(self._tl, "push", None)
+        if s is None:
+            s = self.zctx.socket(zmq.PUSH)
+            s.setsockopt(zmq.LINGER, 0)
+            s.connect(self._reply_ep)
+            self._tl.push = s
+            with self._push_lock:
+                self._push_socks.append(s)
+        return s
+
+    def _reply(self, ident, rid: int, payload: dict | None = None, frames=(), error=None,
+               from_pool: bool = False) -> None:
+        from tensorweave.runtime import wire
+        header = {"op": "reply", "id": rid, "ok": error is None}
+        if payload:
+            header.update(payload)
+        if error is not None:
+            header["error"] = error
+        msg = [ident] + wire.pack(header, frames)
+        if from_pool:
+            self._reply_socket().send_multipart(msg, copy=False)
+        else:
+            self.control.send_multipart(msg, copy=False)
+
+    # --- serving -------------------------------------------------------------------------------
+    def serve(self) -> None:
+        from tensorweave.runtime import rpc, wire
+        poller = zmq.Poller()
+        poller.register(self.control, zmq.POLLIN)
+        poller.register(self._replies, zmq.POLLIN)
+        last_watch = time.monotonic()
+        try:
+            while not self._stop:
+                events = dict(poller.poll(200))
+                if self._replies in events:
+                    while True:
+                        try:
+                            self.control.send_multipart(
+                                self._replies.recv_multipart(zmq.NOBLOCK, copy=False), copy=False)
+                        except zmq.Again:
+                            break
+                if self.control in events:
+                    frames = self.control.recv_multipart(copy=False)
+                    ident, body = frames[0], frames[1:]
+                    try:
+                        header, bufs = wire.unpack(body, rpc.REQUESTS)
+                    except wire.WireError as e:
+                        print(f"workers[{self.device}]: rejected a malformed message: {e}",
+                              file=sys.stderr, flush=True)
+                        continue
+                    self._dispatch(ident, header, bufs)
+                now = time.monotonic()
+                if now - last_watch > 0.5:
+                    last_watch = now
+                    if self.parent_pid is not None and os.getppid() != self.parent_pid:
+                        break  # our parent is gone: exit (no orphans)
+        finally:
+            self.close()
+
+    def _dispatch(self, ident, h: dict, bufs) -> None:
+        op = h["op"]
+        rid = h.get("id", 0)
+        try:
+            if op == "ping":
+                self._reply(ident, rid)
+            elif op == "status":
+                self._reply(ident, rid, {"status": self.status()})
+            elif op == "register_graph":
+                self._reply(ident, rid, {"handle": self._register(h)})
+            elif op == "run_graph":
+                self._release(h.get("released", ()))
+                self._pool.submit(self._run, ident, h, bufs)
+            elif op == "abort_step":
+                self._abort(h["step"], h["message"])
+                self._reply(ident, rid)
+            elif op == "deregister_graph":
+                self.graphs.pop(h["handle"], None)
+                self._reply(ident, rid)
+            elif op == "reset":
+                self.kctx.reset()
+                self._reply(ident, rid)
+            elif op == "shutdown":
+                self._reply(ident, rid)
+                self._stop = True
+            elif op == "release":
+                self._release(h["names"])
+        except Exception as e:  # noqa: BLE001 - reported to the master, the worker keeps serving
+            self._reply(ident, rid, error=_error_info(e, self.device))
+
+    def status(self) -> dict:
+        return {"device": self.device, "data": self.transport.endpoint, "pid": os.getpid(),
+                "host": self.host, "cluster": self.cluster, "control": self.endpoint}
+
+    # --- graphs --------------------------------------------------------------------------------
+    def _register(self, h: dict) -> int:
+        from tensorweave.framework.func_graph import FuncGraph
+        from tensorweave.framework.graphdef import GraphDef, import_graph_def
+        from tensorweave.runtime.executor import compile_step, exec_nodes_from_ops, prune_ops
+        gd = GraphDef.FromString(h["graph"])
+        g = FuncGraph(f"partition-{self._next_handle}", None)
+        with g.as_default():
+            import_graph_def(gd, name="")
+        for dev, peer in h["peers"].items():
+            if not (isinstance(peer, list) and len(peer) == 2 and isinstance(peer[0], str)):
+                raise ValueError(f"register_graph: bad peer entry for {dev!r}: {peer!r}")
+            self._peers[dev] = (peer[0], bool(peer[1]))
+        feeds = [g.get_tensor_by_name(ph + ":0") for _, ph in h["feeds"]]
+        fetches = [g.get_tensor_by_name(n) for n in h["fetches"]]
+        targets = [g.get_operation_by_name(n) for n in h["targets"]]
+        targets += [op for op in g.get_operations() if op.type == "_Send"]
+        feed_ops = {t.op.name for t in feeds}
+        ops = [op for op in prune_ops(g, fetches, targets) if op.name not in feed_ops]
+        nodes = exec_nodes_from_ops(ops)
+        step = compile_step(nodes, [(t.op.name, 0) for t in feeds],
+                            [(t.op.name, t.value_index) for t in fetches], self.kctx,
+                            self.kctx.backend, validate=self.kctx.validate)
+        handle = self._next_handle
+        self._next_handle += 1
+        self.graphs[handle] = {"step": step, "session": h["session"]}
+        return handle
+
+    def _run(self, ident, h: dict, bufs) -> None:
+        from tensorweave.runtime import wire
+        rid, step_id = h["id"], h["step"]
+        try:
+            g = self.graphs.get(h["handle"])
+            if g is None:
+                raise KeyError(f"no graph registered under handle {h['handle']}")
+            feeds = wire.decode_tensors(h["feeds"], bufs, self.reader)
+            self.kctx.step.id = step_id
+            with self._steps_lock:
+                self._steps[step_id] = self._steps.get(step_id, 0) + 1
+            try:
+                outs = g["step"](*feeds)
+            finally:
+                with self._steps_lock:
+                    n = self._steps.pop(step_id, 1) - 1
+                    if n:
+                        self._steps[step_id] = n
+                self.rendezvous.cleanup(step_id)
+            del feeds
+            metas, frames = wire.encode_tensors([_host_array(o) for o in outs], self.arena)
+            payload = {"outputs": metas, "released": self._drain()}
+            self._reply(ident, rid, payload, frames, from_pool=True)
+        except Exception as e:  # noqa: BLE001 - reported to the master
+            self._reply(ident, rid, {"released": self._drain()},
+                        error=_error_info(e, self.device), from_pool=True)
+
+    def _abort(self, step_id: int, message: str) -> None:
+        from tensorweave.framework import errors
+        self.rendezvous.abort(step_id, errors.CancelledError(None, None, message))
+
+    def _release(self, names) -> None:
+        for n in names:
+            if isinstance(n, str):
+                self.arena.release(n)
+
+    def _drain(self) -> list:
+        """Names of shared-memory feeds whose last view here is gone (their owner may reuse
+        them); released notices go back on the next reply."""
+        return [name for _, name in self.reader.drain()]
+
+    def close(self) -> None:
+        self._stop = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        try:
+            self.transport.close()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+        self.arena.close()
+        self.reader.close()
+        with self._push_lock:
+            for s in self._push_socks:
+                s.close(0)
+        self._replies.close(0)
+        self.control.close(0)
+
+
+def _host_array(v):
+    """A fetched value as a numpy array ready for the wire."""
+    if type(v) is np.ndarray:
+        return v
+    return np.asarray(v)
+
+
+def _error_info(e: BaseException, device: str) -> dict:
+    from tensorweave.framework import errors
+    if isinstance(e, errors.OpError):
+        return {"type": type(e).__name__, "message": e.message, "node": e.op or ""}
+    detail = "".join(traceback.format_exception_only(type(e), e)).strip()
+    return {"type": "InternalError", "message": f"worker {device}: {detail}", "node": ""}
