@@ -268,6 +268,56 @@ class _Plan:
             out = self.step()
         return out
 
+    def feed_args(self, feed_values) -> list:
+        return [c(v) for c, v in zip(self.convs, feed_values)]
+
+
+class _ExpandingPlan(_Plan):
+    """A plan with a composite feed key (a SparseTensor): each converter returns the list of
+    its key's component values, flattened into the step's arguments.  Plain-feed plans keep
+    `_Plan.__call__`, so their cost is unchanged."""
+
+    __slots__ = ()
+
+    def feed_args(self, feed_values) -> list:
+        return [a for c, v in zip(self.convs, feed_values) for a in c(v)]
+
+    def __call__(self, feed_values):
+        return self.step(*self.feed_args(feed_values))
+
+
+def _composite_feed_fn(key):
+    """The registered feed function for a composite feed key, or None for a plain one."""
+    for typ, _, feed_fn in _CONVERSIONS:
+        if feed_fn is not None and isinstance(key, typ):
+            return feed_fn
+    return None
+
+
+def _group_converters(convs, groups) -> list:
+    """One converter per feed key, each returning a list (one value for a plain key)."""
+    out, i = [], 0
+    for g in groups:
+        if g is None:
+            out.append(lambda v, c=convs[i]: (c(v),))
+            i += 1
+        else:
+            key, feed_fn, n = g
+            out.append(_expanding_converter(key, feed_fn, convs[i:i + n]))
+            i += n
+    return out
+
+
+def _expanding_converter(key, feed_fn, convs):
+    """A feed converter for composite `key`: its value split into component values."""
+    def conv(v):
+        pairs = feed_fn(key, v)
+        if len(pairs) != len(convs):
+            raise ValueError(f"Feeding {key!r} gave {len(pairs)} component values; "
+                             f"expected {len(convs)}.")
+        return [c(x) for c, (_, x) in zip(convs, pairs)]
+    return conv
+
 
 def _device_ok(dev: str) -> bool:
     if not dev:
@@ -288,10 +338,6 @@ class BaseSession:
             raise TypeError(f"graph must be a tw.Graph, but got {type(graph).__name__}")
         if config is not None and not isinstance(config, ConfigProto):
             raise TypeError(f"config must be a tw.ConfigProto, but got {type(config).__name__}")
-        if target not in ("", None, "local"):
-            raise errors.UnimplementedError(
-                None, None, f"Session target {target!r}: only the in-process target '' is "
-                "available in this build.")
         self._graph = graph
         self._config = config if config is not None else ConfigProto()
         self._target = target or ""
@@ -306,6 +352,13 @@ class BaseSession:
         self._default_ctx = None
         if self._config.intra_op_parallelism_threads:
             _limit_blas_threads(self._config.intra_op_parallelism_threads)
+        self._master = None
+        if target not in ("", None, "local"):
+            from ..runtime.master import Master
+            self._master = Master.connect(target, self._config)
+        elif _wants_workers(self._config):
+            from ..runtime.master import Master
+            self._master = Master.local(self._config)
 
     # --- properties -------------------------------------------------------------------------
     @property
@@ -321,6 +374,9 @@ class BaseSession:
         return self._target
 
     def list_devices(self):
+        if self._master is not None:
+            return [_DeviceAttributes(d.name, d.device_type, d.memory_limit_bytes,
+                                      d.incarnation) for d in self._master.devices]
         import psutil
         return [_DeviceAttributes(LOCAL_DEVICE, "CPU", psutil.virtual_memory().total, 1)]
 
@@ -349,6 +405,8 @@ class BaseSession:
             self._closed = True
             self._plans.clear()
             self._ctx.reset()
+            if self._master is not None:
+                self._master.close()
 
     def __del__(self):
         try:
@@ -371,6 +429,8 @@ class BaseSession:
         if plan is None or plan.version != self._graph._version_ctrl:
             plan = self._build_plan(key, fetches, feed_dict, bool(trace))
         vals = feed_dict.values() if feed_dict else ()
+        if self._master is not None and options is not None:
+            return self._run_distributed(plan, vals, options, run_metadata)
         if trace:
             return self._run_traced(plan, vals, options, run_metadata)
         out = plan(vals)
@@ -386,8 +446,7 @@ class BaseSession:
 
     def _run_traced(self, plan, vals, options, run_metadata):
         start = time.time()
-        args = [c(v) for c, v in zip(plan.convs, vals)]
-        out, stamps = plan.step(*args)
+        out, stamps = plan.step(*plan.feed_args(vals))
         if run_metadata is not None:
             if not isinstance(run_metadata, RunMetadata):
                 raise TypeError("run_metadata must be a tw.RunMetadata")
@@ -418,33 +477,51 @@ class BaseSession:
             version = graph._version_ctrl
             mapper = _FetchMapper(graph, fetches)
             feed_tensors = []
-            for k in (feed_dict or ()):
-                for typ, _, feed_fn in _CONVERSIONS:
-                    if isinstance(k, typ) and feed_fn is not None:
-                        raise TypeError(f"Feeding a {typ.__name__} needs feed_fn expansion; "
-                                        "pass its component tensors instead.")
-                try:
-                    ft = graph.as_graph_element(k, allow_tensor=True, allow_operation=False)
-                except (TypeError, ValueError, KeyError) as e:
-                    msg = e.args[0] if e.args else str(e)
-                    raise TypeError(f"Cannot interpret feed_dict key as Tensor: {msg}") from None
-                feed_tensors.append(ft)
+            groups = []  # per feed key: None (plain) or (key, feed_fn, its component count)
+            for k, v in (feed_dict or {}).items():
+                feed_fn = _composite_feed_fn(k)
+                subs = [k] if feed_fn is None else [t for t, _ in feed_fn(k, v)]
+                groups.append(None if feed_fn is None else (k, feed_fn, len(subs)))
+                for sub in subs:
+                    try:
+                        ft = graph.as_graph_element(sub, allow_tensor=True,
+                                                    allow_operation=False)
+                    except (TypeError, ValueError, KeyError) as e:
+                        msg = e.args[0] if e.args else str(e)
+                        raise TypeError(f"Cannot interpret feed_dict key as Tensor: {msg}") \
+                            from None
+                    feed_tensors.append(ft)
             fed = {}
             for i, ft in enumerate(feed_tensors):
+                if (ft.op.name, ft.value_index) in fed and any(groups):
+                    raise ValueError(f"Tensor {ft.name!r} is fed twice in one feed_dict (as a "
+                                     "key and as a component of a composite key).")
                 fed[(ft.op.name, ft.value_index)] = i
             fetch_tensors = [e for e in mapper.elements if isinstance(e, Tensor)]
             targets = [e for e in mapper.elements if isinstance(e, Operation)]
             ops = self._prune(fetch_tensors, targets, fed)
-            self._check_and_log(ops, fed)
-            nodes = exec_nodes_from_ops(ops)
-            feed_keys = [(ft.op.name, ft.value_index) for ft in feed_tensors]
-            fetch_keys = [(ft.op.name, ft.value_index) for ft in fetch_tensors]
-            step = compile_step(nodes, feed_keys, fetch_keys, self._ctx, self._backend,
-                                validate=_CHECK_KERNELS, trace=trace)
-            plan = _Plan()
+            self._check_placeholders(ops)
+            if self._master is not None:
+                # placed, partitioned and registered on the workers, run there
+                step = _DistStep(self._master, self._master.build(
+                    ops, feed_tensors, fetch_tensors, targets, log=self._placement_log()))
+                nodes = []
+            else:
+                self._check_and_log(ops, fed)
+                nodes = exec_nodes_from_ops(ops)
+                feed_keys = [(ft.op.name, ft.value_index) for ft in feed_tensors]
+                fetch_keys = [(ft.op.name, ft.value_index) for ft in fetch_tensors]
+                step = compile_step(nodes, feed_keys, fetch_keys, self._ctx, self._backend,
+                                    validate=_CHECK_KERNELS, trace=trace)
+            convs = [_feed_converter(ft) for ft in feed_tensors]
+            if any(groups):
+                plan = _ExpandingPlan()
+                convs = _group_converters(convs, groups)
+            else:
+                plan = _Plan()
             plan.step = step
             plan.nodes = nodes
-            plan.convs = [_feed_converter(ft) for ft in feed_tensors]
+            plan.convs = convs
             plan.rebuild = mapper.rebuild
             plan.version = version
             plan.trace = trace
@@ -468,6 +545,34 @@ class BaseSession:
             self._plans[key] = plan
             return plan
 
+    def _placement_log(self):
+        """A printer of TF1's `name (Type): device` lines, each node once per session."""
+        if not self._config.log_device_placement:
+            return None
+
+        def log(line):
+            if line not in self._logged_placement:
+                self._logged_placement.add(line)
+                print(line, file=sys.stderr)
+        return log
+
+    def _run_distributed(self, plan, vals, options, run_metadata):
+        args = [c(v) for c, v in zip(plan.convs, vals)]
+        out = plan.step.run(args, int(options.timeout_in_ms or 0))
+        if run_metadata is not None and options.output_partition_graphs:
+            run_metadata.partition_graphs = plan.step.partition_graphs()
+        if plan.single:
+            return _to_result(out[0]) if plan.fetch_pos is not None else None
+        return plan.rebuild(self._positions(plan, out))
+
+    @property
+    def placement(self):
+        """The placement of the last plan run on workers (for `explain(node)`), else None."""
+        for plan in reversed(list(self._plans.values())):
+            if isinstance(plan.step, _DistStep):
+                return plan.step.dist.placement
+        return None
+
     @staticmethod
     def _prune(fetch_tensors, targets, fed) -> list[Operation]:
         needed: dict[int, Operation] = {}
@@ -488,10 +593,11 @@ class BaseSession:
             stack.extend(op._control_inputs)
         return [needed[i] for i in sorted(needed)]
 
-    def _check_and_log(self, ops, fed) -> None:
-        soft = self._config.allow_soft_placement
+    @staticmethod
+    def _check_placeholders(ops) -> None:
+        """InvalidArgumentError naming the first placeholder the step needs but was not fed."""
         for op in ops:
-            if op._op_def.name in ("Placeholder",):
+            if op._op_def.name == "Placeholder":
                 shape = op._attrs.get("shape")
                 dt = op._attrs.get("dtype")
                 shp = ("" if shape is None or shape.ndims is None
@@ -501,6 +607,11 @@ class BaseSession:
                     None, op.name, f"You must feed a value for placeholder tensor {op.name!r} "
                     f"with dtype {dt.name if dt is not None else '?'}{shp}\n\t [[node {op.name} "
                     f"(op {op.type}), defined at {op.source_line}]]")
+
+    def _check_and_log(self, ops, fed) -> None:
+        """In-process sessions: every node must fit the one CPU device (or soft placement)."""
+        soft = self._config.allow_soft_placement
+        for op in ops:
             if not soft and not _device_ok(op._device):
                 raise errors.InvalidArgumentError(
                     None, op.name, f"Cannot assign a device for operation {op.name}: Operation "
@@ -564,6 +675,31 @@ class _DefaultSessionContext:
             st.pop()
         elif self._sess in st:
             st.remove(self._sess)
+
+
+def _wants_workers(config) -> bool:
+    """Whether a local session runs on worker processes: more than one CPU device, any GPU
+    device asked for in `device_count`, or `experimental={"use_worker_processes": True}`."""
+    dc = {str(k).upper(): int(v) for k, v in dict(config.device_count).items()}
+    return (dc.get("CPU", 1) > 1 or dc.get("GPU", 0) > 0
+            or bool(dict(config.experimental or {}).get("use_worker_processes")))
+
+
+class _DistStep:
+    """The `step` of a plan that runs on workers: `step(*feeds) -> fetched values`."""
+
+    def __init__(self, master, dist):
+        self.master = master
+        self.dist = dist
+
+    def __call__(self, *feeds):
+        return self.master.run(self.dist, feeds)
+
+    def run(self, feeds, timeout_ms: int = 0):
+        return self.master.run(self.dist, feeds, timeout_ms)
+
+    def partition_graphs(self) -> list:
+        return [p.graph_def for p in self.master.partitions_of(self.dist)]
 
 
 class Session(BaseSession):
