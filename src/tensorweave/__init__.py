@@ -29,6 +29,8 @@ from .framework.convert import convert_to_tensor, register_tensor_conversion_fun
 from .framework.graphdef import GraphDef, NodeDef, import_graph_def
 from .framework.indexed_slices import (IndexedSlices, IndexedSlicesValue,
                                        convert_to_tensor_or_indexed_slices)
+from .framework.sparse_tensor import (SparseTensor, SparseTensorValue,
+                                      convert_to_tensor_or_sparse_tensor)
 from .framework.random_seed import get_seed, set_random_seed
 
 # --- ops ---------------------------------------------------------------------------------------
@@ -42,6 +44,7 @@ from .ops.variable_scope import *  # noqa: F401,F403
 from .ops.random_ops import *  # noqa: F401,F403
 from .ops.init_ops import *  # noqa: F401,F403
 from .ops.clip_ops import *  # noqa: F401,F403
+from .ops.sparse_ops import *  # noqa: F401,F403
 from .ops.tensor_array_ops import TensorArray
 from .ops import sendrecv_ops as _sendrecv_ops  # noqa: F401 - registers _Send/_Recv
 
@@ -53,6 +56,7 @@ from .autodiff import random_grad as _random_grad  # noqa: F401
 from .autodiff import state_grad as _state_grad  # noqa: F401
 from .autodiff import control_flow_grad as _control_flow_grad  # noqa: F401
 from .autodiff import tensor_array_grad as _tensor_array_grad  # noqa: F401
+from .autodiff import sparse_grad as _sparse_grad  # noqa: F401
 from .autodiff.gradients import AggregationMethod, UnconnectedGradients, gradients, hessians
 from .autodiff.registry import NoGradient, NotDifferentiable, RegisterGradient
 
@@ -68,9 +72,14 @@ from . import initializers  # noqa: E402
 from . import random  # noqa: E402
 from . import math  # noqa: E402
 from . import test  # noqa: E402
+from . import sparse  # noqa: E402
 
 Variable._install_operators()  # noqa: F405 - after the Tensor operators exist
 from .framework.indexed_slices import _register_session_conversion  # noqa: E402
+
+_register_session_conversion()
+del _register_session_conversion
+from .framework.sparse_tensor import _register_session_conversion  # noqa: E402
 
 _register_session_conversion()
 del _register_session_conversion

@@ -2,3 +2,4 @@
 from __future__ import annotations
 
 from ..ops.nn_ops import *  # noqa: F401,F403
+from ..ops.ctc_ops import *  # noqa: F401,F403
