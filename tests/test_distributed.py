@@ -1,0 +1,225 @@
+"""Devices as worker processes: local multi-device sessions, clusters, faults, no orphans."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import psutil
+import pytest
+
+import tensorweave as tw
+
+TWO_CPUS = tw.ConfigProto(device_count={"CPU": 2})
+CPU0 = "/job:localhost/replica:0/task:0/device:CPU:0"
+CPU1 = "/job:localhost/replica:0/task:0/device:CPU:1"
+
+
+def _model():
+    """A small softmax regression with its variables on /cpu:1 and compute on /cpu:0."""
+    tw.set_random_seed(0)
+    x = tw.placeholder(tw.float32, [None, 4], name="x")
+    y = tw.placeholder(tw.int32, [None], name="y")
+    with tw.device("/cpu:1"):
+        w = tw.get_variable("w", [4, 3], initializer=tw.constant_initializer(0.1))
+        b = tw.get_variable("b", [3], initializer=tw.zeros_initializer())
+    with tw.device("/cpu:0"):
+        logits = tw.matmul(x, w) + b
+        loss = tw.reduce_mean(tw.nn.sparse_softmax_cross_entropy_with_logits(labels=y,
+                                                                            logits=logits))
+        train = tw.train.MomentumOptimizer(0.5, 0.9).minimize(loss)
+    return x, y, w, loss, train
+
+
+def _train(config):
+    g = tw.Graph()
+    with g.as_default():
+        x, y, w, loss, train = _model()
+        init = tw.global_variables_initializer()
+    rng = np.random.RandomState(0)
+    xs, ys = rng.rand(16, 4).astype(np.float32), rng.randint(0, 3, 16).astype(np.int32)
+    losses = []
+    with tw.Session(graph=g, config=config) as s:
+        s.run(init)
+        for _ in range(3):
+            losses.append(s.run([loss, train], {x: xs, y: ys})[0])
+        return losses, s.run(w)
+
+
+def test_two_devices_give_the_same_numbers_as_one_process():
+    losses1, w1 = _train(tw.ConfigProto(allow_soft_placement=True))  # one process
+    losses2, w2 = _train(TWO_CPUS)
+    np.testing.assert_allclose(losses1, losses2, rtol=1e-6)
+    np.testing.assert_allclose(w1, w2, rtol=1e-6)
+    assert losses2[2] < losses2[0]
+
+
+def test_partition_graphs_have_one_send_recv_pair_per_crossing_tensor():
+    with tw.device("/cpu:0"):
+        a = tw.constant(np.arange(4, dtype=np.float32), name="a")
+    with tw.device("/cpu:1"):
+        b = tw.square(a, name="b")        # a crosses to CPU:1 once...
+        c = tw.negative(a, name="c")      # ...and is reused here
+    with tw.device("/cpu:0"):
+        d = tw.add(b, c, name="d")        # b and c cross back
+    opts = tw.RunOptions(output_partition_graphs=True)
+    md = tw.RunMetadata()
+    with tw.Session(config=TWO_CPUS) as s:
+        np.testing.assert_allclose(s.run(d, options=opts, run_metadata=md), [0, 0, 2, 6])
+        devices = [d.name for d in s.list_devices()]
+    assert devices == [CPU0, CPU1]
+    ops = [n.op for gd in md.partition_graphs for n in gd.node]
+    assert ops.count("_Send") == 3 and ops.count("_Recv") == 3
+
+
+def test_independent_work_on_two_devices_overlaps():
+    with tw.device("/cpu:0"):
+        s0 = tw.test.sleep(1.0)
+    with tw.device("/cpu:1"):
+        s1 = tw.test.sleep(1.0)
+    with tw.Session(config=TWO_CPUS) as s:
+        (a0, a1), (b0, b1) = s.run([s0, s1])
+    assert b0 < a1 and a0 < b1, "the two sleeps ran one after the other"
+
+
+def test_kernel_error_on_a_worker_names_node_type_device_and_line():
+    x = tw.placeholder(tw.float32, [None])
+    with tw.device("/cpu:1"):
+        y = tw.reshape(x, [2, 2], name="bad_reshape")
+    with tw.Session(config=TWO_CPUS) as s:
+        with pytest.raises(tw.errors.InvalidArgumentError) as ei:
+            s.run(y, {x: np.zeros(3, np.float32)})
+        msg = str(ei.value)
+        assert "bad_reshape" in msg and "(op Reshape)" in msg and "CPU:1" in msg
+        assert "test_distributed.py" in msg
+        # the session keeps working after a failed step
+        assert s.run(y, {x: np.zeros(4, np.float32)}).shape == (2, 2)
+
+
+def test_big_feeds_fetches_and_strings_cross_processes():
+    x = tw.placeholder(tw.float32, [1024, 1024])
+    with tw.device("/cpu:1"):
+        y = x * 2.0
+        s_ = tw.constant(["alpha", "béta"])
+    with tw.device("/cpu:0"):
+        z = tw.reduce_sum(y, axis=1)
+    xv = np.random.RandomState(1).rand(1024, 1024).astype(np.float32)
+    with tw.Session(config=TWO_CPUS) as s:
+        for _ in range(3):  # shared-memory segments are reused step after step
+            yv, zv, sv = s.run([y, z, s_], {x: xv})
+            np.testing.assert_allclose(yv, xv * 2)
+            np.testing.assert_allclose(zv, (xv * 2).sum(1), rtol=1e-5)
+        yv[0, 0] = -1.0  # fetched arrays are the caller's (writable copies)
+    assert list(sv) == ["alpha".encode(), "béta".encode()]
+
+
+def test_a_worker_killed_during_a_step_is_reported_by_task_and_step():
+    with tw.device("/cpu:1"):
+        slow = tw.test.sleep(60.0)
+    result = {}
+    with tw.Session(config=TWO_CPUS) as s:
+        victim = s._master.workers[CPU1].proc
+
+        def run():
+            try:
+                s.run(slow)
+                result["ok"] = True
+            except Exception as e:  # noqa: BLE001
+                result["error"] = e
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        time.sleep(0.5)
+        victim.send_signal(signal.SIGKILL)
+        t.join(timeout=15)
+        assert not t.is_alive(), "Session.run hung after its worker died"
+    err = result.get("error")
+    assert isinstance(err, tw.errors.UnavailableError), result
+    assert "task:0" in str(err) and "CPU:1" in str(err) and "step" in str(err)
+
+
+def test_workers_exit_when_their_client_is_killed(tmp_path):
+    script = tmp_path / "client.py"
+    script.write_text(textwrap.dedent("""
+        import os, sys, time
+        import psutil
+        import tensorweave as tw
+        s = tw.Session(config=tw.ConfigProto(device_count={"CPU": 2}))
+        kids = [p.pid for p in psutil.Process().children()]
+        print(" ".join(map(str, kids)), flush=True)
+        time.sleep(120)
+    """))
+    env = dict(os.environ)
+    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                         env=env)
+    try:
+        line = p.stdout.readline()
+        kids = [int(x) for x in line.split()]
+        assert len(kids) == 2
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        alive = kids
+        while alive and time.monotonic() < deadline:
+            alive = [k for k in kids if psutil.pid_exists(k)
+                     and psutil.Process(k).status() != psutil.STATUS_ZOMBIE]
+            time.sleep(0.1)
+        assert not alive, f"orphaned workers: {alive}"
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.stdout.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# clusters
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cluster():
+    workers, ps = tw.test.create_local_cluster(2, 1)
+    yield workers, ps
+    for s in workers + ps:
+        s.stop()
+
+
+def test_cluster_spec():
+    cs = tw.train.ClusterSpec({"ps": ["h:1"], "worker": ["h:2", "h:3"]})
+    assert cs.jobs == ["ps", "worker"] and cs.num_tasks("worker") == 2
+    assert cs.task_address("worker", 1) == "h:3"
+    assert cs.as_dict() == {"ps": ["h:1"], "worker": ["h:2", "h:3"]}
+    with pytest.raises(ValueError, match="No such job"):
+        cs.num_tasks("chief")
+
+
+def test_session_on_a_cluster_places_by_job_and_task(cluster):
+    workers, ps = cluster
+    with tw.device("/job:ps/task:0"):
+        w = tw.Variable(np.ones(3, np.float32), name="w")
+    with tw.device("/job:worker/task:1"):
+        y = w * 2.0
+    with tw.device("/job:worker/task:0"):
+        z = tw.reduce_sum(y)
+        upd = tw.assign_add(w, y) if False else None
+    with tw.Session(workers[0].target) as s:
+        s.run(w.initializer)
+        yv, zv = s.run([y, z])
+        np.testing.assert_allclose(yv, [2, 2, 2])
+        assert zv == 6.0
+        names = [d.name for d in s.list_devices()]
+    assert "/job:ps/replica:0/task:0/device:CPU:0" in names and len(names) == 3
+    # variables live in the cluster: another session (through another task) sees them
+    with tw.Session(workers[1].target) as s:
+        np.testing.assert_allclose(s.run(w), [1, 1, 1])
+    del upd
+
+
+def test_server_reports_a_busy_address():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        port = sock.getsockname()[1]
+        with pytest.raises(OSError, match="cannot bind"):
+            tw.train.Server({"worker": [f"127.0.0.1:{port}"]}, "worker", 0)
