@@ -47,6 +47,8 @@ from .ops.clip_ops import *  # noqa: F401,F403
 from .ops.sparse_ops import *  # noqa: F401,F403
 from .ops.tensor_array_ops import TensorArray
 from .ops import sendrecv_ops as _sendrecv_ops  # noqa: F401 - registers _Send/_Recv
+from .ops import lstm_ops as _lstm_ops  # noqa: F401 - registers the fused LSTM ops
+from .ops.rnn import reverse_sequence
 
 # --- autodiff ----------------------------------------------------------------------------------
 from .autodiff import array_grad as _array_grad  # noqa: F401 - registers gradients
@@ -56,6 +58,7 @@ from .autodiff import random_grad as _random_grad  # noqa: F401
 from .autodiff import state_grad as _state_grad  # noqa: F401
 from .autodiff import control_flow_grad as _control_flow_grad  # noqa: F401
 from .autodiff import tensor_array_grad as _tensor_array_grad  # noqa: F401
+from .autodiff import lstm_grad as _lstm_grad  # noqa: F401
 from .autodiff import sparse_grad as _sparse_grad  # noqa: F401
 from .autodiff.gradients import AggregationMethod, UnconnectedGradients, gradients, hessians
 from .autodiff.registry import NoGradient, NotDifferentiable, RegisterGradient
