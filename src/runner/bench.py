@@ -231,8 +231,14 @@ def _live_set_bound(nodes, fed) -> int:
     return peak
 
 
+def _runtime_suite():
+    from .bench_runtime import bench_remote_scalar_add, bench_split_graph, bench_transfer_64mib
+    return [bench_transfer_64mib, bench_remote_scalar_add, bench_split_graph]
+
+
 SUITES = {
     "core": [bench_scalar_add, bench_chain_overhead, bench_mlp, bench_peak_memory],
+    "runtime": _runtime_suite,
 }
 
 
@@ -255,7 +261,8 @@ def main(args) -> int:
         print(f"\n## bench {n}\n")
         print("| benchmark | tensorweave | baseline (same run) | ratio | target |")
         print("|---|---|---|---|---|")
-        for fn in SUITES[n]:
+        fns = SUITES[n]() if callable(SUITES[n]) else SUITES[n]
+        for fn in fns:
             for r in fn(quick):
                 ratio = r.ratio if r.ratio is not None else (
                     r.value / r.baseline if r.baseline else float("nan"))
