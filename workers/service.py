@@ -137,10 +137,8 @@ class WorkerService:
         if error is not None:
             header["error"] = error
         msg = [ident] + wire.pack(header, frames)
-        if from_pool:
-            self._reply_socket().send_multipart(msg, copy=False)
-        else:
-            self.control.send_multipart(msg, copy=False)
+        sock = self._reply_socket() if from_pool else self.control
+        sock.send_multipart(msg, copy=len(msg) <= 2)  # buffer frames go zero-copy
 
     # --- serving -------------------------------------------------------------------------------
     def serve(self) -> None:
@@ -260,7 +258,10 @@ class WorkerService:
                 self.rendezvous.cleanup(step_id)
             del feeds
             metas, frames = wire.encode_tensors([_host_array(o) for o in outs], self.arena)
-            payload = {"outputs": metas, "released": self._drain()}
+            payload = {"outputs": metas}
+            released = self._drain()
+            if released:
+                payload["released"] = released
             self._reply(ident, rid, payload, frames, from_pool=True)
         except Exception as e:  # noqa: BLE001 - reported to the master
             self._reply(ident, rid, {"released": self._drain()},
