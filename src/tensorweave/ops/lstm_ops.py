@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from ..framework import dtypes as _dtypes
 from ..framework.convert import convert_to_tensor
-from ..framework.graph import apply_op
+from ..framework.graph import Tensor, apply_op
 from ..framework.op_registry import register_op
 from ..framework.tensor_shape import Dimension, TensorShape
 from .op_util import fmt_shape
@@ -171,13 +171,11 @@ def _attrs(dtype, forget_bias=None, cell_clip=3.0, use_peephole=False) -> dict:
     return a
 
 
-def _tensors(values, dtype=None):
-    out = []
-    for v in values:
-        t = convert_to_tensor(v, dtype=dtype)
-        dtype = dtype or t.dtype
-        out.append(t)
-    return out
+def _tensors(values):
+    """Tensors of `values`: Python/numpy values take the dtype of the first Tensor (a mismatch
+    between Tensors is reported by the shape function, naming the node)."""
+    dtype = next((v.dtype for v in values if isinstance(v, Tensor)), None)
+    return [v if isinstance(v, Tensor) else convert_to_tensor(v, dtype=dtype) for v in values]
 
 
 def lstm_block_cell(x, cs_prev, h_prev, w, wci, wcf, wco, b, forget_bias=1.0, cell_clip=3.0,
