@@ -26,31 +26,13 @@ from ..framework.op_registry import register_op
 from ..framework.sparse_tensor import SparseTensor
 from ..framework.tensor_shape import TensorShape
 from . import array_ops
-from .op_util import fmt_shape
+from .sparse_ops import check_dtype_in as _dtype
+from .sparse_ops import check_rank as _rank
+from .sparse_ops import shape_error as _fail
 
 __all__ = ["ctc_loss", "ctc_greedy_decoder", "ctc_beam_search_decoder"]
 
 _CTC_TYPES = (_dtypes.float32, _dtypes.float64)
-
-
-def _fail(op, msg: str, exc=ValueError):
-    shapes = ", ".join(fmt_shape(t.shape) for t in op.inputs)
-    raise exc(f"{msg} for '{op.name}' (op: '{op.type}') with input shapes: {shapes}.")
-
-
-def _rank(op, t, rank: int, what: str) -> TensorShape:
-    if t.shape.ndims is None:
-        return TensorShape([None] * rank)
-    if t.shape.ndims != rank:
-        _fail(op, f"Shape must be rank {rank} but is rank {t.shape.ndims} ({what})")
-    return t.shape
-
-
-def _dtype(op, t, allowed, what: str) -> None:
-    if t.dtype not in allowed:
-        names = ", ".join(d.name for d in allowed)
-        raise TypeError(f"Input '{what}' of '{op.type}' Op (node '{op.name}') has type "
-                        f"{t.dtype.name} not in the allowed types: {names}.")
 
 
 def _batch(op, inputs, seq_len):

@@ -29,25 +29,28 @@ __all__ = ["sparse_placeholder", "sparse_tensor_to_dense", "sparse_to_dense", "s
 _INDEX_TYPES = (_dtypes.int32, _dtypes.int64)
 
 
-def _fail(op, msg: str, exc=ValueError):
+def shape_error(op, msg: str, exc=ValueError):
+    """Raise `exc` in TF's shape-error format: message, node, op type, input shapes."""
     shapes = ", ".join(fmt_shape(t.shape) for t in op.inputs)
     raise exc(f"{msg} for '{op.name}' (op: '{op.type}') with input shapes: {shapes}.")
 
 
 def _rank_at_most(op, t, rank: int, what: str) -> None:
     if t.shape.ndims is not None and t.shape.ndims > rank:
-        _fail(op, f"Shape must be at most rank {rank} but is rank {t.shape.ndims} ({what})")
+        shape_error(op, f"Shape must be at most rank {rank} but is rank {t.shape.ndims} ({what})")
 
 
-def _rank(op, t, rank: int, what: str) -> TensorShape:
+def check_rank(op, t, rank: int, what: str) -> TensorShape:
+    """`t`'s static shape, checked to have rank `rank` (unknown dims where unknown)."""
     if t.shape.ndims is None:
         return TensorShape([None] * rank)
     if t.shape.ndims != rank:
-        _fail(op, f"Shape must be rank {rank} but is rank {t.shape.ndims} ({what})")
+        shape_error(op, f"Shape must be rank {rank} but is rank {t.shape.ndims} ({what})")
     return t.shape
 
 
-def _dtype_is(op, t, allowed, what: str) -> None:
+def check_dtype_in(op, t, allowed, what: str) -> None:
+    """TypeError naming the node unless `t.dtype` is one of `allowed`."""
     if t.dtype not in allowed:
         names = ", ".join(d.name for d in allowed)
         raise TypeError(f"Input '{what}' of '{op.type}' Op (node '{op.name}') has type "
@@ -64,17 +67,17 @@ def _same_dtype(op, a, b, an: str, bn: str) -> None:
 def _components(op) -> TensorShape:
     """Check a (indices, values, shape) triple at inputs 0-2; the static shape of `shape`."""
     indices, values, shape = op.inputs[:3]
-    _dtype_is(op, indices, (_dtypes.int64,), "indices")
-    _dtype_is(op, shape, (_dtypes.int64,), "shape")
-    ishape = _rank(op, indices, 2, "indices")
-    vshape = _rank(op, values, 1, "values")
-    sshape = _rank(op, shape, 1, "shape")
+    check_dtype_in(op, indices, (_dtypes.int64,), "indices")
+    check_dtype_in(op, shape, (_dtypes.int64,), "shape")
+    ishape = check_rank(op, indices, 2, "indices")
+    vshape = check_rank(op, values, 1, "values")
+    sshape = check_rank(op, shape, 1, "shape")
     if not ishape[0].is_compatible_with(vshape[0]):
-        _fail(op, f"Dimensions must be equal, but are {ishape[0]} and {vshape[0]} (indices rows "
-                  "and values)")
+        shape_error(op, f"Dimensions must be equal, but are {ishape[0]} and {vshape[0]} "
+                        "(indices rows and values)")
     if not ishape[1].is_compatible_with(sshape[0]):
-        _fail(op, f"Dimensions must be equal, but are {ishape[1]} and {sshape[0]} (indices "
-                  "columns and the rank in shape)")
+        shape_error(op, f"Dimensions must be equal, but are {ishape[1]} and {sshape[0]} "
+                        "(indices columns and the rank in shape)")
     return ishape
 
 
@@ -132,18 +135,18 @@ def sparse_placeholder(dtype, shape=None, name=None) -> SparseTensor:
 @register_op("SparseToDense")
 def _sparse_to_dense_shape(op):
     indices, output_shape, values, default = op.inputs
-    _dtype_is(op, indices, _INDEX_TYPES, "sparse_indices")
+    check_dtype_in(op, indices, _INDEX_TYPES, "sparse_indices")
     _same_dtype(op, indices, output_shape, "sparse_indices", "output_shape")
     _same_dtype(op, values, default, "sparse_values", "default_value")
     _rank_at_most(op, indices, 2, "sparse_indices")
-    _rank(op, output_shape, 1, "output_shape")
+    check_rank(op, output_shape, 1, "output_shape")
     _rank_at_most(op, values, 1, "sparse_values")
-    _rank(op, default, 0, "default_value")
+    check_rank(op, default, 0, "default_value")
     out = constant_value_as_shape(output_shape)
     cols = indices.shape[1].value if indices.shape.ndims == 2 else None
     if out.ndims is not None and cols is not None and cols != out.ndims:
-        _fail(op, f"sparse_indices has {cols} columns but output_shape has {out.ndims} "
-                  "elements")
+        shape_error(op, f"sparse_indices has {cols} columns but output_shape has {out.ndims} "
+                        "elements")
     return [(values.dtype, out)]
 
 
@@ -215,21 +218,21 @@ def sparse_reorder(sp_input, name=None) -> SparseTensor:
 @register_op("SparseTensorDenseMatMul")
 def _sparse_dense_matmul_shape(op):
     a_indices, a_values, a_shape, b = op.inputs
-    _dtype_is(op, a_indices, _INDEX_TYPES, "a_indices")
-    _dtype_is(op, a_shape, (_dtypes.int64,), "a_shape")
+    check_dtype_in(op, a_indices, _INDEX_TYPES, "a_indices")
+    check_dtype_in(op, a_shape, (_dtypes.int64,), "a_shape")
     _same_dtype(op, a_values, b, "a_values", "b")
-    _rank(op, a_indices, 2, "a_indices")
-    _rank(op, a_values, 1, "a_values")
+    check_rank(op, a_indices, 2, "a_indices")
+    check_rank(op, a_values, 1, "a_values")
     sa = constant_value_as_shape(a_shape)
     if sa.ndims is not None and sa.ndims != 2:
-        _fail(op, f"Shape must be rank 2 but is rank {sa.ndims} (a_shape)")
+        shape_error(op, f"Shape must be rank 2 but is rank {sa.ndims} (a_shape)")
     if sa.ndims is None:
         sa = TensorShape([None, None])
-    sb = _rank(op, b, 2, "b")
+    sb = check_rank(op, b, 2, "b")
     adj_a, adj_b = op.get_attr("adjoint_a"), op.get_attr("adjoint_b")
     inner_a, inner_b = sa[0 if adj_a else 1], sb[1 if adj_b else 0]
     if not inner_a.is_compatible_with(inner_b):
-        _fail(op, f"Dimensions must be equal, but are {inner_a} and {inner_b}")
+        shape_error(op, f"Dimensions must be equal, but are {inner_a} and {inner_b}")
     return [(a_values.dtype, TensorShape([sa[1 if adj_a else 0], sb[0 if adj_b else 1]]))]
 
 
@@ -263,7 +266,7 @@ def sparse_tensor_dense_matmul(sp_a, b, adjoint_a=False, adjoint_b=False, name=N
 def _sparse_reduce_sum_shape(op):
     _components(op)
     values, shape, axes = op.inputs[1:]
-    _dtype_is(op, axes, (_dtypes.int32,), "reduction_axes")
+    check_dtype_in(op, axes, (_dtypes.int32,), "reduction_axes")
     keep = op.get_attr("keep_dims")
     sv, av = constant_value(shape), constant_value(axes)
     if sv is None or av is None:
@@ -272,7 +275,8 @@ def _sparse_reduce_sum_shape(op):
     red = set()
     for a in np.reshape(av, -1):
         if not -rank <= a < rank:
-            _fail(op, f"Invalid reduction dimension {int(a)}, for input with {rank} dimensions")
+            shape_error(op, f"Invalid reduction dimension {int(a)}, for input with {rank} "
+                            "dimensions")
         red.add(int(a) % rank)
     dims = [1 if d in red else int(sv[d]) for d in range(rank) if keep or d not in red]
     return [(values.dtype, TensorShape(dims))]

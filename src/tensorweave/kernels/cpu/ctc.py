@@ -9,9 +9,10 @@ All three follow TF1's kernels (`ctc_loss_calculator.h`, `ctc_decoder_ops.cc`,
   `ignore_longer_outputs_than_inputs`, an example with zero loss and gradient (as is an
   example of length 0).  An example no alignment can produce has loss +inf and gradient equal
   to the softmax (TF's "No valid path found").
-* The recursion runs over the extended label sequence l' = (blank, l1, blank, l2, ..., blank)
-  with vectors over its states, in float64, on log-softmax probabilities (so no log of an
-  underflowed probability); results are rounded to the input dtype once.
+* The forward-backward recursion runs frame by frame over the states of the extended label
+  sequences l' = (blank, l1, blank, l2, ..., blank), all examples at once, in float64 and in
+  log space on log-softmax probabilities (so no log of an underflowed probability, unlike
+  TF1's kernel); results are rounded to the input dtype once.
 * The beam search keeps TF's data structure -- a prefix tree whose beam entries carry
   (blank, label, total) log probabilities for the previous and the current frame -- and its
   candidate, eviction and ordering rules, so beam widths smaller than the number of prefixes
@@ -78,46 +79,60 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
-def ctc_forward_backward(logp: np.ndarray, labels: list[int], blank: int, merge: bool):
-    """(negative log likelihood, gradient w.r.t. the logits) of one example.
+def ctc_forward_backward(logits: np.ndarray, lengths: np.ndarray, labels: list, blank: int,
+                         merge: bool):
+    """(negative log likelihoods [B], gradients w.r.t. the logits [T, B, C]) of B examples.
 
-    `logp`: [T, C] log-softmax probabilities of its T frames; `labels`: its label sequence.
-    alpha[t, u] is the log probability of the prefixes ending in state u of l' at frame t
-    (frame t emitted), beta[t, u] that of completing the labelling from state u after frame t.
+    `logits` [T, B, C] (float64; frames at or past an example's length are ignored),
+    `lengths` [B] (each >= 1), `labels` the B label sequences.  Examples run side by side over
+    the states u of their extended sequences l' (padded with blanks to the longest; padded
+    states never reach the end).  alpha[t, b, u] is the log probability of the prefixes ending
+    in state u at frame t (frame t emitted), beta[t, b, u] that of completing the labelling from
+    state u after frame t.
     """
-    lprime = np.full(2 * len(labels) + 1, blank, dtype=np.int64)
-    lprime[1::2] = labels
-    T, U = logp.shape[0], lprime.shape[0]
-    emit = logp[:, lprime]                                   # [T, U]
-    stay = np.full(U, True) if merge else lprime == blank    # u -> u allowed
-    skip = np.zeros(U, dtype=bool)                           # u - 2 -> u allowed
-    if U > 2:
-        skip[2:] = (lprime[2:] != blank) & ~(merge & (lprime[2:] == lprime[:-2]))
-    alpha = np.full((T, U), _NEG_INF)
-    alpha[0, :2] = emit[0, :2]
+    T, B, C = logits.shape
+    frames = np.arange(T)[:, None] < lengths[None, :]                 # [T, B]
+    logp = _log_softmax(np.where(frames[..., None], logits, 0.0))
+    n_states = np.array([2 * len(s) + 1 for s in labels])
+    U = int(n_states.max())
+    lprime = np.full((B, U), blank, dtype=np.int64)
+    for b, seq in enumerate(labels):
+        lprime[b, 1:2 * len(seq):2] = seq
+    emit = np.where(frames[..., None], logp[:, np.arange(B)[:, None], lprime], 0.0)  # [T, B, U]
+    stay = np.full((B, U), True) if merge else lprime == blank     # u -> u allowed
+    skip = np.zeros((B, U), dtype=bool)                            # u - 2 -> u allowed
+    skip[:, 2:] = (lprime[:, 2:] != blank) & ~(merge & (lprime[:, 2:] == lprime[:, :-2]))
+    alpha = np.full((T, B, U), _NEG_INF)
+    alpha[0, :, :2] = emit[0, :, :2]
     for t in range(1, T):
         prev = alpha[t - 1]
-        s = np.where(stay, prev, _NEG_INF)
-        s[1:] = np.logaddexp(s[1:], prev[:-1])
-        s[2:] = np.logaddexp(s[2:], np.where(skip[2:], prev[:-2], _NEG_INF))
-        alpha[t] = s + emit[t]
-    beta = np.full((T, U), _NEG_INF)
-    beta[T - 1, max(U - 2, 0):] = 0.0
-    for t in range(T - 2, -1, -1):
-        nxt = beta[t + 1] + emit[t + 1]
-        s = np.where(stay, nxt, _NEG_INF)
-        s[:-1] = np.logaddexp(s[:-1], nxt[1:])
-        s[:-2] = np.logaddexp(s[:-2], np.where(skip[2:], nxt[2:], _NEG_INF))
-        beta[t] = s
-    occ = alpha + beta
-    top = occ[0].max()
-    if top == _NEG_INF:                # no alignment produces the labels
-        return np.inf, np.exp(logp)
-    log_p = top + np.log(np.exp(occ[0] - top).sum())
-    post = np.exp(occ - log_p)                                # [T, U] state posteriors
-    onehot = np.zeros((U, logp.shape[1]))
-    onehot[np.arange(U), lprime] = 1.0
-    return -log_p, np.exp(logp) - post @ onehot
+        a = np.where(stay, prev, _NEG_INF)
+        a[:, 1:] = np.logaddexp(a[:, 1:], prev[:, :-1])
+        a[:, 2:] = np.logaddexp(a[:, 2:], np.where(skip[:, 2:], prev[:, :-2], _NEG_INF))
+        alpha[t] = a + emit[t]
+    u = np.arange(U)[None, :]
+    final = np.where((u == n_states[:, None] - 1) | (u == n_states[:, None] - 2), 0.0, _NEG_INF)
+    beta = np.full((T, B, U), _NEG_INF)
+    for t in range(T - 1, -1, -1):
+        b_ = np.full((B, U), _NEG_INF)
+        if t < T - 1:
+            nxt = beta[t + 1] + emit[t + 1]
+            b_ = np.where(stay, nxt, _NEG_INF)
+            b_[:, :-1] = np.logaddexp(b_[:, :-1], nxt[:, 1:])
+            b_[:, :-2] = np.logaddexp(b_[:, :-2], np.where(skip[:, 2:], nxt[:, 2:], _NEG_INF))
+        beta[t] = np.where((lengths == t + 1)[:, None], final, b_)
+    occ = np.where(frames[..., None] & (u < n_states[:, None])[None], alpha + beta, _NEG_INF)
+    top = occ[0].max(axis=1)
+    possible = top > _NEG_INF
+    safe_top = np.where(possible, top, 0.0)
+    total = np.exp(occ[0] - safe_top[:, None]).sum(axis=1)
+    log_p = safe_top + np.log(np.where(possible, total, 1.0))
+    post = np.exp(occ - np.where(possible, log_p, 0.0)[None, :, None])    # [T, B, U]
+    onehot = (lprime[..., None] == np.arange(C)).astype(np.float64)       # [B, U, C]
+    probs = np.exp(logp)
+    grad = probs - np.matmul(post.transpose(1, 0, 2), onehot).transpose(1, 0, 2)
+    grad = np.where(possible[None, :, None], grad, probs)  # no alignment: TF's softmax gradient
+    return np.where(possible, -log_p, np.inf), np.where(frames[..., None], grad, 0.0)
 
 
 def _check_seq_len(seq_len, batch: int, max_time: int, exc=ValueError) -> np.ndarray:
@@ -168,13 +183,13 @@ def _ctc_loss(node, ctx):
                                  "ignore_longer_outputs_than_inputs")
         loss = np.zeros(batch, dtype=dt)
         grad = np.zeros(inputs.shape, dtype=dt)
-        for b in range(batch):
-            n = int(seq_len[b])
-            if n == 0 or (ignore_longer and len(labels[b]) > n):
-                continue
-            logp = _log_softmax(inputs[:n, b, :].astype(np.float64))
-            loss[b], grad[:n, b, :] = ctc_forward_backward(logp, seqs[b], num_classes - 1,
-                                                           merge)
+        used = [b for b in range(batch) if seq_len[b] > 0
+                and not (ignore_longer and len(labels[b]) > seq_len[b])]
+        if used:
+            n = int(seq_len[used].max())
+            loss[used], grad[:n, used] = ctc_forward_backward(
+                inputs[:n, used].astype(np.float64), seq_len[used], [seqs[b] for b in used],
+                num_classes - 1, merge)
         return loss, grad
     return ctc_loss
 
