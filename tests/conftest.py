@@ -21,3 +21,15 @@ def _fresh_graph():
     tw.reset_default_graph()
     yield
     tw.reset_default_graph()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_shared_memory_left_behind():
+    """After the whole suite, no tw-* segment of this process or of a dead one remains."""
+    from tensorweave.runtime import shm
+    yield
+    shm._close_all_arenas()
+    import psutil
+    left = [n for n in shm.segment_files()
+            if int(n.split("-")[1]) == os.getpid() or not psutil.pid_exists(int(n.split("-")[1]))]
+    assert not left, f"shared-memory segments left in /dev/shm: {left}"

@@ -223,3 +223,41 @@ def test_server_reports_a_busy_address():
         port = sock.getsockname()[1]
         with pytest.raises(OSError, match="cannot bind"):
             tw.train.Server({"worker": [f"127.0.0.1:{port}"]}, "worker", 0)
+
+
+def test_replica_device_setter_puts_variables_on_ps_tasks():
+    cs = {"ps": ["h:1", "h:2"], "worker": ["h:3"]}
+    with tw.device(tw.train.replica_device_setter(cluster=cs, worker_device="/job:worker/task:0")):
+        a = tw.Variable(1.0, name="a")
+        b = tw.Variable(2.0, name="b")
+        c = a + b
+    assert (a.device, b.device) == ("/job:ps/task:0", "/job:ps/task:1")
+    assert a.value().device == "/job:ps/task:0" and c.device == "/job:worker/task:0"
+
+
+def _ps_model(device_fn):
+    g = tw.Graph()
+    with g.as_default(), tw.device(device_fn):
+        x = tw.constant(np.random.RandomState(0).rand(8, 4).astype(np.float32))
+        y = tw.constant(np.random.RandomState(1).randint(0, 3, 8).astype(np.int32))
+        w = tw.get_variable("w", [4, 3], initializer=tw.constant_initializer(0.2))
+        b = tw.get_variable("b", [3], initializer=tw.zeros_initializer())
+        loss = tw.reduce_mean(tw.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=y, logits=tw.matmul(x, w) + b))
+        train = tw.train.GradientDescentOptimizer(0.5).minimize(loss)
+        init = tw.global_variables_initializer()
+    return g, loss, train, init
+
+
+def test_training_with_variables_on_ps_tasks_matches_one_process(cluster):
+    workers, ps = cluster
+    setter = tw.train.replica_device_setter(ps_tasks=1, worker_device="/job:worker/task:0")
+    tw.Session.reset(workers[0].target)  # variables of earlier tests live in the cluster
+    results = []
+    for target, fn, cfg in ((workers[0].target, setter, None),
+                            ("", None, tw.ConfigProto(allow_soft_placement=True))):
+        g, loss, train, init = _ps_model(fn)
+        with tw.Session(target, graph=g, config=cfg) as s:
+            s.run(init)
+            results.append([s.run([loss, train])[0] for _ in range(3)])
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-6)

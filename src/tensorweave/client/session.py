@@ -637,8 +637,17 @@ class BaseSession:
 
     @staticmethod
     def reset(target, containers=None, config=None) -> None:
-        if target not in ("", None, "local"):
-            raise errors.UnimplementedError(None, None, f"Session.reset of {target!r}")
+        """TF1 `Session.reset`: drop the variables (all containers) held by every task of the
+        cluster at `target`.  (In-process sessions hold their own state: nothing to do.)"""
+        if target in ("", None, "local"):
+            return
+        from ..runtime.master import Master
+        m = Master.connect(target, config or ConfigProto())
+        try:
+            for w in m.workers.values():
+                w.client.call({"op": "reset"}, timeout_s=10.0)
+        finally:
+            m.close()
 
 
 def _limit_blas_threads(n: int) -> None:

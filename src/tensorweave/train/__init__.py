@@ -24,6 +24,7 @@ from .meta_graph import MetaGraphDef, export_meta_graph, import_meta_graph
 from .rmsprop import RMSPropOptimizer
 from .saver import Saver, SaverDef
 from .server_lib import ClusterSpec, Server
+from .device_setter import replica_device_setter
 from .training_util import (assert_global_step, create_global_step, get_global_step,
                             get_or_create_global_step, global_step)
 
@@ -36,4 +37,4 @@ __all__ = ["Optimizer", "GradientDescentOptimizer", "MomentumOptimizer", "AdamOp
            "load_checkpoint", "load_variable", "MetaGraphDef", "export_meta_graph",
            "import_meta_graph", "exponential_decay", "natural_exp_decay", "inverse_time_decay",
            "polynomial_decay", "cosine_decay", "piecewise_constant", "ExponentialMovingAverage",
-           "assign_moving_average", "ClusterSpec", "Server"]
+           "assign_moving_average", "ClusterSpec", "Server", "replica_device_setter"]

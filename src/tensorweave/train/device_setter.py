@@ -1,0 +1,72 @@
+"""`replica_device_setter`: the TF1 device function for between-graph replication.
+
+Inside `with tw.device(tw.train.replica_device_setter(ps_tasks=2))`, variables (and the other ops
+named in `ps_ops`) go to `/job:ps/task:k`, round robin by default or as `ps_strategy` chooses,
+and every other op to `worker_device`; the fields of a device already requested (an outer
+scope) are merged over these, as in TF1.
+"""
+from __future__ import annotations
+
+from ..framework.device_spec import DeviceSpec
+
+__all__ = ["replica_device_setter"]
+
+STANDARD_PS_OPS = ("Variable", "VariableV2", "AutoReloadVariable", "MutableHashTable",
+                   "MutableHashTableV2", "MutableHashTableOfTensors",
+                   "MutableHashTableOfTensorsV2", "MutableDenseHashTable",
+                   "MutableDenseHashTableV2", "VarHandleOp", "BoostedTreesEnsembleResourceHandleOp")
+
+
+class _RoundRobinStrategy:
+    def __init__(self, num_tasks: int):
+        self._num_tasks = num_tasks
+        self._next = 0
+
+    def __call__(self, op) -> int:
+        task = self._next
+        self._next = (self._next + 1) % self._num_tasks
+        return task
+
+
+class _ReplicaDeviceChooser:
+    def __init__(self, ps_tasks, ps_device, worker_device, merge_devices, ps_ops, ps_strategy):
+        self._ps_tasks = ps_tasks
+        self._ps_device = ps_device
+        self._worker_device = worker_device
+        self._merge_devices = merge_devices
+        self._ps_ops = ps_ops
+        self._ps_strategy = ps_strategy
+
+    def device_function(self, op) -> str:
+        current = DeviceSpec.from_string(op.device or "")
+        if self._ps_tasks and self._ps_device and op.type in self._ps_ops:
+            ps = DeviceSpec.from_string(self._ps_device)
+            if ps.job and (not current.job or current.job == ps.job):
+                ps.task = self._ps_strategy(op)
+            return ps.make_merged_spec(current).to_string()
+        worker = DeviceSpec.from_string(self._worker_device or "")
+        return worker.make_merged_spec(current).to_string()
+
+
+def replica_device_setter(ps_tasks=0, ps_device="/job:ps", worker_device="/job:worker",
+                          merge_devices=True, cluster=None, ps_ops=None, ps_strategy=None):
+    """TF1 `tf.train.replica_device_setter`: a device function for `tw.device`."""
+    if cluster is not None:
+        from .server_lib import ClusterSpec
+        spec = ClusterSpec(cluster)
+        ps_tasks = spec.num_tasks("ps") if "ps" in spec.jobs else 0
+    if ps_tasks == 0:
+        return None
+    if ps_ops is None:
+        ps_ops = list(STANDARD_PS_OPS)
+    if not merge_devices:
+        import warnings
+        warnings.warn("DEPRECATION: It is recommended to set merge_devices=true in "
+                      "replica_device_setter", stacklevel=2)
+    if ps_strategy is None:
+        ps_strategy = _RoundRobinStrategy(ps_tasks)
+    if not callable(ps_strategy):
+        raise TypeError("ps_strategy must be callable")
+    chooser = _ReplicaDeviceChooser(ps_tasks, ps_device, worker_device, merge_devices, ps_ops,
+                                    ps_strategy)
+    return chooser.device_function
