@@ -7,14 +7,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import register_backend
-from . import (array, control, conv, ctc, lstm, math, nn, random, sparse, state, tensor_list,
-               training)
+from . import (array, control, conv, ctc, lstm, math, nn, random, sendrecv, sparse, state,
+               tensor_list, testing, training)
 
 __all__ = ["KERNELS"]
 
 KERNELS: dict = {}
-for _mod in (control, state, math, array, nn, conv, random, training, tensor_list, sparse, ctc,
-             lstm):
+for _mod in (control, state, math, array, nn, conv, random, training, tensor_list,
+             sendrecv, testing, lstm, sparse, ctc):
     for _k, _v in _mod.KERNELS.items():
         if _k in KERNELS:
             raise KeyError(f"CPU kernel for {_k!r} defined twice (in {_mod.__name__})")
