@@ -261,3 +261,27 @@ def test_training_with_variables_on_ps_tasks_matches_one_process(cluster):
             s.run(init)
             results.append([s.run([loss, train])[0] for _ in range(3)])
     np.testing.assert_allclose(results[0], results[1], rtol=1e-6)
+
+
+def test_concurrent_steps_from_several_threads():
+    x = tw.placeholder(tw.float32, [100])
+    with tw.device("/cpu:1"):
+        y = x * 2.0
+    with tw.device("/cpu:0"):
+        z = tw.reduce_sum(y)
+    errors = []
+    with tw.Session(config=TWO_CPUS) as s:
+        def work(k):
+            try:
+                for i in range(30):
+                    v = np.full(100, float(k * 100 + i), np.float32)
+                    assert s.run(z, {x: v}) == 200.0 * (k * 100 + i)
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+        ts = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(timeout=60)
+        assert not any(t.is_alive() for t in ts)
+    assert not errors, errors
