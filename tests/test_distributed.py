@@ -113,7 +113,7 @@ def test_big_feeds_fetches_and_strings_cross_processes():
             np.testing.assert_allclose(yv, xv * 2)
             np.testing.assert_allclose(zv, (xv * 2).sum(1), rtol=1e-5)
         yv[0, 0] = -1.0  # fetched arrays are the caller's (writable copies)
-    assert list(sv) == ["alpha".encode(), "béta".encode()]
+    assert list(sv) == [b"alpha", "béta".encode()]
 
 
 def test_a_worker_killed_during_a_step_is_reported_by_task_and_step():

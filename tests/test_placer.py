@@ -7,7 +7,7 @@ import pytest
 
 import tensorweave as tw
 from tensorweave import kernels
-from tensorweave.client.session import BaseSession
+from tensorweave.runtime.executor import prune_ops
 from tensorweave.compiler.placer import Placement, place, tensor_bytes, validate
 from tensorweave.runtime.devices import make_device
 
@@ -146,7 +146,7 @@ def test_a_variable_outside_the_step_still_binds_its_writers():
     with tw.device("/cpu:1"):
         v = tw.Variable(1.0, name="v")
     a = tw.assign(v, 3.0, name="a")          # no device request, no colocation scope
-    step = BaseSession._prune([], [a.op], set())
+    step = prune_ops([], [a.op])
     assert "v" not in [op.name for op in step]
     p = place(step, TWO_CPUS, default_device=CPU0)
     assert p.device_of["a"] == CPU1
@@ -158,8 +158,8 @@ def test_unconstrained_variable_takes_the_default_device_in_every_step():
         init = tw.ones([64, 64], name="init")
     v = tw.Variable(init, name="v")
     y = tw.reduce_sum(v, name="y")
-    init_step = BaseSession._prune([], [v.initializer], set())
-    read_step = BaseSession._prune([y], [], set())
+    init_step = prune_ops([], [v.initializer])
+    read_step = prune_ops([y], [])
     p1 = place(init_step, TWO_CPUS, default_device=CPU0)
     p2 = place(read_step, TWO_CPUS, default_device=CPU0)
     assert p1.device_of["v/Assign"] == p2.device_of["v/read"] == CPU0
@@ -190,7 +190,7 @@ def test_while_loop_goes_with_the_variable_its_body_assigns():
             return i + 1
 
     loop = tw.while_loop(lambda i: i < 3, body, [tw.constant(0)])
-    step = BaseSession._prune([loop], [], set())
+    step = prune_ops([loop], [])
     p = place(step, TWO_CPUS, default_device=CPU0)
     assert p.device_of[loop.op.name] == CPU1
     assert "colocated with v" in p.explain(loop.op.name)

@@ -227,7 +227,7 @@ class WorkerService:
         targets = [g.get_operation_by_name(n) for n in h["targets"]]
         targets += [op for op in g.get_operations() if op.type == "_Send"]
         feed_ops = {t.op.name for t in feeds}
-        ops = [op for op in prune_ops(g, fetches, targets) if op.name not in feed_ops]
+        ops = [op for op in prune_ops(fetches, targets) if op.name not in feed_ops]
         nodes = exec_nodes_from_ops(ops)
         step = compile_step(nodes, [(t.op.name, 0) for t in feeds],
                             [(t.op.name, t.value_index) for t in fetches], self.kctx,

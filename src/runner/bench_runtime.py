@@ -2,7 +2,6 @@
 processes, each beside a baseline measured in the same run."""
 from __future__ import annotations
 
-import time
 
 import numpy as np
 

@@ -24,7 +24,7 @@ from ..framework.device_spec import DeviceSpec
 from ..framework.graph import Graph, Operation, Tensor, get_default_graph
 from ..kernels import get_backend
 from ..kernels.context import KernelContext
-from ..runtime.executor import compile_step, exec_nodes_from_ops
+from ..runtime.executor import compile_step, exec_nodes_from_ops, prune_ops
 from .config import (ConfigProto, DeviceStepStats, NodeExecStats, RunMetadata, StepStats)
 
 __all__ = ["Session", "InteractiveSession", "BaseSession", "get_default_session",
@@ -499,7 +499,7 @@ class BaseSession:
                 fed[(ft.op.name, ft.value_index)] = i
             fetch_tensors = [e for e in mapper.elements if isinstance(e, Tensor)]
             targets = [e for e in mapper.elements if isinstance(e, Operation)]
-            ops = self._prune(fetch_tensors, targets, fed)
+            ops = prune_ops(fetch_tensors, targets, fed)
             self._check_placeholders(ops)
             if self._master is not None:
                 # placed, partitioned and registered on the workers, run there
@@ -572,26 +572,6 @@ class BaseSession:
             if isinstance(plan.step, _DistStep):
                 return plan.step.dist.placement
         return None
-
-    @staticmethod
-    def _prune(fetch_tensors, targets, fed) -> list[Operation]:
-        needed: dict[int, Operation] = {}
-        stack = [t.op for t in fetch_tensors if (t.op.name, t.value_index) not in fed]
-        stack += targets
-        while stack:
-            op = stack.pop()
-            if op._id in needed:
-                continue
-            needed[op._id] = op
-            ref_pos = op._op_def.ref_inputs
-            for pos, t in enumerate(op._inputs):
-                if (t._op._name, t._value_index) in fed:
-                    continue
-                if pos in ref_pos and t._op._op_def.is_variable:
-                    continue
-                stack.append(t._op)
-            stack.extend(op._control_inputs)
-        return [needed[i] for i in sorted(needed)]
 
     @staticmethod
     def _check_placeholders(ops) -> None:

@@ -409,10 +409,13 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
 # ----------------------------------------------------------------------------------------------
 # functions (bodies of If / While)
 # ----------------------------------------------------------------------------------------------
-def prune_ops(graph, outputs, targets=()) -> list:
-    """The ops of `graph` that `outputs` (tensors) and `targets` (ops) need, in creation order."""
+def prune_ops(outputs, targets=(), fed=frozenset()) -> list:
+    """The ops that `outputs` (tensors) and `targets` (ops) need, in creation order.
+
+    `fed`: (op name, output index) of tensors given from outside, whose producers need not run.
+    A variable reached only through a reference (an assign's input 0) does not run either."""
     needed: dict[int, object] = {}
-    stack = [t.op for t in outputs] + list(targets)
+    stack = [t.op for t in outputs if (t.op.name, t.value_index) not in fed] + list(targets)
     while stack:
         op = stack.pop()
         if op._id in needed:
@@ -420,6 +423,8 @@ def prune_ops(graph, outputs, targets=()) -> list:
         needed[op._id] = op
         ref_pos = op._op_def.ref_inputs
         for pos, t in enumerate(op._inputs):
+            if fed and (t._op._name, t._value_index) in fed:
+                continue
             if pos in ref_pos and t._op._op_def.is_variable:
                 continue
             stack.append(t._op)
@@ -438,7 +443,7 @@ def compile_function(fdef, ctx, backend: Backend, key_prefix: str, *, extra_outp
     outs = [graph.get_tensor_by_name(n) for n in list(fdef.output_names) + list(extra_outputs)]
     targets = [graph.get_operation_by_name(n) for n in fdef.control_output_names]
     in_keys = {(t.op.name, t.value_index) for t in ins}
-    ops = [op for op in prune_ops(graph, outs, targets) if (op.name, 0) not in in_keys]
+    ops = [op for op in prune_ops(outs, targets) if (op.name, 0) not in in_keys]
     for op in ops:
         if op.type == "Placeholder":
             raise errors.InvalidArgumentError(
