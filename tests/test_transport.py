@@ -248,12 +248,28 @@ def test_not_same_host_never_uses_shared_memory(pair):
     assert ta.stats["arenas"] == {} and tb.reader.mapped == 0
 
 
-def test_malformed_messages_are_logged_and_dropped_while_serving(pair, capfd):
-    ta, tb = pair
+@pytest.fixture
+def raw_push():
+    """A bare PUSH socket connected to an endpoint, to send hand-made messages."""
     ctx = zmq.Context()
-    s = ctx.socket(zmq.PUSH)
-    s.setsockopt(zmq.LINGER, 0)
-    s.connect(tb.endpoint)
+    socks = []
+
+    def connect(endpoint):
+        s = ctx.socket(zmq.PUSH)
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(endpoint)
+        socks.append(s)
+        return s
+
+    yield connect
+    for s in socks:
+        s.close(0)
+    ctx.term()
+
+
+def test_malformed_messages_are_logged_and_dropped_while_serving(pair, raw_push, capfd):
+    ta, tb = pair
+    s = raw_push(tb.endpoint)
     good_meta, good_frames = wire.encode_tensor(np.arange(4, dtype=np.int32))
     tensor = {"op": "tensor", "key": [1, "/a", "/b", "x"], "t": good_meta}
     bad = [
@@ -271,15 +287,11 @@ def test_malformed_messages_are_logged_and_dropped_while_serving(pair, capfd):
         wire.pack({"op": "release", "names": ["/etc/passwd"]}),
         [msgpack.packb({"op": "release", "names": ["tw-1-00000000-0"]}, use_bin_type=True)],
     ]
-    try:
-        for msg in bad:
-            s.send_multipart(msg)
-        s.send_multipart(wire.pack(tensor, good_frames))
-        y = tb.rendezvous.recv(make_key(1, "/a", "/b", "x"), 10.0)
-        np.testing.assert_array_equal(y, [0, 1, 2, 3])
-    finally:
-        s.close(0)
-        ctx.term()
+    for msg in bad:
+        s.send_multipart(msg)
+    s.send_multipart(wire.pack(tensor, good_frames))
+    y = tb.rendezvous.recv(make_key(1, "/a", "/b", "x"), 10.0)
+    np.testing.assert_array_equal(y, [0, 1, 2, 3])
     assert tb.stats["dropped"] == len(bad) - 1 and tb.stats["received"] == 1
     err = capfd.readouterr().err
     for needle in ("not valid msgpack", "must be a msgpack map", "unknown op 'exec'",
@@ -287,6 +299,18 @@ def test_malformed_messages_are_logged_and_dropped_while_serving(pair, capfd):
                    "holds 15 bytes", "unknown dtype 'object'", "does not exist",
                    "release.names", "release of a segment not in use here"):
         assert needle in err, needle
+
+
+def test_a_flood_of_garbage_does_not_flood_the_log(pair, raw_push, capfd):
+    ta, tb = pair
+    s = raw_push(tb.endpoint)
+    for _ in range(200):
+        s.send(b"\xc1")
+    meta, frames = wire.encode_tensor(np.float64(1.5))
+    s.send_multipart(wire.pack({"op": "tensor", "key": [0, "/a", "/b", "ok"], "t": meta}, frames))
+    assert tb.rendezvous.recv(make_key(0, "/a", "/b", "ok"), 10.0) == 1.5
+    assert tb.stats["dropped"] == 200
+    assert 1 <= capfd.readouterr().err.count("not valid msgpack") <= 40
 
 
 def test_aborted_steps_drop_incoming_tensors_and_release_their_segments(pair):

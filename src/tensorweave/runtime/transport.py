@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import traceback
 
 import zmq
@@ -64,6 +65,29 @@ def _log(msg: str) -> None:
     print(f"tensorweave transport: {msg}", file=sys.stderr, flush=True)
 
 
+class _DropLog:
+    """Reports dropped messages on stderr, at most `per_s` lines a second (a peer flooding
+    garbage must not flood the log); the count of the lines left out is reported later."""
+
+    def __init__(self, per_s: int = 20):
+        self.per_s = per_s
+        self._window = 0.0
+        self._lines = 0
+        self._suppressed = 0
+
+    def __call__(self, msg: str) -> None:
+        now = time.monotonic()
+        if now - self._window >= 1.0:
+            if self._suppressed:
+                _log(f"({self._suppressed} more dropped messages not shown)")
+            self._window, self._lines, self._suppressed = now, 0, 0
+        self._lines += 1
+        if self._lines > self.per_s:
+            self._suppressed += 1
+        else:
+            _log(msg)
+
+
 class Transport:
     """Sends tensors to peers and receives theirs into `rendezvous`.
 
@@ -92,6 +116,7 @@ class Transport:
         self.reader = ShmReader()
         self.received = 0
         self.dropped = 0
+        self._drop_log = _DropLog()
         self._stop = threading.Event()
         self._closed = False
         self._pull = self._ctx.socket(zmq.PULL)
@@ -206,14 +231,14 @@ class Transport:
                 for name in header["names"]:
                     arena = self._seg_arena.get(name)
                     if arena is None or not arena.release(name):
-                        _log(f"release of a segment not in use here: {name}")
+                        self._drop_log(f"release of a segment not in use here: {name}")
                 return
             key = tuple(header["key"])
             arr = wire.decode_tensor(header["t"], buffers, self.reader,
                                      reply_to=header.get("reply_to"))
         except wire.WireError as e:
             self.dropped += 1
-            _log(f"dropped a malformed message: {e}")
+            self._drop_log(f"dropped a malformed message: {e}")
             return
         try:
             self.rendezvous.send(key, arr)
@@ -222,7 +247,7 @@ class Transport:
             pass  # the step was aborted: nobody wants the tensor
         except errors.OpError as e:
             self.dropped += 1
-            _log(f"dropped tensor {key}: {e}")
+            self._drop_log(f"dropped tensor {key}: {e}")
 
     def _send_releases(self) -> None:
         by_peer: dict[str | None, list[str]] = {}
