@@ -60,7 +60,8 @@ def test_size_classes_reuse_and_stats(arena):
     assert again is seg
     other = arena.alloc(300_000)                      # other class: a new segment
     assert other is not seg
-    assert arena.stats == {"created": 4, "reused": 1, "in_use": 4, "idle": 0, "idle_bytes": 0}
+    assert arena.stats == {"created": 4, "reused": 1, "in_use": 4, "idle": 0, "idle_bytes": 0,
+                           "in_use_bytes": (128 + 64 + 512) * 1024 + 64 * MiB}
 
 
 def test_idle_cap_unlinks_the_oldest_idle_segments():

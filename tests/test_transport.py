@@ -236,7 +236,8 @@ def test_a_second_large_transfer_reuses_the_segment_and_the_mapping(pair):
         del y  # the lease ends -> release notice -> idle in the sender's arena
         wait_for(lambda: ta.stats["arenas"][tb.endpoint]["idle"] == 1, what="the release")
     assert ta.stats["arenas"][tb.endpoint] == {"created": 1, "reused": 2, "in_use": 0,
-                                               "idle": 1, "idle_bytes": 64 * MiB}
+                                               "in_use_bytes": 0, "idle": 1,
+                                               "idle_bytes": 64 * MiB}
 
 
 def test_not_same_host_never_uses_shared_memory(pair):
@@ -454,18 +455,19 @@ def test_64_mib_between_two_processes_arrives_intact_and_reuses_segments(peer):
 
 def test_nothing_left_in_dev_shm_after_the_receiver_died(peer):
     rv = Rendezvous()
-    t = Transport(rv)
+    t = Transport(rv, max_in_flight_bytes=16 * MiB)
     try:
         p, ep = peer(t.endpoint, "hold")
-        for step in range(2):
+        for step in range(3):  # 8 MiB each; the peer keeps them all
             t.send_tensor(ep, make_key(step, "/parent", "/child", "x"), np.ones(MiB), True)
             assert rv.recv(make_key(step, "/child", "/parent", "y"), 60.0) == MiB
-        assert t.stats["arenas"][ep]["in_use"] == 2
+        # the third went in a frame: 16 MiB were already in flight
+        assert t.stats["arenas"][ep]["in_use"] == 2 and t.stats["arenas"][ep]["created"] == 2
         assert len(shm.segment_files(os.getpid())) == 2
         p.kill()
         p.wait(10)
         # a send to the dead peer still returns (queued, dropped at close: linger 0)
-        t.send_tensor(ep, make_key(2, "/parent", "/child", "x"), np.ones(10), True)
+        t.send_tensor(ep, make_key(3, "/parent", "/child", "x"), np.ones(10), True)
     finally:
         t.close()
     assert shm.segment_files(os.getpid()) == []

@@ -87,7 +87,7 @@ class ShmArena:
     """The segments one sender writes tensors into, recycled once their receiver is done.
 
     Thread-safe.  `stats` counts `created` and `reused` allocations and the segments `in_use`
-    (allocated, not released) and `idle`.
+    (allocated, not released; `in_use_bytes`) and `idle` (`idle_bytes`).
     """
 
     def __init__(self, *, max_idle_bytes: int = 256 << 20, min_bytes: int = MIN_BYTES,
@@ -102,6 +102,7 @@ class ShmArena:
         self._in_use: dict[str, Segment] = {}
         self._idle: dict[int, list[Segment]] = {}  # size class -> segments, last released last
         self._idle_bytes = 0
+        self.in_use_bytes = 0
         self._closed = False
         self.created = 0
         self.reused = 0
@@ -123,6 +124,7 @@ class ShmArena:
                 seg = self._create(size)
                 self.created += 1
             self._in_use[seg.name] = seg
+            self.in_use_bytes += seg.size
             return seg
 
     def _create(self, size: int) -> Segment:
@@ -147,6 +149,7 @@ class ShmArena:
             seg = self._in_use.pop(name, None)
             if seg is None:
                 return False
+            self.in_use_bytes -= seg.size
             if self._closed:
                 return True
             doomed = []
@@ -176,7 +179,8 @@ class ShmArena:
     def stats(self) -> dict:
         with self._lock:
             return {"created": self.created, "reused": self.reused, "in_use": len(self._in_use),
-                    "idle": sum(map(len, self._idle.values())), "idle_bytes": self._idle_bytes}
+                    "in_use_bytes": self.in_use_bytes, "idle": sum(map(len, self._idle.values())),
+                    "idle_bytes": self._idle_bytes}
 
     # --- shutdown ----------------------------------------------------------------------------
     def close(self) -> None:
@@ -188,7 +192,7 @@ class ShmArena:
             segs = list(self._in_use.values()) + [s for lst in self._idle.values() for s in lst]
             self._in_use.clear()
             self._idle.clear()
-            self._idle_bytes = 0
+            self._idle_bytes = self.in_use_bytes = 0
         for s in segs:
             _unlink(s)
 

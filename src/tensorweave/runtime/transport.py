@@ -94,16 +94,20 @@ class Transport:
     `bind`: where to listen (`tcp://127.0.0.1:*` a random loopback port, `ipc:///path`).
     `shm_min_bytes`: the size from which same-host tensors go through shared memory.
     `max_idle_bytes`: the idle shared memory kept per peer for reuse.
+    `max_in_flight_bytes`: the shared memory per peer not yet released by it; beyond it (a peer
+    that holds on to its tensors, or died), tensors travel in frames instead.
     `send_timeout_s`: how long `send_tensor` waits for a peer that does not take messages.
     """
 
     def __init__(self, rendezvous: Rendezvous, bind: str = "tcp://127.0.0.1:*", *,
                  context: zmq.Context | None = None, shm_min_bytes: int = MIN_BYTES,
-                 max_idle_bytes: int = 256 << 20, send_timeout_s: float = 30.0,
+                 max_idle_bytes: int = 256 << 20, max_in_flight_bytes: int = 1 << 30,
+                 send_timeout_s: float = 30.0,
                  poll_ms: int = 100):
         self.rendezvous = rendezvous
         self.shm_min_bytes = shm_min_bytes
         self.max_idle_bytes = max_idle_bytes
+        self.max_in_flight_bytes = max_in_flight_bytes
         self.send_timeout_s = send_timeout_s
         self._poll_ms = poll_ms
         self._own_ctx = context is None
@@ -148,6 +152,8 @@ class Transport:
             self.rendezvous.send(key, array)
             return
         arena = self._arena(endpoint) if same_host else None
+        if arena is not None and arena.in_use_bytes >= self.max_in_flight_bytes:
+            arena = None
         meta, frames = wire.encode_tensor(array, arena)
         header = {"op": "tensor", "key": list(key), "t": meta}
         seg = meta.get("shm", (None,))[0]

@@ -59,6 +59,8 @@ class ShmAllocator(Protocol):
 
     def alloc(self, nbytes: int) -> Any: ...
 
+    def release(self, name: str) -> bool: ...
+
 
 class ShmViewer(Protocol):
     """What `decode_tensor` needs from a receiver-side reader (`shm.ShmReader`)."""
@@ -112,8 +114,12 @@ def encode_tensor(arr, shm: ShmAllocator | None = None, *,
         return meta, []
     if shm is not None and nbytes >= shm.min_bytes:
         seg = shm.alloc(nbytes)
-        dst = np.ndarray(arr.shape, wire_dt, buffer=seg.buffer)
-        np.copyto(dst, arr, casting="no" if arr.dtype == wire_dt else "equiv")
+        try:
+            dst = np.ndarray(arr.shape, wire_dt, buffer=seg.buffer)
+            np.copyto(dst, arr, casting="no" if arr.dtype == wire_dt else "equiv")
+        except BaseException:
+            shm.release(seg.name)
+            raise
         meta["shm"] = [seg.name, 0]
         return meta, []
     if arr.dtype != wire_dt or not arr.flags.c_contiguous:
