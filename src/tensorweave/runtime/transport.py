@@ -217,12 +217,14 @@ class Transport:
             while not self._stop.is_set():
                 events = dict(poller.poll(self._poll_ms))
                 if events.get(self._pull):
+                    pull = self._pull
                     for _ in range(256):  # then look at releases and the stop flag again
                         try:
-                            frames = self._pull.recv_multipart(zmq.NOBLOCK, copy=False)
+                            self._handle(pull.recv_multipart(zmq.NOBLOCK, copy=False))
                         except zmq.Again:
                             break
-                        self._handle(frames)
+                        if not pull.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                            break
                 if events.get(self.reader.wake_fd):
                     self._send_releases()
         except Exception:  # a bug here must not die silently
