@@ -342,6 +342,17 @@ def test_ipc_endpoint_and_sending_to_oneself():
         t.send_tensor(t.endpoint, K, x, True)
 
 
+def test_a_peer_that_takes_nothing_makes_send_unavailable(pair):
+    ta, _ = pair
+    with zmq.Context() as ctx, ctx.socket(zmq.PULL) as probe:
+        port = probe.bind_to_random_port("tcp://127.0.0.1")
+    nobody = f"tcp://127.0.0.1:{port}"  # nobody listens there any more
+    with pytest.raises(tw.errors.UnavailableError, match=f"peer {nobody} took no message"):
+        for i in range(5000):  # the socket queues up to its high-water mark, then waits
+            ta.send_tensor(nobody, make_key(i, "/a", "/b", "x"), np.ones(4), False,
+                           timeout_s=0.05)
+
+
 def test_cannot_bind_twice_and_close_is_idempotent(pair):
     ta, _ = pair
     with pytest.raises(OSError, match="cannot bind"):
