@@ -236,9 +236,15 @@ def _runtime_suite():
     return [bench_transfer_64mib, bench_remote_scalar_add, bench_split_graph]
 
 
+def _rnn_suite():
+    from .bench_rnn import bench_lstm_lm
+    return [bench_lstm_lm]
+
+
 SUITES = {
     "core": [bench_scalar_add, bench_chain_overhead, bench_mlp, bench_peak_memory],
     "runtime": _runtime_suite,
+    "rnn": _rnn_suite,
 }
 
 
