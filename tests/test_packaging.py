@@ -17,9 +17,13 @@ def test_setup_cfg_lists_every_package():
     cfg.read(ROOT / "setup.cfg")
     listed = {p.strip() for p in cfg["options"]["packages"].split() if p.strip()}
     found = {"workers"}
-    for init in (ROOT / "src").rglob("__init__.py"):
-        rel = init.parent.relative_to(ROOT / "src")
-        found.add(".".join(rel.parts))
+    for py in (ROOT / "src").rglob("*.py"):
+        rel = py.parent.relative_to(ROOT / "src")
+        if "egg-info" not in str(rel):
+            found.add(".".join(rel.parts))
+    for d in found - {"workers"}:
+        assert (ROOT / "src" / d.replace(".", "/") / "__init__.py").exists(), \
+            f"package {d} has no __init__.py"
     assert found <= listed, f"packages missing from setup.cfg: {sorted(found - listed)}"
 
 

@@ -104,13 +104,18 @@ class WorkerService:
         self._steps_lock = threading.Lock()
 
     # --- data plane used by _Send / _Recv ----------------------------------------------------
-    def _send(self, dst_device: str, key, value) -> None:
+    def _send(self, dst_device: str, key, value, owned: bool = False) -> None:
+        """Push `value` to `dst_device`.  To another host the bytes leave zero-copy, after this
+        call returns: unless the step gives the buffer up (`owned`), send a snapshot, so a
+        later in-place update (an optimizer step on a variable) cannot reach the wire."""
         peer = self._peers.get(dst_device)
         if peer is None:
             from tensorweave.framework import errors
             raise errors.InternalError(None, None, f"no route from {self.device} to "
                                        f"{dst_device}")
         endpoint, same_host = peer
+        if not same_host and not owned and type(value) is np.ndarray:
+            value = value.copy()
         self.transport.send_tensor(endpoint, key, value, same_host)
 
     def _recv(self, key):

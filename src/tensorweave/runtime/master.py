@@ -327,7 +327,8 @@ class Master:
                     pings.pop(header["id"], None)
                     continue
                 if header["ok"]:
-                    outs = wire.decode_tensors(header.get("outputs", []), frames, self._reader)
+                    outs = wire.decode_tensors(header.get("outputs", []), frames, self._reader,
+                                               reply_to=w.device)
                     for pos, v in zip(part.fetch_index, outs):
                         val = np.array(v)  # a writable copy the caller owns
                         for p in pos:

@@ -1,7 +1,9 @@
 """CPU kernels of `_Send` / `_Recv`: hand tensors to the worker's transport and rendezvous.
 
 They only run inside a worker process, whose `KernelContext` provides `send(dst_device, key,
-value)`, `recv(key) -> value` and `step` (a thread-local holding the running step's id).
+value, owned)`, `recv(key) -> value` and `step` (a thread-local holding the running step's id).
+`owned` says the buffer dies at the `_Send` (the executor marked it donatable), so it can go
+zero-copy even where the transport sends it after the kernel returns.
 """
 from __future__ import annotations
 
@@ -26,9 +28,10 @@ def _send(node, ctx):
     src, dst, name = node.attr["send_device"], node.attr["recv_device"], node.attr["tensor_name"]
     step = rt.step
     send = rt.send
+    owned = 0 in node.donatable  # the step never touches this buffer again
     if node.inputs:
         def send_tensor(x):
-            send(dst, (step.id, src, dst, name), x)
+            send(dst, (step.id, src, dst, name), x, owned)
         return send_tensor
 
     def send_control():

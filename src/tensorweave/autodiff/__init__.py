@@ -1,0 +1,1 @@
+"""Reverse-mode differentiation by graph extension: the gradient table and `gradients`."""

@@ -1,0 +1,1 @@
+"""The client API: `Session`, `InteractiveSession` and their configuration messages."""
