@@ -245,14 +245,8 @@ def _linear(args, kernel, bias):
 # ----------------------------------------------------------------------------------------------
 # cells
 # ----------------------------------------------------------------------------------------------
-class BasicRNNCell(RNNCell):
-    """output = new_state = act(W * [input, state] + b)."""
-
-    def __init__(self, num_units, activation=None, reuse=None, name=None, dtype=None,
-                 **kwargs):
-        super().__init__(name=name, dtype=dtype, _reuse=reuse, **kwargs)
-        self._num_units = num_units
-        self._activation = _activation(activation)
+class _VectorStateCell(RNNCell):
+    """A cell whose state and output are both one `[batch, num_units]` tensor."""
 
     @property
     def state_size(self):
@@ -261,6 +255,16 @@ class BasicRNNCell(RNNCell):
     @property
     def output_size(self):
         return self._num_units
+
+
+class BasicRNNCell(_VectorStateCell):
+    """output = new_state = act(W * [input, state] + b)."""
+
+    def __init__(self, num_units, activation=None, reuse=None, name=None, dtype=None,
+                 **kwargs):
+        super().__init__(name=name, dtype=dtype, _reuse=reuse, **kwargs)
+        self._num_units = num_units
+        self._activation = _activation(activation)
 
     def build(self, inputs_shape):
         depth = _last_dim(inputs_shape)
@@ -421,7 +425,7 @@ class LSTMCell(_LSTMBase):
         return m, self._pack_state(c, m)
 
 
-class GRUCell(RNNCell):
+class GRUCell(_VectorStateCell):
     """Gated Recurrent Unit cell (TF1's: reset and update gates r, u, then the candidate)."""
 
     def __init__(self, num_units, activation=None, reuse=None, kernel_initializer=None,
@@ -431,14 +435,6 @@ class GRUCell(RNNCell):
         self._activation = _activation(activation)
         self._kernel_initializer = kernel_initializer
         self._bias_initializer = bias_initializer
-
-    @property
-    def state_size(self):
-        return self._num_units
-
-    @property
-    def output_size(self):
-        return self._num_units
 
     def build(self, inputs_shape):
         depth = _last_dim(inputs_shape)
