@@ -61,9 +61,10 @@ def test_lstm_block_cell_outputs_match_numpy(peep, clip, fb):
         np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
-@pytest.mark.parametrize("seq_len_max", [6, 4, 0])
-def test_block_lstm_runs_seq_len_max_steps_and_zeros_the_rest(seq_len_max):
-    T, B, I, n = 6, 3, 2, 5
+@pytest.mark.parametrize("T,seq_len_max", [(6, 6), (6, 4), (6, 0), (11, 11), (11, 9)])
+def test_block_lstm_runs_seq_len_max_steps_and_zeros_the_rest(T, seq_len_max):
+    """(From 8 steps on the kernel pre-scales and transposes the weights once.)"""
+    B, I, n = 3, 2, 5
     x, cs0, h0 = rand(T, B, I), rand(B, n), rand(B, n)
     w, wci, wcf, wco, b = params(I, n)
     outs = lstm_ops.block_lstm(seq_len_max, x, cs0, h0, w, wci, wcf, wco, b, forget_bias=0.8,
@@ -133,14 +134,14 @@ def test_lstm_block_cell_gradients(peep, clip):
                     name=f"LSTMBlockCell(peephole={peep}, clip={clip})")
 
 
-@pytest.mark.parametrize("seq_len_max,peep", [(4, True), (3, False)])
-def test_block_lstm_gradients(seq_len_max, peep):
+@pytest.mark.parametrize("T,seq_len_max,peep", [(4, 4, True), (4, 3, False), (9, 8, True)])
+def test_block_lstm_gradients(T, seq_len_max, peep):
     def fn(x, cs, h, w, wci, wcf, wco, b):
         outs = lstm_ops.block_lstm(seq_len_max, x, cs, h, w, wci, wcf, wco, b,
                                    forget_bias=1.0, cell_clip=-1.0, use_peephole=peep)
         return [outs[1], outs[6]]
     r = np.random.RandomState(12)
-    args = [r.randn(4, 2, 3), r.randn(2, 2), r.randn(2, 2), r.randn(5, 8) * 0.7, r.randn(2),
+    args = [r.randn(T, 2, 3), r.randn(2, 2), r.randn(2, 2), r.randn(5, 8) * 0.7, r.randn(2),
             r.randn(2), r.randn(2), r.randn(8) * 0.5]
     check_gradients(fn, args, wrt=None if peep else [0, 1, 2, 3, 7],
                     name=f"BlockLSTM(seq_len_max={seq_len_max}, peephole={peep})")
@@ -202,9 +203,9 @@ def test_lstm_block_cell_equals_lstm_cell():
 
 @pytest.mark.parametrize("with_lengths", [False, True])
 def test_lstm_block_fused_cell_equals_basic_lstm_cell(with_lengths):
-    T, B, I, n = 5, 3, 4, 6
+    T, B, I, n = 9, 3, 4, 6
     x = rand(T, B, I)
-    lengths = np.array([5, 2, 0], np.int32) if with_lengths else None
+    lengths = np.array([9, 2, 0], np.int32) if with_lengths else None
     fused = rnn_cell.LSTMBlockFusedCell(n, forget_bias=0.4)
     out_f, st_f = fused(tw.constant(x), dtype=tw.float32, sequence_length=lengths)
     assert [v.op.name for v in fused.variables] == ["lstm_fused_cell/kernel",

@@ -110,6 +110,11 @@ def _inputs_t(buf, x, n):
     return np.reshape(x[:n], (n * batch, nin)).T
 
 
+#: from this many steps on, the forward pass scales and transposes the weights once (a step's
+#: matmul is ~0.03 ms faster on the contiguous transpose, which costs ~0.2 ms to make)
+_PRESCALE_FROM = 8
+
+
 def _scaled_transpose(buf, a, scale):
     """(a * scale)^T, C-contiguous.  The transposing copy reads from a buffer whose rows are
     not a power of two apart: straight from `a` (rows of 4 KiB) every element of a column maps
@@ -149,15 +154,18 @@ def _forward(buf, n, x, cs_prev, h_prev, w, wci, wcf, wco, b, forget_bias, clip,
         a[n:] = 0
     if n == 0:
         return gates, cs, co, h
+    # the sigmoid rows (i, f, o) are halved before the tanh: in the weights and bias once for a
+    # long sequence, in each step's gate block for a short one (copying the weights costs more)
+    prescale = n >= _PRESCALE_FROM
     scale = np.full(c4, 0.5, dt)
     scale[rci] = 1.0
-    bias = np.asarray(b, dt) * scale
-    bias[rf] += 0.5 * forget_bias
-    w_x = np.multiply(w[:nin], scale, out=buf.empty((nin, c4), dt))
+    bias = np.asarray(b, dt) * scale if prescale else np.array(b, dt)
+    bias[rf] += 0.5 * forget_bias if prescale else forget_bias
+    w_x = np.multiply(w[:nin], scale, out=buf.empty((nin, c4), dt)) if prescale else w[:nin]
     gx = np.matmul(w_x.T, _inputs_t(buf, x, n),                  # [4 * cell, n * batch]
                    out=buf.empty((c4, n * batch), dt))
     gx += bias[:, None]
-    w_ht = _scaled_transpose(buf, w[nin:], scale)                # [4 * cell, cell]
+    w_ht = _scaled_transpose(buf, w[nin:], scale) if prescale else w[nin:].T   # [4c, c]
     if peep:
         wci_s, wcf_s, wco_s = (0.5 * np.asarray(v, dt)[:, None] for v in (wci, wcf, wco))
     tmp = buf.empty((c4, batch), dt)
@@ -170,6 +178,9 @@ def _forward(buf, n, x, cs_prev, h_prev, w, wci, wcf, wco, b, forget_bias, clip,
         np.matmul(w_ht, hp, out=tmp)
         np.add(tmp, gx[:, t * batch:(t + 1) * batch], out=g)
         gi, gci, gf, go = g[ri], g[rci], g[rf], g[ro]
+        if not prescale:
+            gi *= 0.5
+            g[2 * cell:] *= 0.5
         if peep:
             np.multiply(c_prev, wci_s, out=tmp_c)
             gi += tmp_c
@@ -243,8 +254,11 @@ def _gate_block(i, ci, f, o):
             and base.dtype == i.dtype and base.flags.c_contiguous:
         start = base.__array_interface__["data"][0]
         step = cell * base.strides[1]
-        if all(a.base is base and a.strides == (base.strides[0], base.strides[2],
-                                                base.strides[1])
+        want = (base.strides[0], base.strides[2], base.strides[1])
+
+        def same_strides(a):     # (the stride of a length-1 axis does not matter)
+            return all(n == 1 or s == w for n, s, w in zip(a.shape, a.strides, want))
+        if all(a.base is base and same_strides(a)
                and a.__array_interface__["data"][0] == start + k * step
                for k, a in enumerate((i, ci, f, o))):
             return base
