@@ -16,8 +16,8 @@ run flat over it; column blocks of a `[batch, 4 * cell]` row block are strided a
   three sigmoids (no overflow, no branch);
 * backward: a step computes its gate gradients in place in one `[4 * cell, batch]` block and one
   recurrent matmul (`w[input:] @ d_gates`); the blocks are gathered `[4 * cell, time * batch]` so
-  that after the loop ONE matmul gives dW over all steps (per half: `x^T @ d^T`,
-  `h_prev^T @ d^T`), one more dx, already in the `[time, batch, input]` layout.
+  that after the loop ONE matmul gives dW over all steps (`[x; h_prev] @ d^T`) and one more dx,
+  already in the `[time, batch, input]` layout.
 
 The op's outputs keep their TF shapes (`[time, batch, cell]`) as transposed views of the
 kernel's arrays; the gradient kernel recognises such views of its forward op and reads the
@@ -340,12 +340,12 @@ def _backward(buf, n, x, cs_prev, h_prev, w, wci, wcf, wco, i, cs, f, o, ci, co,
     w_grad = buf.empty(w.shape, dt)
     if n:
         np.matmul(d2.T, w[:nin].T, out=x_grad[:n].reshape(n * batch, nin))
-        np.matmul(_inputs_t(buf, x, n), d2.T, out=w_grad[:nin])
-        h_prev_t = buf.empty((cell, n, batch), dt)  # h of steps -1..n-2, [cell, n * batch]
-        h_prev_t[:, 0] = h_prev.T
+        xh_t = buf.empty((nin + cell, n, batch), dt)   # [x_t; h_t-1] of every step
+        xh_t[:nin] = x[:n].transpose(2, 0, 1)
+        xh_t[nin:, 0] = h_prev.T
         if n > 1:
-            h_prev_t[:, 1:] = _feature_major(buf, h[:n - 1]).transpose(1, 0, 2)
-        np.matmul(h_prev_t.reshape(cell, n * batch), d2.T, out=w_grad[nin:])
+            xh_t[nin:, 1:] = _feature_major(buf, h[:n - 1]).transpose(1, 0, 2)
+        np.matmul(xh_t.reshape(nin + cell, n * batch), d2.T, out=w_grad)
     else:
         w_grad[...] = 0
     b_grad = np.add.reduce(d2, axis=1)
