@@ -9,7 +9,8 @@ TEST_ONLY_PREFIX = "Test"                      # ops registered by the test suit
 # Ops whose gradient is deliberately missing, so tw.gradients raises LookupError naming them
 # (second derivatives of fused gradient ops; the gamma sampler's implicit gradient).
 NO_GRADIENT_YET = {"FusedBatchNormGradV3", "LRNGrad", "SoftsignGrad", "RandomGamma",
-                   "SegmentProd", "TruncateMod"}  # (the last two have none in TF1 either)
+                   "SegmentProd", "TruncateMod",  # (these have none in TF1 either)
+                   "BlockLSTMGrad", "LSTMBlockCellGrad"}
 
 
 def _ops():

@@ -110,3 +110,11 @@ def test_gradient_of_a_dynamic_rnn_style_loop_matches_the_unrolled_graph():
     r = run([unrolled, loop_out, gu, gl])
     np.testing.assert_allclose(r[0], r[1], rtol=1e-12)
     np.testing.assert_allclose(r[2], r[3], rtol=1e-10)
+
+
+def test_stack_fills_unwritten_elements_with_zeros_when_the_shape_is_known():
+    ta = tw.TensorArray(tw.float32, size=3, element_shape=[2]).write(1, [1.0, 2.0])
+    np.testing.assert_allclose(run(ta.stack()), [[0, 0], [1, 2], [0, 0]])
+    unknown = tw.TensorArray(tw.float32, size=2).write(0, tw.placeholder_with_default([1.0], [None]))
+    with pytest.raises(tw.errors.InvalidArgumentError, match="has not yet been written"):
+        run(unknown.stack())

@@ -233,7 +233,8 @@ def _live_set_bound(nodes, fed) -> int:
 
 def _runtime_suite():
     from .bench_runtime import bench_remote_scalar_add, bench_split_graph, bench_transfer_64mib
-    return [bench_transfer_64mib, bench_remote_scalar_add, bench_split_graph]
+    from .bench_wire import bench_transfer
+    return [bench_transfer_64mib, bench_remote_scalar_add, bench_split_graph, bench_transfer]
 
 
 def _rnn_suite():

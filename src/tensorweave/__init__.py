@@ -58,8 +58,8 @@ from .autodiff import random_grad as _random_grad  # noqa: F401
 from .autodiff import state_grad as _state_grad  # noqa: F401
 from .autodiff import control_flow_grad as _control_flow_grad  # noqa: F401
 from .autodiff import tensor_array_grad as _tensor_array_grad  # noqa: F401
-from .autodiff import lstm_grad as _lstm_grad  # noqa: F401
 from .autodiff import sparse_grad as _sparse_grad  # noqa: F401
+from .autodiff import lstm_grad as _lstm_grad  # noqa: F401
 from .autodiff.gradients import AggregationMethod, UnconnectedGradients, gradients, hessians
 from .autodiff.registry import NoGradient, NotDifferentiable, RegisterGradient
 

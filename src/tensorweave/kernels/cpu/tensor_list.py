@@ -1,7 +1,8 @@
 """CPU kernels for the list ops behind `TensorArray` (values are Python lists of arrays).
 
-An element never written is `None`.  User reads of such an element fail as in TF1; reads made by
-gradients (`allow_missing`) give zeros of the element's shape, taken from the shape-hint input.
+An element never written is `None`.  A user `read` of such an element fails as in TF1; `stack`
+and `gather` give zeros for it when the element shape is fully known (as TF1), and reads made by
+gradients (`allow_missing`) always do, taking the shape from the shape-hint input.
 A list input the executor marks donatable (a loop's carried list) is updated in place; any other
 is copied (shallow: elements are shared, and never written).
 """
@@ -24,6 +25,11 @@ def _zeros(node, hint, dt, what):
         raise _err(node, f"Cannot make zeros for {what}: the element shape {shape} is not fully "
                          "known")
     return np.zeros(shape, dtype=dt)
+
+
+def _known(hint) -> bool:
+    """Whether a shape hint is fully known (TF1 stacks unwritten elements as zeros then)."""
+    return np.ndim(hint) == 1 and all(int(d) >= 0 for d in hint)
 
 
 def _element(node, lst, i, hint, dt, allow_missing):
@@ -95,7 +101,8 @@ def _stack(node, ctx):
                 raise _err(node, "Cannot stack an empty TensorArray whose element shape is not "
                                  "fully known")
             return np.zeros([0] + shape, dtype=dt)
-        return np.stack([_element(node, lst, i, hint, dt, allow) for i in range(len(lst))])
+        ok = allow or _known(hint)
+        return np.stack([_element(node, lst, i, hint, dt, ok) for i in range(len(lst))])
     return stack
 
 
@@ -111,7 +118,8 @@ def _gather(node, ctx):
         idx = [int(i) for i in np.reshape(indices, -1)]
         if not idx:
             return np.zeros([0] + [max(int(d), 0) for d in np.reshape(hint, -1)], dtype=dt)
-        return np.stack([_element(node, lst, i, hint, dt, allow) for i in idx])
+        ok = allow or _known(hint)
+        return np.stack([_element(node, lst, i, hint, dt, ok) for i in idx])
     return gather
 
 
