@@ -479,3 +479,21 @@ def test_count_up_to():
 def test_string_variable_needs_an_initializer():
     with pytest.raises(ValueError, match="An initializer for variable s of string is required"):
         tw.get_variable("s", [2], dtype=tw.string)
+
+
+@pytest.mark.parametrize("n_updates", [3, 40])
+@pytest.mark.parametrize("op, ufunc", [("scatter_add", np.add), ("scatter_sub", np.subtract)])
+def test_scatter_add_sub_sum_repeated_indices(op, ufunc, n_updates):
+    rng = np.random.RandomState(n_updates)
+    init = rng.rand(6, 3).astype(np.float32)
+    idx = rng.randint(0, 6, n_updates).astype(np.int32)
+    upd = rng.rand(n_updates, 3).astype(np.float32)
+    v = tw.Variable(init)
+    r = getattr(tw, op)(v, idx, upd)
+    expected = init.copy()
+    ufunc.at(expected, idx, upd)
+    with tw.Session() as s:
+        s.run(v.initializer)
+        np.testing.assert_allclose(s.run(r), expected, rtol=1e-5)
+        with pytest.raises(tw.errors.InvalidArgumentError, match="not in"):
+            s.run(getattr(tw, op)(v, [7], np.ones((1, 3), np.float32)))

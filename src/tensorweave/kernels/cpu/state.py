@@ -98,6 +98,37 @@ def _scatter_update(cur, idx, upd):
     cur[idx] = upd
 
 
+def sum_rows_by_index(indices, values, dtype=None):
+    """(sorted unique indices, the rows of `values` summed per index): the dense-row form of a
+    sparse update with repeated indices.  A stable sort and one `add.reduceat` (faster than
+    `np.add.at` over rows)."""
+    idx = np.asarray(indices).reshape(-1)
+    values = np.asarray(values)
+    if dtype is not None and values.dtype != dtype:
+        values = values.astype(dtype)
+    if idx.size < 2:
+        return idx, values
+    order = np.argsort(idx, kind="stable")
+    s = idx[order]
+    starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
+    if starts.size == idx.size:
+        return s, values[order]
+    return s[starts], np.add.reduceat(values[order], starts, axis=0)
+
+
+def _scatter_accumulate(ufunc):
+    """Scatter-add/sub: rows of repeated indices are summed once, then applied in one step."""
+    def apply(cur, idx, upd):
+        upd = np.broadcast_to(upd, np.shape(idx) + cur.shape[1:])
+        if np.ndim(idx) != 1 or np.size(idx) < 16:
+            ufunc.at(cur, idx, upd)
+            return
+        uniq, sums = sum_rows_by_index(idx, upd, cur.dtype)
+        ufunc(cur[uniq], sums, out=sums)
+        cur[uniq] = sums
+    return apply
+
+
 def _is_initialized(node, ctx):
     store = ctx.variables
     key = node.ref_vars[0]
@@ -151,8 +182,8 @@ KERNELS = {
     "AssignAdd": _updater(np.add, "AssignAdd"),
     "AssignSub": _updater(np.subtract, "AssignSub"),
     "ScatterUpdate": _scatter(_scatter_update),
-    "ScatterAdd": _scatter(lambda c, i, u: np.add.at(c, i, u)),
-    "ScatterSub": _scatter(lambda c, i, u: np.subtract.at(c, i, u)),
+    "ScatterAdd": _scatter(_scatter_accumulate(np.add)),
+    "ScatterSub": _scatter(_scatter_accumulate(np.subtract)),
     "ScatterMul": _scatter(lambda c, i, u: np.multiply.at(c, i, u)),
     "ScatterDiv": _scatter(lambda c, i, u: np.divide.at(c, i, u)),
     "ScatterMax": _scatter(lambda c, i, u: np.maximum.at(c, i, u)),

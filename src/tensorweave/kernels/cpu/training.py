@@ -17,7 +17,7 @@ import numpy as np
 
 from ...framework import errors
 from ...train.training_ops import SIGNATURES
-from .state import check_indices, uninitialized_error
+from .state import check_indices, sum_rows_by_index, uninitialized_error
 
 __all__ = ["KERNELS"]
 
@@ -58,14 +58,7 @@ def _dedup(node, var, grad, indices):
             None, node.name, f"grad must be indices.shape + var.shape[1:] = "
             f"{list(idx.shape + var.shape[1:])}, got {list(grad.shape)}")
     check_indices(idx, var.shape[0], node)
-    if idx.size < 2:
-        return idx, grad
-    uniq, inverse = np.unique(idx, return_inverse=True)
-    if uniq.size == idx.size:
-        return idx, grad
-    summed = np.zeros((uniq.size,) + grad.shape[1:], dtype=var.dtype)
-    np.add.at(summed, inverse, grad)
-    return uniq, summed
+    return sum_rows_by_index(idx, grad, var.dtype)
 
 
 # ----------------------------------------------------------------------------------------------
