@@ -5,10 +5,13 @@ registered here, so variables persist across a master's plans and across session
 cluster), the registered partitions (handle -> compiled step), a `Rendezvous` where `_Recv`s wait
 and a `Transport` that fills it and sends to peers.
 
-Threads: the main thread owns the control ROUTER socket: it answers `ping`/`status` at once,
-compiles `register_graph`, and hands each `run_graph` to a pool thread, so a long step never
-stops it from answering (liveness) or from aborting a step.  Pool threads send their replies back
-through an inproc socket the main thread forwards.  The main thread also exits when the parent
+Threads: the main thread owns the control ROUTER socket: it answers `ping`/`status` at once and
+compiles `register_graph`.  A `run_graph` of a master that watches this process itself (a local
+session: `inline` graphs) runs on the main thread when no other step does -- no thread hand-off --
+and its `_Recv`s wait in short slices between which the control socket is served (pings, aborts,
+other steps).  Other steps run on pool threads, so a long step never stops the main thread from
+answering a remote master (liveness) or from aborting a step; pool threads send their replies
+back through an inproc socket the main thread forwards.  The main thread also exits when the parent
 process is gone (no orphans) and logs and drops any malformed message, then keeps serving.
 """
 from __future__ import annotations
@@ -102,6 +105,9 @@ class WorkerService:
         self._stop = False
         self._steps: dict[int, int] = {}
         self._steps_lock = threading.Lock()
+        self._main_thread = threading.current_thread()
+        self._inline_step = False
+        self._poller = None
 
     # --- data plane used by _Send / _Recv ----------------------------------------------------
     def _send(self, dst_device: str, key, value, owned: bool = False) -> None:
@@ -119,7 +125,22 @@ class WorkerService:
         self.transport.send_tensor(endpoint, key, value, same_host)
 
     def _recv(self, key):
-        return self.rendezvous.recv(key, self.recv_timeout_s)
+        if threading.current_thread() is not self._main_thread or not self._inline_step:
+            return self.rendezvous.recv(key, self.recv_timeout_s)
+        # A step running on the main thread waits in short slices, serving the control socket
+        # in between: pings and aborts are answered, other steps go to the pool.
+        from tensorweave.framework import errors
+        deadline = time.monotonic() + self.recv_timeout_s
+        while True:
+            try:
+                return self.rendezvous.recv(key, 0.0 if self._pending_requests() else 0.02)
+            except errors.DeadlineExceededError:
+                if time.monotonic() > deadline:
+                    raise
+            self._service(dict(self._poller.poll(0)))
+
+    def _pending_requests(self) -> bool:
+        return bool(self.control.getsockopt(zmq.EVENTS) & zmq.POLLIN)
 
     # --- replies from pool threads -------------------------------------------------------------
     def _reply_socket(self) -> zmq.Socket:
@@ -147,31 +168,14 @@ class WorkerService:
 
     # --- serving -------------------------------------------------------------------------------
     def serve(self) -> None:
-        from tensorweave.runtime import rpc, wire
         poller = zmq.Poller()
         poller.register(self.control, zmq.POLLIN)
         poller.register(self._replies, zmq.POLLIN)
+        self._poller = poller
         last_watch = time.monotonic()
         try:
             while not self._stop:
-                events = dict(poller.poll(200))
-                if self._replies in events:
-                    while True:
-                        try:
-                            self.control.send_multipart(
-                                self._replies.recv_multipart(zmq.NOBLOCK, copy=False), copy=False)
-                        except zmq.Again:
-                            break
-                if self.control in events:
-                    frames = self.control.recv_multipart(copy=False)
-                    ident, body = frames[0], frames[1:]
-                    try:
-                        header, bufs = wire.unpack(body, rpc.REQUESTS)
-                    except wire.WireError as e:
-                        print(f"workers[{self.device}]: rejected a malformed message: {e}",
-                              file=sys.stderr, flush=True)
-                        continue
-                    self._dispatch(ident, header, bufs)
+                self._service(dict(poller.poll(200)))
                 now = time.monotonic()
                 if now - last_watch > 0.5:
                     last_watch = now
@@ -179,6 +183,31 @@ class WorkerService:
                         break  # our parent is gone: exit (no orphans)
         finally:
             self.close()
+
+    def _service(self, events) -> None:
+        """Handle what `events` (a poll result) says is waiting: pool replies, then requests."""
+        from tensorweave.runtime import rpc, wire
+        if self._replies in events:
+            while True:
+                try:
+                    self.control.send_multipart(
+                        self._replies.recv_multipart(zmq.NOBLOCK, copy=False), copy=False)
+                except zmq.Again:
+                    break
+        if self.control in events:
+            while True:
+                try:
+                    frames = self.control.recv_multipart(zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    break
+                ident, body = frames[0], frames[1:]
+                try:
+                    header, bufs = wire.unpack(body, rpc.REQUESTS)
+                except wire.WireError as e:
+                    print(f"workers[{self.device}]: rejected a malformed message: {e}",
+                          file=sys.stderr, flush=True)
+                    continue
+                self._dispatch(ident, header, bufs)
 
     def _dispatch(self, ident, h: dict, bufs) -> None:
         op = h["op"]
@@ -192,7 +221,11 @@ class WorkerService:
                 self._reply(ident, rid, {"handle": self._register(h)})
             elif op == "run_graph":
                 self._release(h.get("released", ()))
-                self._pool.submit(self._run, ident, h, bufs)
+                g = self.graphs.get(h["handle"])
+                if g is not None and g["inline"] and not self._inline_step:
+                    self._run(ident, h, bufs, inline=True)  # no thread hand-off
+                else:
+                    self._pool.submit(self._run, ident, h, bufs)
             elif op == "abort_step":
                 self._abort(h["step"], h["message"])
                 self._reply(ident, rid)
@@ -239,12 +272,17 @@ class WorkerService:
                             self.kctx.backend, validate=self.kctx.validate)
         handle = self._next_handle
         self._next_handle += 1
-        self.graphs[handle] = {"step": step, "session": h["session"]}
+        self.graphs[handle] = {"step": step, "session": h["session"],
+                               "inline": bool(h.get("inline", False))}
         return handle
 
-    def _run(self, ident, h: dict, bufs) -> None:
+    def _run(self, ident, h: dict, bufs, inline: bool = False) -> None:
+        """Run one step; reply from this thread (`inline`: the main thread) or via the pool."""
         from tensorweave.runtime import wire
         rid, step_id = h["id"], h["step"]
+        from_pool = not inline
+        if inline:
+            self._inline_step = True
         try:
             g = self.graphs.get(h["handle"])
             if g is None:
@@ -267,10 +305,13 @@ class WorkerService:
             released = self._drain()
             if released:
                 payload["released"] = released
-            self._reply(ident, rid, payload, frames, from_pool=True)
+            self._reply(ident, rid, payload, frames, from_pool=from_pool)
         except Exception as e:  # noqa: BLE001 - reported to the master
             self._reply(ident, rid, {"released": self._drain()},
-                        error=_error_info(e, self.device), from_pool=True)
+                        error=_error_info(e, self.device), from_pool=from_pool)
+        finally:
+            if inline:
+                self._inline_step = False
 
     def _abort(self, step_id: int, message: str) -> None:
         from tensorweave.framework import errors

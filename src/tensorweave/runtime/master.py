@@ -249,6 +249,9 @@ class Master:
                                     "feeds": [[t, ph] for t, ph in feed_items],
                                     "fetches": fetch_names, "targets": list(p.targets),
                                     "peers": peers,
+                                    # a worker we watch ourselves may run steps on its main
+                                    # thread (we never need its pings to see it die)
+                                    "inline": w.proc is not None,
                                     "session": session_key}, timeout_s=120.0)
             fetch_index = [fetch_pos[n] for n in fetch_names]
             plan.parts.append(_Part(w, rep["handle"], [feed_pos[t] for t, _ in feed_items],

@@ -35,7 +35,7 @@ REQUESTS = {
     "status": {"id": Field(int)},
     "register_graph": {"id": Field(int), "graph": Field(bytes), "feeds": Field(list),
                        "fetches": Field(list), "targets": Field(list), "peers": Field(dict),
-                       "session": Field(str),
+                       "session": Field(str), "inline": Field(bool, required=False),
                        "config": Field(dict, required=False)},
     "run_graph": {"id": Field(int), "handle": Field(int), "step": Field(int),
                   "feeds": Field(TENSORS), "released": Field(list, required=False),
