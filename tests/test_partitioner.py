@@ -98,3 +98,14 @@ def test_partitions_serialise():
         data = p.graph_def.SerializeToString()
         back = tw.GraphDef.FromString(data)
         assert [n.name for n in back.node] == _names(p)
+
+
+def test_work_that_needs_no_recv_comes_first():
+    a = tw.constant([1.0], name="a")              # on D0, sent to D1
+    b = tw.square(a, name="b")                    # D1: needs the Recv
+    c = tw.constant([2.0], name="c")              # D1: independent
+    d = tw.square(c, name="d")                    # D1: independent, created after b
+    ops, dev = _placed({"b": D1, "c": D1, "d": D1})
+    parts = partition(ops, dev, fetches=[b, d])
+    names = _names(parts[D1])
+    assert names.index("d") < names.index("_recv/a_0") < names.index("b")

@@ -14,9 +14,10 @@ tensors, the fetched tensors and the target ops.  Output: a `Partition` per devi
 * a variable that the step only writes (an initializer's `Assign`) is added to its device's
   partition so the worker can resolve the reference; the worker prunes it from what runs.
 
-Because each device runs its partition in this order, and Recvs come as late as possible, the
-projection of one global topological order onto each device can never deadlock: the earliest
-waiting Recv's Send is earlier in the global order, so its device reaches it.
+Each device runs its partition in the projection of one global topological order, with every Recv
+as late as possible and everything that does not need a Recv moved before it (`_early_first`).
+That can never deadlock: the earliest waiting Recv's Send is earlier in the global order (or was
+moved earlier), so its device reaches it.
 """
 from __future__ import annotations
 
@@ -171,9 +172,35 @@ def partition(ops, device_of: dict, feeds=(), fetches=(), targets=()) -> dict[st
     for op in targets:
         parts[device_of[op.name]].targets.append(op.name)
     for dev, p in parts.items():
-        p.graph_def = GraphDef(nodes[dev])
+        p.graph_def = GraphDef(_early_first(nodes[dev]))
     # a fed tensor that is also fetched but consumed nowhere needs no partition
     return {d: p for d, p in parts.items() if p.graph_def.node or p.fetches or p.targets}
+
+
+def _early_first(nodes: list) -> list:
+    """Reorder a partition so each node runs as soon as the `_Recv`s it needs allow.
+
+    A node's level is the position of the last `_Recv` it depends on (0 when none); a stable sort
+    by level keeps the `_Recv`s in their order and moves everything else before the first
+    `_Recv` it does not need.  Nodes only ever move earlier relative to `_Recv`s, so `_Send`s
+    only happen earlier: deadlock-freedom (module docstring) is kept, and a device works on what
+    it can while a tensor from another device is on its way."""
+    level: dict[str, int] = {}
+    recvs = 0
+    for n in nodes:
+        if n.op == "_Recv":
+            recvs += 1
+            level[n.name] = recvs
+            continue
+        lv = 0
+        for i in n.input:
+            src = i[1:] if i.startswith("^") else i.split(":")[0]
+            lv = max(lv, level.get(src, 0))
+        level[n.name] = lv
+    if not recvs:
+        return nodes
+    order = sorted(range(len(nodes)), key=lambda k: (level[nodes[k].name], k))
+    return [nodes[k] for k in order]
 
 
 def count_send_recv(parts: dict[str, Partition]) -> tuple[int, int]:
