@@ -57,6 +57,11 @@ def main(argv=None) -> int:
     except OSError as e:
         print(f"workers: {e}", file=sys.stderr, flush=True)
         return 2
+    import signal
+
+    def stop(signum, frame):  # SIGTERM (Server.stop): leave the loop and clean up
+        svc._stop = True
+    signal.signal(signal.SIGTERM, stop)
     print(f"workers: serving {svc.device} control={svc.endpoint} "
           f"data={svc.transport.endpoint} pid={os.getpid()}", flush=True)
     svc.serve()

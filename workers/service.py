@@ -79,6 +79,8 @@ class WorkerService:
             self.zctx.term()
             raise OSError(f"cannot bind {bind}: {e}") from None
         self.rendezvous = Rendezvous()
+        from tensorweave.runtime.shm import cleanup_stale
+        cleanup_stale()  # segments of killed processes (a SIGKILLed client and its workers)
         if data_bind is None:
             data_bind = ("tcp://" + self.endpoint[6:].rsplit(":", 1)[0] + ":*"
                          if self.endpoint.startswith("tcp://") else self.endpoint + ".data")
@@ -103,8 +105,6 @@ class WorkerService:
         self._push_socks = []
         self._push_lock = threading.Lock()
         self._stop = False
-        self._steps: dict[int, int] = {}
-        self._steps_lock = threading.Lock()
         self._main_thread = threading.current_thread()
         self._inline_step = False
         self._poller = None
@@ -125,12 +125,13 @@ class WorkerService:
         self.transport.send_tensor(endpoint, key, value, same_host)
 
     def _recv(self, key):
+        timeout = getattr(self.kctx.step, "timeout", self.recv_timeout_s)
         if threading.current_thread() is not self._main_thread or not self._inline_step:
-            return self.rendezvous.recv(key, self.recv_timeout_s)
+            return self.rendezvous.recv(key, timeout)
         # A step running on the main thread waits in short slices, serving the control socket
         # in between: pings and aborts are answered, other steps go to the pool.
         from tensorweave.framework import errors
-        deadline = time.monotonic() + self.recv_timeout_s
+        deadline = time.monotonic() + timeout
         while True:
             try:
                 return self.rendezvous.recv(key, 0.0 if self._pending_requests() else 0.02)
@@ -267,9 +268,12 @@ class WorkerService:
         feed_ops = {t.op.name for t in feeds}
         ops = [op for op in prune_ops(fetches, targets) if op.name not in feed_ops]
         nodes = exec_nodes_from_ops(ops)
+        # stateful kernels (random streams) belong to one session: a worker of a cluster serves
+        # many, whose graphs may reuse node names
         step = compile_step(nodes, [(t.op.name, 0) for t in feeds],
                             [(t.op.name, t.value_index) for t in fetches], self.kctx,
-                            self.kctx.backend, validate=self.kctx.validate)
+                            self.kctx.backend, validate=self.kctx.validate,
+                            key_prefix=h["session"] + "/")
         handle = self._next_handle
         self._next_handle += 1
         self.graphs[handle] = {"step": step, "session": h["session"],
@@ -289,15 +293,10 @@ class WorkerService:
                 raise KeyError(f"no graph registered under handle {h['handle']}")
             feeds = wire.decode_tensors(h["feeds"], bufs, self.reader)
             self.kctx.step.id = step_id
-            with self._steps_lock:
-                self._steps[step_id] = self._steps.get(step_id, 0) + 1
+            self.kctx.step.timeout = h.get("timeout") or self.recv_timeout_s
             try:
                 outs = g["step"](*feeds)
             finally:
-                with self._steps_lock:
-                    n = self._steps.pop(step_id, 1) - 1
-                    if n:
-                        self._steps[step_id] = n
                 self.rendezvous.cleanup(step_id)
             del feeds
             metas, frames = wire.encode_tensors([_host_array(o) for o in outs], self.arena)
@@ -328,6 +327,9 @@ class WorkerService:
         return [name for _, name in self.reader.drain()]
 
     def close(self) -> None:
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
         self._stop = True
         self._pool.shutdown(wait=False, cancel_futures=True)
         try:
@@ -341,6 +343,8 @@ class WorkerService:
                 s.close(0)
         self._replies.close(0)
         self.control.close(0)
+        from tensorweave.runtime.rpc import remove_endpoint
+        remove_endpoint(self.endpoint)
 
 
 def _host_array(v):

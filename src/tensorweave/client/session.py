@@ -508,7 +508,7 @@ class BaseSession:
                 nodes = []
             else:
                 self._check_and_log(ops, fed)
-                nodes = exec_nodes_from_ops(ops)
+                nodes = exec_nodes_from_ops(ops, fed=fed)
                 feed_keys = [(ft.op.name, ft.value_index) for ft in feed_tensors]
                 fetch_keys = [(ft.op.name, ft.value_index) for ft in fetch_tensors]
                 step = compile_step(nodes, feed_keys, fetch_keys, self._ctx, self._backend,

@@ -107,7 +107,9 @@ def tuple(tensors, name=None, control_inputs=None):  # noqa: A001 - TF1 name
 # ----------------------------------------------------------------------------------------------
 # If / While ops
 # ----------------------------------------------------------------------------------------------
-@register_op("If", required_attrs=("then_branch", "else_branch", "Tout"))
+# If/While outputs may be their inputs (a loop that runs zero times) or values also held by a
+# gradient's accumulators: `may_alias`, so no kernel overwrites them in place.
+@register_op("If", required_attrs=("then_branch", "else_branch", "Tout"), may_alias=True)
 def _if_shape(op):
     """Outputs: the branches' outputs, then the `intermediates` a gradient asked for (each is
     a value of one branch, `None` when the other branch ran)."""
@@ -120,7 +122,7 @@ def _if_shape(op):
     return specs
 
 
-@register_op("While", required_attrs=("cond", "body", "T", "n_loop"))
+@register_op("While", required_attrs=("cond", "body", "T", "n_loop"), may_alias=True)
 def _while_shape(op):
     n = op.get_attr("n_loop")
     specs = list(zip(op.get_attr("T")[:n], op.get_attr("output_shapes")))

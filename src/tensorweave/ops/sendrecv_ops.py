@@ -14,13 +14,14 @@ from ..framework.tensor_shape import TensorShape
 __all__: list = []
 
 
-@register_op("_Send", stateful=True, required_attrs=("tensor_name", "send_device",
-                                                     "recv_device"))
+@register_op("_Send", required_attrs=("tensor_name", "send_device", "recv_device"))
 def _send_shape(op):
     return []
 
 
-@register_op("_Recv", stateful=True, required_attrs=("tensor_name", "send_device",
-                                                     "recv_device", "dtype"))
+# A received tensor may be a read-only view of a shared-memory segment: `may_alias`, so no
+# kernel writes into it.
+@register_op("_Recv", may_alias=True, required_attrs=("tensor_name", "send_device",
+                                                      "recv_device", "dtype"))
 def _recv_shape(op):
     return [(op.get_attr("dtype"), op._attrs.get("shape", TensorShape(None)))]

@@ -98,8 +98,10 @@ def _ref_var_key(op) -> str | None:
     return None
 
 
-def exec_nodes_from_ops(ops, device_of=None) -> list[ExecNode]:
-    """ExecNodes for Graph `Operation`s (kept in the given order)."""
+def exec_nodes_from_ops(ops, device_of=None, fed=frozenset()) -> list[ExecNode]:
+    """ExecNodes for Graph `Operation`s (kept in the given order).
+
+    `fed`: (op name, output index) of fed tensors; a fed constant is not a constant input."""
     out = []
     for op in ops:
         refs = {}
@@ -119,7 +121,8 @@ def exec_nodes_from_ops(ops, device_of=None) -> list[ExecNode]:
             out_shapes=[t._shape for t in op._outputs],
             source=op._source, ref_vars=refs,
             const_inputs={i: t._op._attrs["value"] for i, t in enumerate(op._inputs)
-                          if t._op._op_def.is_const}))
+                          if t._op._op_def.is_const
+                          and (t._op._name, t._value_index) not in fed}))
     return out
 
 
@@ -252,7 +255,7 @@ def _mark_donatable(nodes: list[ExecNode], fetched: set) -> None:
             cs = consumers[key]
             if cs[-1] != (i, pos) or sum(1 for c, _ in cs if c == i) != 1:
                 continue
-            if any(defs[c].may_alias for c, _ in cs):
+            if any(defs[c].may_alias for c, _ in cs if c != i):  # another op keeps a view
                 continue
             don.append(pos)
         n.donatable = frozenset(don)
@@ -285,7 +288,8 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
             if pos not in n.ref_vars:
                 used.add(key)
 
-    _mark_donatable(nodes, set(fetches))
+    fed_keys = set(feeds)
+    _mark_donatable(nodes, set(fetches) | fed_keys)
 
     body: list[tuple[str, int | None]] = []  # (source line, node index)
     uses: dict[str, int] = {}                # variable -> index in body of its last use
@@ -335,7 +339,7 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
         outs = []
         for j in range(nout):
             key = (n.name, j)
-            if key in used:
+            if key in used and key not in fed_keys:  # a fed output keeps the fed value
                 vn = f"t{i}" if nout == 1 else f"t{i}_{j}"
                 var_of[key] = vn
                 alias[key] = in_alias

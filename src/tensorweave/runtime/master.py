@@ -34,7 +34,7 @@ import zmq
 
 from ..framework import errors
 from . import wire
-from .rpc import REPLIES, WorkerClient, endpoint_dir, error_from_reply
+from .rpc import REPLIES, WorkerClient, endpoint_dir, error_from_reply, remove_endpoint
 from .shm import ShmArena, ShmReader
 
 __all__ = ["Master", "start_worker_process", "WorkerInfo"]
@@ -154,6 +154,8 @@ class Master:
     def local(cls, config) -> Master:
         """Start one worker process per device of this machine (`config.device_count`)."""
         from .devices import local_devices
+        from .shm import cleanup_stale
+        cleanup_stale()
         devices = local_devices(dict(config.device_count) or None)
         ctx = zmq.Context()
         d = endpoint_dir()
@@ -284,16 +286,18 @@ class Master:
         step = (self._master_id << 40) | next(self._steps)
         results: list = [None] * plan.n_fetches
         for i, j in plan.fed_fetches.items():
-            results[i] = feed_values[j]
+            results[i] = np.array(feed_values[j])  # the caller's copy, as in one process
+        timeout_ms = timeout_ms or int(self.config.operation_timeout_in_ms or 0)
         pending: dict = {}
         for part in plan.parts:
             w = part.worker
             arena = self._arena if w.host == self._host else None
             metas, frames = wire.encode_tensors([feed_values[i] for i in part.feed_index], arena)
             header = {"op": "run_graph", "handle": part.handle, "step": step, "feeds": metas}
+            if timeout_ms > 0:
+                header["timeout"] = timeout_ms / 1000.0  # how long its _Recvs may wait
             rid = w.client.send(header, frames)
             pending[rid] = part
-        timeout_ms = timeout_ms or int(self.config.operation_timeout_in_ms or 0)
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms > 0 else None
         first_error = None
         sockets = {part.worker.client.socket(): part.worker for part in plan.parts}
@@ -401,6 +405,12 @@ class Master:
             try:
                 if self._own:
                     w.client.call({"op": "shutdown"}, timeout_s=2.0)
+                else:  # a cluster task outlives us: drop the partitions we registered
+                    for plan in self._plans:
+                        for part in plan.parts:
+                            if part.worker is w:
+                                w.client.call({"op": "deregister_graph",
+                                               "handle": part.handle}, timeout_s=2.0)
             except (errors.OpError, zmq.ZMQError):
                 pass
         for w in self.workers.values():
@@ -410,6 +420,8 @@ class Master:
                 except subprocess.TimeoutExpired:
                     w.proc.kill()
                     w.proc.wait(timeout=5)
+                remove_endpoint(w.client.endpoint)  # left behind if the worker was killed
+                remove_endpoint(w.data)
             w.client.close()
         self._arena.close()
         self._reader.close()
@@ -417,6 +429,11 @@ class Master:
             self._ctx.term()
         except zmq.ZMQError:
             pass
+        if self._own:
+            try:
+                os.rmdir(endpoint_dir(create=False))  # when every local session is closed
+            except OSError:
+                pass
 
     def __del__(self):
         try:

@@ -166,9 +166,33 @@ class WorkerClient:
         self._local = threading.local()
 
 
-def endpoint_dir() -> str:
-    """A private directory for ipc:// endpoints of this process's workers."""
+def endpoint_dir(create: bool = True) -> str:
+    """A private directory for ipc:// endpoints of this process's workers (directories left by
+    processes that were killed are removed when a new one is made)."""
     import tempfile
-    d = os.path.join(tempfile.gettempdir(), f"tw-ipc-{os.getpid()}")
-    os.makedirs(d, mode=0o700, exist_ok=True)
+    base = tempfile.gettempdir()
+    d = os.path.join(base, f"tw-ipc-{os.getpid()}")
+    if create and not os.path.isdir(d):
+        _remove_stale_endpoint_dirs(base)
+        os.makedirs(d, mode=0o700, exist_ok=True)
     return d
+
+
+def _remove_stale_endpoint_dirs(base: str) -> None:
+    import shutil
+
+    import psutil
+    for name in os.listdir(base):
+        if name.startswith("tw-ipc-") and name[7:].isdigit():
+            pid = int(name[7:])
+            if pid != os.getpid() and not psutil.pid_exists(pid):
+                shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+
+
+def remove_endpoint(endpoint: str) -> None:
+    """Unlink the socket file of an ipc:// endpoint (libzmq leaves it behind)."""
+    if endpoint.startswith("ipc://"):
+        try:
+            os.unlink(endpoint[len("ipc://"):])
+        except OSError:
+            pass

@@ -8,18 +8,14 @@ from __future__ import annotations
 import numpy as np
 
 from ...framework import errors
+from ...ops.control_flow_ops import _TENSOR_SLOT
+from .array import _identity
 
 __all__ = ["KERNELS"]
-
-_TENSOR_SLOT = "\x00tensor"
 
 
 def _noop(node, ctx):
     return lambda *args: None
-
-
-def _identity(node, ctx):
-    return lambda x: x
 
 
 def _compile(node, ctx, fdef, role, **kw):

@@ -37,13 +37,13 @@ def donating(ufunc):
             return ufunc  # scalars come back as numpy scalars: nothing to write into
         if ufunc.nin == 1:
             def inplace1(x):
-                if type(x) is np.ndarray and x.dtype == dt:
+                if type(x) is np.ndarray and x.dtype == dt and x.flags.writeable:
                     return ufunc(x, out=x)
                 return ufunc(x)
             return inplace1
         if 0 in don:
             def inplace_a(a, b):
-                if type(a) is np.ndarray and a.dtype == dt:
+                if type(a) is np.ndarray and a.dtype == dt and a.flags.writeable:
                     try:
                         return ufunc(a, b, out=a)
                     except ValueError:  # b broadcasts a to a larger shape
@@ -52,7 +52,7 @@ def donating(ufunc):
             return inplace_a
 
         def inplace_b(a, b):
-            if type(b) is np.ndarray and b.dtype == dt:
+            if type(b) is np.ndarray and b.dtype == dt and b.flags.writeable:
                 try:
                     return ufunc(a, b, out=b)
                 except ValueError:

@@ -80,7 +80,7 @@ def _relu_factory(node, ctx):
     dt = node.out_dtypes[0].np
 
     def relu_inplace(x):
-        if type(x) is np.ndarray and x.dtype == dt:
+        if type(x) is np.ndarray and x.dtype == dt and x.flags.writeable:
             return np.maximum(x, 0, out=x)
         return np.maximum(x, 0)
     return relu_inplace
@@ -98,7 +98,8 @@ def _relu_grad_factory(node, ctx):
     dt = node.out_dtypes[0].np
 
     def relu_grad_inplace(g, x):
-        if type(g) is np.ndarray and g.dtype == dt and g.shape == np.shape(x):
+        if (type(g) is np.ndarray and g.dtype == dt and g.flags.writeable
+                and g.shape == np.shape(x)):
             return np.multiply(g, x > 0, out=g)
         return g * (x > 0)
     return relu_grad_inplace

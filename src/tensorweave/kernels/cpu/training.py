@@ -75,7 +75,8 @@ def _apply_gradient_descent(node, ctx):
             var, = get()
             if np.shape(delta) != var.shape:
                 _same_shape(node, var, delta, "delta")
-            if donate and type(delta) is np.ndarray and delta.dtype == var.dtype:
+            if (donate and type(delta) is np.ndarray and delta.dtype == var.dtype
+                    and delta.flags.writeable):
                 step = np.multiply(delta, alpha, out=delta)
             else:
                 step = np.multiply(delta, alpha, dtype=var.dtype)
