@@ -1,6 +1,5 @@
 """Defects found in review, each pinned by a test (buffer reuse, feeds, workers)."""
 import numpy as np
-import pytest
 
 import tensorweave as tw
 
