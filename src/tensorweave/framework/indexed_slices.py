@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 
+from .composite_tensor import CompositeTensor
 from .convert import register_tensor_conversion_function
 
 __all__ = ["IndexedSlices", "IndexedSlicesValue", "convert_to_tensor_or_indexed_slices"]
@@ -18,45 +19,11 @@ IndexedSlicesValue = collections.namedtuple("IndexedSlicesValue",
                                             ["values", "indices", "dense_shape"])
 
 
-class IndexedSlices:
+class IndexedSlices(CompositeTensor):
     """TF1 `tf.IndexedSlices`."""
 
     def __init__(self, values, indices, dense_shape=None):
-        self._values = values
-        self._indices = indices
-        self._dense_shape = dense_shape
-
-    @property
-    def values(self):
-        return self._values
-
-    @property
-    def indices(self):
-        return self._indices
-
-    @property
-    def dense_shape(self):
-        return self._dense_shape
-
-    @property
-    def name(self) -> str:
-        return self._values.name
-
-    @property
-    def device(self) -> str:
-        return self._values.device
-
-    @property
-    def op(self):
-        return self._values.op
-
-    @property
-    def dtype(self):
-        return self._values.dtype
-
-    @property
-    def graph(self):
-        return self._values.graph
+        super().__init__(values, indices, dense_shape)
 
     @property
     def shape(self):
@@ -65,9 +32,6 @@ class IndexedSlices:
         if self._dense_shape is None:
             return TensorShape(None)
         return constant_value_as_shape(self._dense_shape)
-
-    def get_shape(self):
-        return self.shape
 
     def __neg__(self):
         from ..ops import math_ops

@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 
 from . import dtypes as _dtypes
+from .composite_tensor import CompositeTensor
 from .convert import constant_value_as_shape, convert_to_tensor, register_tensor_conversion_function
 from .graph import Tensor, name_scope
 from .tensor_shape import TensorShape
@@ -24,7 +25,7 @@ SparseTensorValue = collections.namedtuple("SparseTensorValue",
                                            ["indices", "values", "dense_shape"])
 
 
-class SparseTensor:
+class SparseTensor(CompositeTensor):
     """TF1 `tf.SparseTensor(indices, values, dense_shape)`."""
 
     def __init__(self, indices, values, dense_shape):
@@ -44,9 +45,7 @@ class SparseTensor:
             raise ValueError(f"SparseTensor: indices {indices.name} has {ishape[1]} columns but "
                              f"dense_shape {dense_shape.name} has {sshape[0]} elements (the "
                              "rank); they must be equal.")
-        self._indices = indices
-        self._values = values
-        self._dense_shape = dense_shape
+        super().__init__(values, indices, dense_shape)
         self._dense_shape_default = None  # a static shape that overrides `.shape` (placeholders)
 
     @classmethod
@@ -60,41 +59,12 @@ class SparseTensor:
         return cls(sparse_tensor_value.indices, sparse_tensor_value.values,
                    sparse_tensor_value.dense_shape)
 
-    # --- components -------------------------------------------------------------------------
-    @property
-    def indices(self) -> Tensor:
-        return self._indices
-
-    @property
-    def values(self) -> Tensor:
-        return self._values
-
-    @property
-    def dense_shape(self) -> Tensor:
-        return self._dense_shape
-
-    @property
-    def op(self):
-        """The op producing `values` (as in TF1)."""
-        return self._values.op
-
-    @property
-    def dtype(self):
-        return self._values.dtype
-
-    @property
-    def graph(self):
-        return self._indices.graph
-
     @property
     def shape(self) -> TensorShape:
         """The static dense shape: the constant value of `dense_shape` where known."""
         if self._dense_shape_default is not None:
             return self._dense_shape_default
         return constant_value_as_shape(self._dense_shape)
-
-    def get_shape(self) -> TensorShape:
-        return self.shape
 
     def consumers(self) -> list:
         seen, out = set(), []
