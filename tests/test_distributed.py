@@ -285,3 +285,33 @@ def test_concurrent_steps_from_several_threads():
             t.join(timeout=60)
         assert not any(t.is_alive() for t in ts)
     assert not errors, errors
+
+
+def test_loop_gradients_and_saver_across_workers(tmp_path):
+    with tw.device("/cpu:1"):
+        w = tw.Variable(np.array([0.5, -0.3], np.float32), name="w")
+    x = tw.placeholder(tw.float32, [2])
+    with tw.device("/cpu:0"):
+        _, y = tw.while_loop(lambda i, y: i < 3,
+                             lambda i, y: (i + 1, tw.tanh(y * w) + x), [0, x])
+        loss = tw.reduce_sum(y * y)
+    grads = tw.gradients(loss, [w, x])
+    train = tw.train.GradientDescentOptimizer(0.1).minimize(loss)
+    saver = tw.train.Saver()
+    xv = np.array([0.2, 0.4], np.float32)
+    with tw.Session(config=TWO_CPUS) as s:
+        s.run(tw.global_variables_initializer())
+        g_workers = s.run(grads, {x: xv})
+        s.run(train, {x: xv})
+        path = saver.save(s, str(tmp_path / "model"), global_step=1)
+        w_trained = s.run(w)
+    with tw.Session(config=tw.ConfigProto(allow_soft_placement=True)) as s:
+        s.run(tw.global_variables_initializer())
+        g_one = s.run(grads, {x: xv})
+        saver.restore(s, path)
+        np.testing.assert_allclose(s.run(w), w_trained)
+    for a, b in zip(g_workers, g_one):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    with tw.Session(config=TWO_CPUS) as s:  # and restored into worker processes
+        saver.restore(s, path)
+        np.testing.assert_allclose(s.run(w), w_trained)
