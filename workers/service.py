@@ -101,9 +101,8 @@ class WorkerService:
         self._reply_ep = f"inproc://tw-replies-{id(self)}"
         self._replies = self.zctx.socket(zmq.PULL)
         self._replies.bind(self._reply_ep)
-        self._tl = threading.local()
-        self._push_socks = []
-        self._push_lock = threading.Lock()
+        from tensorweave.runtime.rpc import ThreadSockets
+        self._reply_pushes = ThreadSockets(self.zctx, zmq.PUSH, self._reply_ep)
         self._stop = False
         self._main_thread = threading.current_thread()
         self._inline_step = False
@@ -144,17 +143,6 @@ class WorkerService:
         return bool(self.control.getsockopt(zmq.EVENTS) & zmq.POLLIN)
 
     # --- replies from pool threads -------------------------------------------------------------
-    def _reply_socket(self) -> zmq.Socket:
-        s = getattr(self._tl, "push", None)
-        if s is None:
-            s = self.zctx.socket(zmq.PUSH)
-            s.setsockopt(zmq.LINGER, 0)
-            s.connect(self._reply_ep)
-            self._tl.push = s
-            with self._push_lock:
-                self._push_socks.append(s)
-        return s
-
     def _reply(self, ident, rid: int, payload: dict | None = None, frames=(), error=None,
                from_pool: bool = False) -> None:
         from tensorweave.runtime import wire
@@ -164,7 +152,7 @@ class WorkerService:
         if error is not None:
             header["error"] = error
         msg = [ident] + wire.pack(header, frames)
-        sock = self._reply_socket() if from_pool else self.control
+        sock = self._reply_pushes.get() if from_pool else self.control
         sock.send_multipart(msg, copy=len(msg) <= 2)  # buffer frames go zero-copy
 
     # --- serving -------------------------------------------------------------------------------
@@ -338,9 +326,7 @@ class WorkerService:
             pass
         self.arena.close()
         self.reader.close()
-        with self._push_lock:
-            for s in self._push_socks:
-                s.close(0)
+        self._reply_pushes.close()
         self._replies.close(0)
         self.control.close(0)
         from tensorweave.runtime.rpc import remove_endpoint

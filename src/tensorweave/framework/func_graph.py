@@ -21,14 +21,10 @@ its output tensors, by name.  In-process it also keeps the live FuncGraph.
 from __future__ import annotations
 
 import contextlib
-import itertools
 
 from .graph import Graph, Operation, Tensor, get_default_graph
 
 __all__ = ["FuncGraph", "FunctionDef", "init_scope", "root_graph", "build_func_graph"]
-
-_fn_counter = itertools.count()
-
 
 def root_graph(g: Graph) -> Graph:
     """The outermost (non-function) graph enclosing `g`."""
@@ -232,6 +228,3 @@ class FunctionDef:
         return (f"FunctionDef({self.name!r}, {len(self.input_names)} inputs, "
                 f"{len(self.output_names)} outputs)")
 
-
-def unique_function_name(prefix: str) -> str:
-    return f"{prefix}_{next(_fn_counter)}"

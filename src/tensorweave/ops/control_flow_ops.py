@@ -32,7 +32,7 @@ import builtins
 from ..framework import dtypes as _dtypes
 from ..framework import nest
 from ..framework.convert import convert_to_tensor
-from ..framework.func_graph import FuncGraph, FunctionDef, build_func_graph
+from ..framework.func_graph import FunctionDef, build_func_graph
 from ..framework.graph import Operation, Tensor, _as_op, get_default_graph, name_scope
 from ..framework.op_registry import register_op
 from ..framework.tensor_shape import TensorShape, as_shape
@@ -305,10 +305,6 @@ def case(pred_fn_pairs, default=None, exclusive=False, strict=False, name="case"
 # ----------------------------------------------------------------------------------------------
 # while_loop
 # ----------------------------------------------------------------------------------------------
-def _shape_str(s: TensorShape) -> str:
-    return str(s)
-
-
 def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations=10,
                back_prop=True, swap_memory=False, name=None, maximum_iterations=None,
                return_same_structure=False):
@@ -387,7 +383,7 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
                 if not inv.is_compatible_with(t_out.shape):
                     raise ValueError(
                         f"Input tensor '{t_in.name}' enters the loop with shape "
-                        f"{_shape_str(inv)}, but has shape {_shape_str(t_out.shape)} after one "
+                        f"{inv}, but has shape {t_out.shape} after one "
                         "iteration. To allow the shape to vary across iterations, use the "
                         "`shape_invariants` argument of tw.while_loop to specify a "
                         "less-specific shape.")
@@ -425,11 +421,6 @@ def _flatten_invariants(loop_vars, invariants):
             out.append(inv)
     walk(loop_vars, invariants)
     return out
-
-
-def while_body_graphs(op) -> builtins.tuple[FuncGraph, FuncGraph]:
-    """(cond graph, body graph) of a While node."""
-    return op.get_attr("cond").graph(), op.get_attr("body").graph()
 
 
 # ----------------------------------------------------------------------------------------------

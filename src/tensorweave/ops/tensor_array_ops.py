@@ -309,14 +309,6 @@ def get_item(handle, index, element_dtype, element_shape=None, shape_hint=None):
     return op1("TensorListGetItem", [handle, index, shape_hint], attrs, "TensorListGetItem")
 
 
-def set_item(handle, index, item, element_shape=None):
-    attrs = {"element_dtype": item.dtype,
-             "element_shape": element_shape if element_shape is not None else TensorShape(None),
-             "dynamic_size": True}
-    return op1("TensorListSetItem", [handle, index, item], attrs, "TensorListSetItem")
-
-
-
 def clear_items(handle, indices) -> Tensor:
     """The list with elements `indices` (a scalar or vector) set back to "never written"."""
     return op1("TensorListClearItems", [handle, indices], {}, "TensorListClearItems")

@@ -28,7 +28,7 @@ import zmq
 from . import wire
 from .wire import TENSORS, Field
 
-__all__ = ["REQUESTS", "REPLIES", "WorkerClient", "ErrorInfo", "error_from_reply"]
+__all__ = ["REQUESTS", "REPLIES", "WorkerClient", "ThreadSockets", "error_from_reply"]
 
 REQUESTS = {
     "ping": {"id": Field(int)},
@@ -53,10 +53,6 @@ REPLIES = {
 }
 
 
-class ErrorInfo(dict):
-    """{"type": OpError subclass name, "message": text} as carried in a reply."""
-
-
 def error_from_reply(err: dict, where: str):
     """The OpError a worker reported, re-raised in the client (same class, message + where)."""
     from ..framework import errors
@@ -70,6 +66,37 @@ def error_from_reply(err: dict, where: str):
 
 
 _ids = itertools.count(1)
+
+
+class ThreadSockets:
+    """One connected socket per thread (ZeroMQ sockets are not thread-safe), all closable."""
+
+    def __init__(self, ctx: zmq.Context, kind: int, endpoint: str):
+        self._ctx, self._kind, self.endpoint = ctx, kind, endpoint
+        self._local = threading.local()
+        self._all: list = []
+        self._lock = threading.Lock()
+
+    def get(self) -> zmq.Socket:
+        s = getattr(self._local, "sock", None)
+        if s is None:
+            s = self._ctx.socket(self._kind)
+            s.setsockopt(zmq.LINGER, 0)
+            s.connect(self.endpoint)
+            self._local.sock = s
+            with self._lock:
+                self._all.append(s)
+        return s
+
+    def close(self) -> None:
+        with self._lock:
+            for s in self._all:
+                try:
+                    s.close(0)
+                except zmq.ZMQError:
+                    pass
+            self._all.clear()
+        self._local = threading.local()
 
 
 def send(sock: zmq.Socket, msg: list, flags: int = 0) -> None:
@@ -89,22 +116,11 @@ class WorkerClient:
         self.endpoint = endpoint
         self.name = name              # e.g. /job:worker/replica:0/task:1 (for error messages)
         self.proc = proc              # the Popen of a worker this process started, else None
-        self._ctx = ctx or zmq.Context.instance()
-        self._local = threading.local()
-        self._all: list = []
-        self._lock = threading.Lock()
+        self._sockets = ThreadSockets(ctx or zmq.Context.instance(), zmq.DEALER, endpoint)
         self.last_heard = time.monotonic()
 
     def socket(self) -> zmq.Socket:
-        s = getattr(self._local, "sock", None)
-        if s is None:
-            s = self._ctx.socket(zmq.DEALER)
-            s.setsockopt(zmq.LINGER, 0)
-            s.connect(self.endpoint)
-            self._local.sock = s
-            with self._lock:
-                self._all.append(s)
-        return s
+        return self._sockets.get()
 
     def send(self, header: dict, frames=()) -> int:
         """Send a request (an `id` is added); returns the id."""
@@ -156,14 +172,7 @@ class WorkerClient:
                                           f"{self.proc.returncode}")
 
     def close(self) -> None:
-        with self._lock:
-            for s in self._all:
-                try:
-                    s.close(0)
-                except zmq.ZMQError:
-                    pass
-            self._all.clear()
-        self._local = threading.local()
+        self._sockets.close()
 
 
 def endpoint_dir(create: bool = True) -> str:
