@@ -15,9 +15,11 @@ run flat over it; column blocks of a `[batch, 4 * cell]` row block are strided a
   weights and bias, once) one `tanh` call gives all four gates, and a multiply-add finishes the
   three sigmoids (no overflow, no branch);
 * backward: a step computes its gate gradients in place in one `[4 * cell, batch]` block and one
-  recurrent matmul (`w[input:] @ d_gates`); the blocks are gathered `[4 * cell, time * batch]` so
-  that after the loop ONE matmul gives dW over all steps (`[x; h_prev] @ d^T`) and one more dx,
-  already in the `[time, batch, input]` layout.
+  recurrent matmul (`w[input:] @ d_gates`); the blocks (contiguous per step while the loop
+  writes them: a step's column block of a `[4 * cell, time * batch]` array spans the whole
+  array, and writing it costs more TLB misses than one transposing copy afterwards) are gathered
+  `[4 * cell, time * batch]` so that after the loop ONE matmul gives dW over all steps
+  (`[x; h_prev] @ d^T`) and one more dx, already in the `[time, batch, input]` layout.
 
 The op's outputs keep their TF shapes (`[time, batch, cell]`) as transposed views of the
 kernel's arrays; the gradient kernel recognises such views of its forward op and reads the
@@ -279,16 +281,16 @@ def _backward(buf, n, x, cs_prev, h_prev, w, wci, wcf, wco, i, cs, f, o, ci, co,
     cg_f = _feature_major(buf, cs_grad[:n]) if cs_grad[:n].any() else None
     cs_prev_t = np.ascontiguousarray(cs_prev.T)
     w_h = w[nin:]                                    # [cell, 4 * cell]
-    d_all = buf.empty((c4, n, batch), dt)           # gate gradients of all steps
-    dg = buf.empty((c4, batch), dt)
+    d_steps = buf.empty((n, c4, batch), dt)         # gate gradients of all steps
     dh, dcs, tmp = (buf.empty((cell, batch), dt) for _ in range(3))
     dcs_next = np.zeros((cell, batch), dt)
     dh_next = np.zeros((cell, batch), dt)
     wci_g, wcf_g, wco_g = (np.zeros(cell, dt) for _ in range(3))
     if peep:
         wci_c, wcf_c, wco_c = (np.asarray(v, dt)[:, None] for v in (wci, wcf, wco))
-    d_ifc = dg[:3 * cell].reshape(3, cell, batch)   # the gates scaled by dcs: i, ci, f
     for t in range(n - 1, -1, -1):
+        dg = d_steps[t]
+        d_ifc = dg[:3 * cell].reshape(3, cell, batch)   # the gates scaled by dcs: i, ci, f
         g = gates[t]
         gi, gci, gf, go = g[ri], g[rci], g[rf], g[ro]
         c_prev = cs_f[t - 1] if t else cs_prev_t
@@ -332,7 +334,8 @@ def _backward(buf, n, x, cs_prev, h_prev, w, wci, wcf, wco, i, cs, f, o, ci, co,
             wcf_g += np.einsum("cb,cb->c", df, c_prev)
             wco_g += np.einsum("cb,cb->c", do, cs_f[t])
         np.matmul(w_h, dg, out=dh_next)
-        d_all[:, t] = dg
+    d_all = buf.empty((c4, n, batch), dt)
+    np.copyto(d_all, d_steps.transpose(1, 0, 2))
     # one matmul each for dx, dW (all steps together) and a reduction for db
     d2 = d_all.reshape(c4, n * batch)
     x_grad = buf.empty(x.shape, dt)
