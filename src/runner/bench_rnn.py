@@ -11,8 +11,23 @@ per layer (`LSTMBlockFusedCell`), time-major; the numpy baseline writes the same
 backward directly (one matmul for the inputs of all steps, one recurrent matmul per step, one
 matmul for the weight gradient over all steps).  Both start from the same weights and batch, so
 their first-step losses must agree.
+
+Two more rows put the figure in context, measured in the same run:
+
+* the step's matrix products alone (`_matmul_floor`): every matmul the step needs, with the same
+  shapes, one after another in numpy (OpenBLAS) into preallocated outputs -- the time no numpy
+  implementation of this step can go below;
+* PyTorch's `nn.LSTM` language model of the same shape (embedding, two layers, linear, cross
+  entropy, SGD), only when `torch` is importable (it is not a dependency).  It runs in a child
+  process (its OpenMP threads would otherwise spin beside ours), in blocks interleaved with
+  tensorweave's.
 """
 from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
 
 import numpy as np
 
@@ -158,6 +173,93 @@ def _tw_lm(tw, init):
     return g, ids, targets, loss, train, init_op, pairs
 
 
+# ----------------------------------------------------------------------------------------------
+# context: the matmuls alone, and PyTorch
+# ----------------------------------------------------------------------------------------------
+def _matmul_floor():
+    """A function running every matrix product of one training step (shapes as the fused
+    kernels and the numpy baseline use them) into preallocated float32 outputs."""
+    rng = np.random.default_rng(0)
+    n, h4 = STEPS * BATCH, 4 * HIDDEN
+
+    def pair(a, b):
+        return (rng.standard_normal(a, dtype=np.float32), rng.standard_normal(b, dtype=np.float32),
+                np.empty((a[0], b[1]), np.float32))
+    per_layer = [
+        (pair((h4, HIDDEN), (HIDDEN, n)), 1),                 # inputs of all steps
+        (pair((h4, HIDDEN), (HIDDEN, BATCH)), STEPS),          # recurrent, forward
+        (pair((HIDDEN, h4), (h4, BATCH)), STEPS),              # recurrent, backward
+        (pair((n, h4), (h4, HIDDEN)), 1),                      # dx
+        (pair((2 * HIDDEN, n), (n, h4)), 1),                   # dW
+    ]
+    softmax = [(pair((n, HIDDEN), (HIDDEN, VOCAB)), 1),         # logits
+               (pair((n, VOCAB), (VOCAB, HIDDEN)), 1),          # d inputs
+               (pair((HIDDEN, n), (n, VOCAB)), 1)]              # dW
+    work = per_layer * LAYERS + softmax
+
+    def run():
+        for (a, b, out), times in work:
+            for _ in range(times):
+                np.matmul(a, b, out=out)
+    return run
+
+
+_TORCH_STEP = r"""
+import sys, time, torch
+V, H, T, B, L = (int(a) for a in sys.argv[1:6])
+LR = float(sys.argv[6])
+torch.manual_seed(0)
+emb, lstm, lin = torch.nn.Embedding(V, H), torch.nn.LSTM(H, H, num_layers=L), torch.nn.Linear(H, V)
+params = [*emb.parameters(), *lstm.parameters(), *lin.parameters()]
+opt = torch.optim.SGD(params, lr=LR)
+ids, tgt = torch.randint(0, V, (T, B)), torch.randint(0, V, (T, B))
+def step():
+    opt.zero_grad(set_to_none=True)
+    y, _ = lstm(emb(ids))
+    torch.nn.functional.cross_entropy(lin(y.reshape(-1, H)), tgt.reshape(-1)).backward()
+    opt.step()
+print(torch.__version__, flush=True)
+for line in sys.stdin:
+    times = []
+    for _ in range(int(line)):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    print(" ".join(repr(t) for t in times), flush=True)
+"""
+
+
+class _TorchSteps:
+    """PyTorch's step of the same model in a child process; `run(k)` -> k step times (s)."""
+
+    def __init__(self):
+        env = dict(os.environ)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _TORCH_STEP, *map(str, (VOCAB, HIDDEN, STEPS, BATCH, LAYERS,
+                                                              LR))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        self.version = self._line()
+
+    def _line(self) -> str:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the PyTorch child process exited ({self.proc.wait()})")
+        return line.strip()
+
+    def run(self, k: int) -> list[float]:
+        self.proc.stdin.write(f"{k}\n")
+        self.proc.stdin.flush()
+        return [float(t) for t in self._line().split()]
+
+    def close(self):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
 def bench_lstm_lm(quick: bool) -> list[Result]:
     import tensorweave as tw
     rng = np.random.RandomState(0)
@@ -175,18 +277,47 @@ def bench_lstm_lm(quick: bool) -> list[Result]:
               "softmax_w": init["softmax_w"].copy(), "softmax_b": init["softmax_b"].copy()}
     l_tw = sess.run([loss, train], feed)[0]
     l_np = _numpy_lm_step(params, ids_v, tgt_v, LR)
-    for _ in range(2 if quick else 5):
-        sess.run(train, feed)
-        _numpy_lm_step(params, ids_v, tgt_v, LR)
-    reps = 5 if quick else 25
-    t_tw, t_np = _median_interleaved([lambda: sess.run(train, feed),
-                                      lambda: _numpy_lm_step(params, ids_v, tgt_v, LR)], reps)
-    sess.close()
+    floor = _matmul_floor()
+    torch_steps = _TorchSteps() if importlib.util.find_spec("torch") is not None else None
+    try:
+        for _ in range(2 if quick else 5):
+            sess.run(train, feed)
+            _numpy_lm_step(params, ids_v, tgt_v, LR)
+            floor()
+        if torch_steps is not None:
+            torch_steps.run(5)
+        reps = 5 if quick else 25
+        t_tw, t_np, t_mm = [], [], []
+        t_torch: list[float] = []
+        for _ in range(reps // 5):             # blocks of 5, PyTorch's between them
+            a, b, c = _median_interleaved([lambda: sess.run(train, feed),
+                                           lambda: _numpy_lm_step(params, ids_v, tgt_v, LR),
+                                           floor], 5)
+            t_tw.append(a)
+            t_np.append(b)
+            t_mm.append(c)
+            if torch_steps is not None:
+                t_torch += torch_steps.run(5)
+    finally:
+        sess.close()
+        if torch_steps is not None:
+            torch_steps.close()
+    t_tw, t_np, t_mm = (float(np.median(v)) for v in (t_tw, t_np, t_mm))
     words = STEPS * BATCH
-    return [Result("2-layer LSTM LM (hidden 256, 35 steps, batch 32, vocab 1000), one SGD step "
-                   "(median)", t_tw * 1e3, "ms",
-                   "hand-written numpy forward+backward+update", t_np * 1e3,
-                   "<= 52 ms (PyTorch 2.13 fused nn.LSTM: 52 ms, TF1 static unroll: 118 ms)",
-                   note=f"{words / t_tw:,.0f} words/s (tw) vs {words / t_np:,.0f} words/s "
-                        f"(numpy); first-step loss {l_tw:.5f} (tw) vs {l_np:.5f} (numpy); "
-                        "fused BlockLSTM op per layer")]
+    target = "<= 52 ms (PyTorch 2.13 fused nn.LSTM: 52 ms, TF1 static unroll: 118 ms)"
+    out = [Result("2-layer LSTM LM (hidden 256, 35 steps, batch 32, vocab 1000), one SGD step "
+                  "(median)", t_tw * 1e3, "ms",
+                  "hand-written numpy forward+backward+update", t_np * 1e3, target,
+                  note=f"{words / t_tw:,.0f} words/s (tw) vs {words / t_np:,.0f} words/s "
+                       f"(numpy); first-step loss {l_tw:.5f} (tw) vs {l_np:.5f} (numpy); "
+                       "fused BlockLSTM op per layer"),
+           Result("  the same step against its matrix products alone", t_tw * 1e3, "ms",
+                  "every matmul of the step, numpy/OpenBLAS, same shapes", t_mm * 1e3,
+                  "(context: no numpy step goes below the matmuls)")]
+    if t_torch:
+        t_pt = float(np.median(t_torch))
+        out.append(Result("  the same step against PyTorch", t_tw * 1e3, "ms",
+                          f"PyTorch {torch_steps.version} nn.LSTM, same shapes", t_pt * 1e3,
+                          "(context: the target is PyTorch's speed)",
+                          note=f"{words / t_pt:,.0f} words/s (PyTorch)"))
+    return out
