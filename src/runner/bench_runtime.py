@@ -1,7 +1,17 @@
 """The runtime benchmarks (`python -m runner bench runtime`): tensors and steps across worker
-processes, each beside a baseline measured in the same run."""
+processes, each beside a baseline measured in the same run.
+
+The scalar add whose inputs live on another worker needs three one-way messages in a row
+(master -> the inputs' worker -> the add's worker -> master), so it is also shown beside the same
+three hops over bare pyzmq between three processes (`_ZmqRing`: PUSH/PULL over ipc, two relay
+processes forwarding a 64-byte message, nothing decoded): the floor of any ZeroMQ runtime.
+"""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 
 import numpy as np
 
@@ -47,6 +57,71 @@ def bench_transfer_64mib(quick: bool) -> list[Result]:
                                          f"{t_copy * 1e3:.1f} ms")]
 
 
+def _relay(pull_ep: str, push_ep: str) -> None:
+    """A ring relay process: forward every message from `pull_ep` to `push_ep` until b"stop"."""
+    import zmq
+    ctx = zmq.Context()
+    pull, push = ctx.socket(zmq.PULL), ctx.socket(zmq.PUSH)
+    pull.bind(pull_ep)
+    push.connect(push_ep)
+    print("ready", flush=True)
+    while True:
+        if not pull.poll(60_000):
+            break  # the bench process is gone
+        m = pull.recv()
+        push.send(m)
+        if m == b"stop":
+            break
+    ctx.destroy(linger=0)
+
+
+class _ZmqRing:
+    """This process -> relay A -> relay B -> this process, over ZeroMQ ipc; `lap()` sends one
+    64-byte message round the ring and waits for it."""
+
+    def __init__(self):
+        import zmq
+        self.dir = tempfile.mkdtemp(prefix="tw-ring-")
+        eps = [f"ipc://{self.dir}/{k}" for k in range(3)]
+        self.procs = [subprocess.Popen(
+            [sys.executable, "-c", "import sys; from runner.bench_runtime import _relay; "
+             "_relay(sys.argv[1], sys.argv[2])", eps[k], eps[k + 1]], stdout=subprocess.PIPE,
+            text=True) for k in range(2)]
+        self.ctx = zmq.Context()
+        self.pull, self.push = self.ctx.socket(zmq.PULL), self.ctx.socket(zmq.PUSH)
+        self.pull.bind(eps[2])
+        for p in self.procs:
+            if p.stdout.readline().strip() != "ready":
+                self.close()
+                raise RuntimeError("bench: a ZeroMQ ring relay did not start")
+        self.push.connect(eps[0])
+        self.msg = bytes(64)
+        for _ in range(100):
+            self.lap()
+
+    def lap(self):
+        self.push.send(self.msg)
+        if not self.pull.poll(10_000):
+            raise RuntimeError("bench: the ZeroMQ ring did not answer")
+        self.pull.recv()
+
+    def close(self):
+        try:
+            self.push.send(b"stop", flags=1)  # zmq.NOBLOCK
+        except Exception:  # noqa: BLE001 - the relays are killed below either way
+            pass
+        for p in self.procs:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.ctx.destroy(linger=0)
+        for name in os.listdir(self.dir):
+            os.unlink(os.path.join(self.dir, name))
+        os.rmdir(self.dir)
+
+
 def bench_remote_scalar_add(quick: bool) -> list[Result]:
     """Session.run of a scalar add on /cpu:0 whose inputs live on the other worker."""
     import tensorweave as tw
@@ -63,15 +138,23 @@ def bench_remote_scalar_add(quick: bool) -> list[Result]:
         a2 = tw.constant(1.0)
         c2 = a2 + tw.constant(2.0)
     reps = 300 if quick else 2000
-    with _session(tw, g) as s, tw.Session(graph=g2) as s2:
-        s.run(init)
-        for _ in range(100):
-            s.run(c)
-            s2.run(c2)
-        t_remote, t_local = _median_interleaved([lambda: s.run(c), lambda: s2.run(c2)], reps)
-    return [Result("Session.run of a scalar add whose inputs live on another worker (median)",
-                   t_remote * 1e6, "us", "the same add in one process", t_local * 1e6,
-                   "<= 100 us (TF1 gRPC: 786 us)")]
+    ring = _ZmqRing()
+    try:
+        with _session(tw, g) as s, tw.Session(graph=g2) as s2:
+            s.run(init)
+            for _ in range(100):
+                s.run(c)
+                s2.run(c2)
+            t_remote, t_local, t_ring = _median_interleaved(
+                [lambda: s.run(c), lambda: s2.run(c2), ring.lap], reps)
+    finally:
+        ring.close()
+    name = "Session.run of a scalar add whose inputs live on another worker (median)"
+    return [Result(name, t_remote * 1e6, "us", "the same add in one process", t_local * 1e6,
+                   "<= 100 us (TF1 gRPC: 786 us)"),
+            Result("  the same step against its three ZeroMQ hops alone", t_remote * 1e6, "us",
+                   "bare pyzmq ring over ipc, 3 processes, 64-byte message", t_ring * 1e6,
+                   "(context: the floor of a ZeroMQ runtime)")]
 
 
 def bench_split_graph(quick: bool) -> list[Result]:
