@@ -85,6 +85,43 @@ def test_independent_work_on_two_devices_overlaps():
     assert b0 < a1 and a0 < b1, "the two sleeps ran one after the other"
 
 
+def test_a_worker_runs_what_each_arriving_tensor_enables_in_arrival_order():
+    # /cpu:1 sends `fast` at once and `slow` a second later; /cpu:0 was built to read `slow`
+    # first.  A fixed order would wait for `slow` before starting the sleep that needs only
+    # `fast`; the dataflow executor starts that sleep as soon as `fast` is there.
+    with tw.device("/cpu:1"):
+        fast = tw.test.sleep(0.0, name="fast")
+        slow = tw.test.sleep(1.0, after=fast, name="slow")
+    with tw.device("/cpu:0"):
+        x = tw.test.sleep(0.0, after=slow, name="x")
+        y = tw.test.sleep(1.0, after=fast, name="y")
+    with tw.Session(config=TWO_CPUS) as s:
+        (_, slow_end), (x_start, _), (y_start, y_end) = s.run([slow, x, y])
+    assert y_start < slow_end, "y waited for a tensor it does not need"
+    assert x_start >= slow_end
+
+
+def test_dataflow_order_never_lets_a_consumer_overwrite_a_buffer_another_still_reads():
+    # t has two readers on /cpu:0 waiting for different tensors; `v` is the last reader in
+    # the graph's order (and Add may write into a buffer its last reader owns), but its tensor
+    # arrives first, so it runs first and must not touch t.
+    x = np.arange(4, dtype=np.float32)
+    with tw.device("/cpu:1"):
+        b = tw.constant(np.full(4, 100, np.float32)) * 1.0
+        late = tw.test.sleep(0.5)
+        with tw.control_dependencies([late]):
+            a = tw.constant(np.full(4, 10, np.float32)) * 1.0
+    with tw.device("/cpu:0"):
+        t = tw.constant(x) * 2.0
+        u = tw.add(t, a, name="u")
+        v = tw.add(t, b, name="v")
+    with tw.Session(config=TWO_CPUS) as s:
+        for _ in range(3):
+            uv, vv = s.run([u, v])
+            np.testing.assert_array_equal(uv, 2 * x + 10)
+            np.testing.assert_array_equal(vv, 2 * x + 100)
+
+
 def test_kernel_error_on_a_worker_names_node_type_device_and_line():
     x = tw.placeholder(tw.float32, [None])
     with tw.device("/cpu:1"):

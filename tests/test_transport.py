@@ -105,6 +105,29 @@ def test_a_send_wakes_only_the_receiver_of_its_key():
     assert got[K] == "x"
 
 
+def test_recv_any_takes_whichever_key_arrives_first():
+    rv = Rendezvous()
+    k2 = make_key(7, "/a", "/b", "y:0")
+    rv.send(k2, "y")                      # already there: no wait
+    assert rv.recv_any([K, k2], 1.0) == (k2, "y")
+    out = []
+    t = threading.Thread(target=lambda: out.append(rv.recv_any((K, k2), 10.0)))
+    t.start()
+    wait_for(lambda: len(rv._steps[7].waiters) == 2, what="one receiver waiting on two keys")
+    conds = rv._steps[7].waiters
+    assert conds[K] is conds[k2]           # one condition variable for both keys
+    rv.send(K, "x")
+    t.join(10)
+    assert out == [(K, "x")] and rv._steps[7].waiters == {}
+    with pytest.raises(tw.errors.DeadlineExceededError, match="any of .*'x:0'.*'y:0'"):
+        rv.recv_any([K, k2], 0.05)
+    with pytest.raises(ValueError, match="different steps"):
+        rv.recv_any([K, make_key(8, "/a", "/b", "y:0")], 0.05)
+    rv.abort(7, tw.errors.AbortedError(None, None, "stop"))
+    with pytest.raises(tw.errors.AbortedError, match="stop"):
+        rv.recv_any([K, k2], 1.0)
+
+
 def test_abort_wakes_waiters_with_the_recorded_error():
     rv = Rendezvous()
     errs = []

@@ -93,6 +93,7 @@ class WorkerService:
         self.kctx.step = threading.local()
         self.kctx.send = self._send
         self.kctx.recv = self._recv
+        self.kctx.recv_any = self._recv_any
         self.recv_timeout_s = 300.0
         self.graphs: dict[int, dict] = {}
         self._next_handle = 1
@@ -124,16 +125,23 @@ class WorkerService:
         self.transport.send_tensor(endpoint, key, value, same_host)
 
     def _recv(self, key):
+        return self._take(lambda timeout: self.rendezvous.recv(key, timeout))
+
+    def _recv_any(self, keys):
+        return self._take(lambda timeout: self.rendezvous.recv_any(keys, timeout))
+
+    def _take(self, take):
+        """`take(timeout)` from the rendezvous within the step's timeout."""
         timeout = getattr(self.kctx.step, "timeout", self.recv_timeout_s)
         if threading.current_thread() is not self._main_thread or not self._inline_step:
-            return self.rendezvous.recv(key, timeout)
+            return take(timeout)
         # A step running on the main thread waits in short slices, serving the control socket
         # in between: pings and aborts are answered, other steps go to the pool.
         from tensorweave.framework import errors
         deadline = time.monotonic() + timeout
         while True:
             try:
-                return self.rendezvous.recv(key, 0.0 if self._pending_requests() else 0.02)
+                return take(0.0 if self._pending_requests() else 0.02)
             except errors.DeadlineExceededError:
                 if time.monotonic() > deadline:
                     raise

@@ -14,10 +14,12 @@ tensors, the fetched tensors and the target ops.  Output: a `Partition` per devi
 * a variable that the step only writes (an initializer's `Assign`) is added to its device's
   partition so the worker can resolve the reference; the worker prunes it from what runs.
 
-Each device runs its partition in the projection of one global topological order, with every Recv
-as late as possible and everything that does not need a Recv moved before it (`_early_first`).
-That can never deadlock: the earliest waiting Recv's Send is earlier in the global order (or was
-moved earlier), so its device reaches it.
+Each partition's nodes are listed in the projection of one global topological order, with every
+Recv as late as possible and everything that does not need a Recv moved before it
+(`_early_first`).  A worker runs it as a dataflow plan (`runtime/executor.py`): what needs no
+Recv first, then what each arriving tensor enables, in this order within each group.  Run in this
+order alone it could never deadlock either: the earliest waiting Recv's Send is earlier in the
+global order (or was moved earlier), so its device reaches it.
 """
 from __future__ import annotations
 

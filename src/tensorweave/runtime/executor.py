@@ -19,8 +19,16 @@ State and policy
 * Errors: a kernel that raises is found from the traceback's line number in the generated code,
   and the error is re-raised as an `OpError` naming the node, its op type, device and the user's
   source line that created it.
+* Dataflow plans: in a worker (a context with `recv_any`), a plan with `_Recv`s does not wait
+  for its tensors one by one in a fixed order.  Its nodes are grouped by the set of `_Recv`s
+  they depend on; the group that needs none runs first (its `_Send`s leave at once), then a loop
+  takes whichever tensor arrives next and runs every group it completes (`_emit_dataflow`).  So
+  a node runs as soon as the tensors it needs from other devices are there; inside a group the
+  nodes keep their order.  An input may only be overwritten in place by a reader that runs after
+  all its other readers in every arrival order (`_mark_donatable`).
 * Variants: `validate=True` checks every output's dtype and shape against the graph (the test
-  suite turns this on); `trace=True` records per-node start/end times for `RunMetadata`.
+  suite turns this on); `trace=True` records per-node start/end times for `RunMetadata` (traced
+  plans run in-process, in one order).
 """
 from __future__ import annotations
 
@@ -232,8 +240,12 @@ class CompiledStep:
         return translate_error(e, node, self.device)
 
 
-def _mark_donatable(nodes: list[ExecNode], fetched: set) -> None:
-    """Set each node's `donatable` input positions (see `ExecNode.donatable`)."""
+def _mark_donatable(nodes: list[ExecNode], fetched: set, masks: list | None = None) -> None:
+    """Set each node's `donatable` input positions (see `ExecNode.donatable`).
+
+    `masks` (dataflow plans, `_recv_masks`): a node may only overwrite a buffer whose other
+    consumers always run before it whatever order the tensors arrive in: those that wait for a
+    subset of the `_Recv`s it waits for."""
     fresh: dict = {}
     consumers: dict = {}
     defs = [get_op_def(n.op) for n in nodes]
@@ -257,8 +269,39 @@ def _mark_donatable(nodes: list[ExecNode], fetched: set) -> None:
                 continue
             if any(defs[c].may_alias for c, _ in cs if c != i):  # another op keeps a view
                 continue
+            if masks is not None and any(masks[c] | masks[i] != masks[i] for c, _ in cs):
+                continue
             don.append(pos)
         n.donatable = frozenset(don)
+
+
+def _recv_masks(nodes: list[ExecNode]) -> list[int]:
+    """For each node, the bit set of the `_Recv`s it waits for (directly or through its
+    inputs and control inputs); a `_Recv`'s own bit is its rank among the `_Recv`s."""
+    index = {n.name: i for i, n in enumerate(nodes)}
+    masks = [0] * len(nodes)
+    bit = 0
+    for i, n in enumerate(nodes):
+        if n.op == "_Recv":
+            masks[i] = 1 << bit
+            bit += 1
+            continue
+        m = 0
+        for src in [s for s, _ in n.inputs] + list(n.control):
+            j = index.get(src)
+            if j is not None:
+                m |= masks[j]
+        masks[i] = m
+    return masks
+
+
+def _make_wait(recv_any):
+    """`wait(pending)`: take the first tensor of `pending` (rendezvous key -> `_Recv` rank) to
+    arrive; returns (rank, value) and removes its key."""
+    def wait(pending):
+        key, value = recv_any(tuple(pending))
+        return pending.pop(key), value
+    return wait
 
 
 def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple],
@@ -289,10 +332,14 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
                 used.add(key)
 
     fed_keys = set(feeds)
-    _mark_donatable(nodes, set(fetches) | fed_keys)
+    # dataflow: a worker's plan with _Recvs runs what each arriving tensor enables
+    dataflow = (not trace and getattr(ctx, "recv_any", None) is not None
+                and any(n.op == "_Recv" for n in nodes))
+    masks = _recv_masks(nodes) if dataflow else None
+    _mark_donatable(nodes, set(fetches) | fed_keys, masks)
 
-    body: list[tuple[str, int | None]] = []  # (source line, node index)
-    uses: dict[str, int] = {}                # variable -> index in body of its last use
+    entries: list[tuple[int, str, list]] = []  # (node index, source line, variables it reads)
+    recv_out: dict[int, str | None] = {}       # dataflow: _Recv node -> its output variable
     kernels = backend.kernels
     for i, n in enumerate(nodes):
         op_def = get_op_def(n.op)
@@ -346,6 +393,9 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
                 outs.append(vn)
             else:
                 outs.append("__u")
+        if dataflow and n.op == "_Recv":
+            recv_out[i] = None if outs[0] == "__u" else outs[0]
+            continue  # its tensor is taken by the wait loop
         call = f"{kname}({', '.join(args)})"
         if nout == 0 or all(o == "__u" for o in outs):
             line = call
@@ -363,12 +413,7 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
                 line = f"{', '.join(outs)}, = {call}"
             if "__u" in outs:
                 line += "; del __u"
-        for a in args:
-            if a[0] == "t":
-                uses[a] = len(body)
-        body.append((line, i))
-        if trace:
-            body.append(("__tr.append(__pc())", None))
+        entries.append((i, line, [a for a in args if a[0] == "t"]))
 
     fetch_vars = []
     for key in fetches:
@@ -380,19 +425,12 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
     keep = {v for v in var_of.values() if v in fetch_vars or f"__own({v})" in fetch_vars}
 
     lines = ["def __step(" + ", ".join(f"f{i}" for i in range(len(feeds))) + "):"]
-    if trace:
-        lines.append("    __tr = [__pc()]")
-    line_to_node = {}
-    dels_after: dict[int, list] = {}
-    for v, last in uses.items():
-        if v not in keep:
-            dels_after.setdefault(last, []).append(v)
-    for bi, (line, ni) in enumerate(body):
-        lines.append("    " + line)
-        if ni is not None:
-            line_to_node[len(lines)] = nodes[ni]
-        if bi in dels_after:
-            lines.append("    del " + ", ".join(dels_after[bi]))
+    line_to_node: dict[int, ExecNode] = {}
+    if dataflow:
+        _emit_dataflow(lines, line_to_node, nodes, entries, recv_out, masks, keep, validate)
+        g["__wait"] = _make_wait(ctx.recv_any)
+    else:
+        _emit_straight(lines, line_to_node, nodes, entries, keep, trace)
     ret = "(" + "".join(v + ", " for v in fetch_vars) + ")"
     if trace:
         lines.append(f"    return {ret}, __tr")
@@ -406,8 +444,112 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
     code = compile(source, filename, "exec")
     exec(code, g)  # noqa: S102 - our own generated source, built from node names we created
     fn = g["__step"]
-    trace_names = [nodes[ni] for _, ni in body if ni is not None] if trace else None
+    trace_names = [nodes[i] for i, _, _ in entries] if trace else None
     return CompiledStep(fn, fn.__code__, line_to_node, nodes, ctx.device, source, trace_names)
+
+
+def _last_uses(entries) -> dict:
+    """variable -> position in `entries` of its last reader."""
+    return {a: pos for pos, (_, _, reads) in enumerate(entries) for a in reads}
+
+
+def _emit_straight(lines, line_to_node, nodes, entries, keep, trace) -> None:
+    """The nodes in their order, each intermediate deleted after its last reader."""
+    if trace:
+        lines.append("    __tr = [__pc()]")
+    dels_after: dict[int, list] = {}
+    for v, last in _last_uses(entries).items():
+        if v not in keep:
+            dels_after.setdefault(last, []).append(v)
+    for pos, (i, line, _) in enumerate(entries):
+        lines.append("    " + line)
+        line_to_node[len(lines)] = nodes[i]
+        if trace:
+            lines.append("    __tr.append(__pc())")
+        if pos in dels_after:
+            lines.append("    del " + ", ".join(dels_after[pos]))
+
+
+def _emit_dataflow(lines, line_to_node, nodes, entries, recv_out, masks, keep,
+                   validate) -> None:
+    """A plan whose nodes wait for tensors of other devices (`_Recv`s), run as the tensors
+    arrive rather than in one fixed order::
+
+        <what needs no _Recv>                     # group 0, its _Sends leave at once
+        __pend = {k3.recv_key(): 0, k9.recv_key(): 1}
+        __got = 0
+        while __pend:
+            __s, __v = __wait(__pend)             # whichever tensor comes first
+            if __s == 0:
+                t3 = __v
+            ...
+            __got |= 1 << __s
+            if not __r1 and __got & 1 == 1:       # a group: the nodes waiting for exactly
+                __r1 = True                        # that set of _Recvs, in their order
+                ...
+
+    Groups run in order of how many _Recvs they wait for, so a group runs after the groups it
+    reads from (those wait for a strict subset).  A variable read by one group is deleted
+    after its last reader there; one read by several groups when the last of them has run (a
+    counter)."""
+    groups: dict[int, list] = {}
+    for e in entries:
+        groups.setdefault(masks[e[0]], []).append(e)
+    order = sorted(groups, key=lambda m: (bin(m).count("1"), groups[m][0][0]))
+    readers: dict[str, set] = {}
+    for m in order:
+        for _, _, reads in groups[m]:
+            for a in reads:
+                readers.setdefault(a, set()).add(m)
+    shared = sorted(v for v, ms in readers.items() if len(ms) > 1 and v not in keep)
+
+    def emit_group(m, ind):
+        ents = groups[m]
+        dels_after: dict[int, list] = {}
+        for v, last in _last_uses(ents).items():
+            if v not in keep and len(readers[v]) == 1:
+                dels_after.setdefault(last, []).append(v)
+        for pos, (i, line, _) in enumerate(ents):
+            lines.append(ind + line)
+            line_to_node[len(lines)] = nodes[i]
+            if pos in dels_after:
+                lines.append(ind + "del " + ", ".join(dels_after[pos]))
+        for v in shared:
+            if m in readers[v]:
+                lines.append(f"{ind}__n_{v} -= 1")
+                lines.append(f"{ind}if not __n_{v}:")
+                lines.append(f"{ind}    del {v}")
+
+    for v in shared:
+        lines.append(f"    __n_{v} = {len(readers[v])}")
+    if 0 in groups:
+        emit_group(0, "    ")
+    rank = {i: masks[i].bit_length() - 1 for i in recv_out}
+    lines.append("    __pend = {" + ", ".join(f"k{i}.recv_key(): {rank[i]}" for i in recv_out)
+                 + "}")
+    lines.append("    __got = 0")
+    flags = {m: f"__r{k}" for k, m in enumerate(order) if m}
+    if flags:
+        lines.append("    " + " = ".join(flags.values()) + " = False")
+    lines.append("    while __pend:")
+    lines.append("        __s, __v = __wait(__pend)")
+    branch = "if"
+    for i, v in recv_out.items():
+        if v is None:
+            continue
+        lines.append(f"        {branch} __s == {rank[i]}:")
+        lines.append(f"            {v} = __v")
+        line_to_node[len(lines)] = nodes[i]
+        if validate:
+            lines.append(f"            __chk({i}, {v})")
+        branch = "elif"
+    lines.append("        __v = None")
+    lines.append("        __got |= 1 << __s")
+    for m in order:
+        if m:
+            lines.append(f"        if not {flags[m]} and __got & {m} == {m}:")
+            lines.append(f"            {flags[m]} = True")
+            emit_group(m, "            ")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -2,11 +2,13 @@
 
 A key is `(step_id, src_device, dst_device, tensor_name)` (`make_key`).  `send(key, value)`
 deposits a value -- from a local `_Send`, or from the transport thread when the tensor came
-from another process -- and `recv(key, timeout_s)` takes it, waiting if it has not arrived.
+from another process -- and `recv(key, timeout_s)` takes it, waiting if it has not arrived;
+`recv_any(keys, timeout_s)` takes whichever of several keys arrives first.
 
 State, per step: the values sent and not yet received, the receivers waiting (each on its own
 condition variable over the table's one lock, so a send wakes only the receiver of its key and
-nobody polls), and, once the step is aborted, its error.  `abort(step_id, error)` wakes that
+nobody polls; a `recv_any` registers its one condition under each of its keys), and, once the
+step is aborted, its error.  `abort(step_id, error)` wakes that
 step's receivers with the error and makes later sends and receives of the step raise it, until
 `cleanup(step_id)` forgets the step (values never received are dropped, which also releases
 their shared-memory leases).  Each key is sent once and received once per step.
@@ -91,38 +93,58 @@ class Rendezvous:
 
         Raises `DeadlineExceededError` naming the key after the timeout, and the step's error
         (`CancelledError` by default) when the step is or gets aborted."""
+        return self.recv_any((key,), timeout_s)[1]
+
+    def recv_any(self, keys, timeout_s: float) -> tuple[Key, Any]:
+        """Take the value of whichever of `keys` (all of one step) is sent first: `(key,
+        value)`, waiting at most `timeout_s` seconds (one condition variable waits for all the
+        keys; errors as `recv`).  A dataflow executor uses it to run what a tensor enables in
+        the order the tensors arrive."""
+        keys = tuple(keys)
+        if not keys:
+            raise ValueError("Rendezvous.recv_any needs at least one key")
+        step = keys[0][0]
+        if any(k[0] != step for k in keys):
+            raise ValueError(f"Rendezvous.recv_any: keys of different steps: {keys!r}")
         deadline = time.monotonic() + timeout_s
         with self._lock:
-            if key[0] in self._done:
-                raise errors.CancelledError(None, None, f"Step {key[0]} was already cleaned up; "
-                                                        f"cannot receive {_describe(key)}")
-            st = self._step(key[0])
-            if key in st.waiters:
-                raise errors.InternalError(None, None, f"Rendezvous: two receivers wait for "
-                                                       f"{_describe(key)}")
+            if step in self._done:
+                raise errors.CancelledError(None, None, f"Step {step} was already cleaned up; "
+                                                        f"cannot receive {_describe(keys[0])}")
+            st = self._step(step)
+            for key in keys:
+                if key in st.waiters:
+                    raise errors.InternalError(None, None, f"Rendezvous: two receivers wait "
+                                                           f"for {_describe(key)}")
             cond = None
-            while True:
-                if st.error is not None:
-                    break
-                if key in st.values:
-                    if cond is not None:
-                        del st.waiters[key]
-                    return st.values.pop(key)
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                if cond is None:
-                    cond = st.waiters[key] = threading.Condition(self._lock)
-                cond.wait(left)
-            if cond is not None and st.waiters.get(key) is cond:
-                del st.waiters[key]
+            try:
+                while st.error is None:
+                    for key in keys:
+                        if key in st.values:
+                            return key, st.values.pop(key)
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    if cond is None:
+                        cond = threading.Condition(self._lock)
+                        for key in keys:
+                            st.waiters[key] = cond
+                    cond.wait(left)
+            finally:
+                if cond is not None:
+                    for key in keys:
+                        if st.waiters.get(key) is cond:
+                            del st.waiters[key]
             if st.error is not None:
                 raise _copy_error(st.error)
-            if not st.values and not st.waiters and self._steps.get(key[0]) is st:
-                del self._steps[key[0]]  # nothing else happened in this step (yet)
+            if not st.values and not st.waiters and self._steps.get(step) is st:
+                del self._steps[step]  # nothing else happened in this step (yet)
+        what = _describe(keys[0]) if len(keys) == 1 else \
+            "any of " + "; ".join(_describe(k) for k in keys)
         raise errors.DeadlineExceededError(
-            None, None, f"Rendezvous: timed out after {timeout_s:g} s waiting for "
-                        f"{_describe(key)}; key={key!r}")
+            None, None, f"Rendezvous: timed out after {timeout_s:g} s waiting for {what}; "
+                        f"key={keys[0]!r}" + ("" if len(keys) == 1 else f" (and {len(keys) - 1} "
+                                                                          "more)"))
 
     def abort(self, step_id: int, error: BaseException | None = None) -> None:
         """Fail step `step_id`: its waiting and later receivers and senders raise `error`

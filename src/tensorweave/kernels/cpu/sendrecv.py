@@ -1,7 +1,10 @@
 """CPU kernels of `_Send` / `_Recv`: hand tensors to the worker's transport and rendezvous.
 
 They only run inside a worker process, whose `KernelContext` provides `send(dst_device, key,
-value, owned)`, `recv(key) -> value` and `step` (a thread-local holding the running step's id).
+value, owned)`, `recv(key) -> value`, `recv_any(keys) -> (key, value)` and `step` (a
+thread-local holding the running step's id).  A `_Recv` kernel carries `recv_key()`, the key of
+its tensor in the running step: the executor's dataflow plans wait on those keys together
+(`recv_any`) instead of calling the kernels one by one.
 `owned` says the buffer dies at the `_Send` (the executor marked it donatable), so it can go
 zero-copy even where the transport sends it after the kernel returns.
 """
@@ -44,7 +47,12 @@ def _recv(node, ctx):
     src, dst, name = node.attr["send_device"], node.attr["recv_device"], node.attr["tensor_name"]
     step = rt.step
     recv = rt.recv
-    return lambda: recv((step.id, src, dst, name))
+
+    def recv_tensor():
+        return recv((step.id, src, dst, name))
+    # a dataflow plan does not call the kernel: it waits for this key among all its _Recvs'
+    recv_tensor.recv_key = lambda: (step.id, src, dst, name)
+    return recv_tensor
 
 
 KERNELS = {"_Send": _send, "_Recv": _recv}
