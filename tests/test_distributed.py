@@ -101,6 +101,62 @@ def test_a_worker_runs_what_each_arriving_tensor_enables_in_arrival_order():
     assert x_start >= slow_end
 
 
+def test_a_ready_send_leaves_before_unrelated_work_that_the_same_tensor_enables():
+    # when r2 arrives on /cpu:0 it completes both `out` (whose result goes back to /cpu:1)
+    # and `heavy`; `out` and its _Send come first in the graph's order and must not wait
+    # the second that `heavy` sleeps.
+    with tw.device("/cpu:1"):
+        r1 = tw.test.sleep(0.0, name="r1")
+        r2 = tw.test.sleep(0.2, after=r1, name="r2")
+    with tw.device("/cpu:0"):
+        out = tw.add(r1, r2, name="out")
+        heavy = tw.test.sleep(1.0, after=r2, name="heavy")
+    with tw.device("/cpu:1"):
+        back = tw.test.sleep(0.0, after=out, name="back")
+    with tw.Session(config=TWO_CPUS) as s:
+        (back_start, _), (_, heavy_end) = s.run([back, heavy])
+    assert back_start < heavy_end, "the _Send of `out` waited for `heavy`"
+
+
+def test_a_dataflow_plan_that_times_out_names_the_recv_it_waits_for():
+    from tensorweave.compiler.partitioner import partition
+    from tensorweave.framework.func_graph import FuncGraph
+    from tensorweave.framework.graphdef import import_graph_def
+    from tensorweave.kernels import get_backend
+    from tensorweave.kernels.context import KernelContext
+    from tensorweave.runtime.executor import compile_step, exec_nodes_from_ops, prune_ops
+    from tensorweave.runtime.rendezvous import Rendezvous
+
+    with tw.device("/cpu:1"):
+        a = tw.constant(np.ones(4, np.float32)) * 1.0
+        b = tw.constant(np.ones(4, np.float32)) * 2.0
+    with tw.device("/cpu:0"):
+        y = tw.add(a, b, name="y")
+    d0, d1 = "/device:CPU:0", "/device:CPU:1"
+    ops = prune_ops([y])
+    part = partition(ops, {o.name: o.device for o in ops}, (), [y], ())[d0]
+    g = FuncGraph("part", None)
+    with g.as_default():
+        import_graph_def(part.graph_def, name="")
+    nodes = exec_nodes_from_ops(prune_ops([g.get_tensor_by_name(n) for n in part.fetches]))
+    rv = Rendezvous()
+    ctx = KernelContext(d0)
+    ctx.step = threading.local()
+    ctx.step.id = 5
+    ctx.send = rv.send
+    ctx.recv = lambda key: rv.recv(key, 0.05)
+    ctx.recv_any = lambda keys: rv.recv_any(keys, 0.05)
+    step = compile_step(nodes, [], [("y", 0)], ctx, get_backend("CPU"), validate=True)
+    assert "__wait" in step.source                   # a dataflow plan
+    recvs = [n.name for n in nodes if n.op == "_Recv"]
+    rv.send((5, d1, d0, "mul:0"), np.ones(4, np.float32))  # a arrives, b never does
+    with pytest.raises(tw.errors.DeadlineExceededError) as ei:
+        step()
+    assert ei.value.node_def is not None and ei.value.node_def.name == recvs[1]
+    assert f"[[node {recvs[1]} (op _Recv) on {d0}" in str(ei.value)
+    assert "'mul_1:0'" in str(ei.value)
+
+
 def test_dataflow_order_never_lets_a_consumer_overwrite_a_buffer_another_still_reads():
     # t has two readers on /cpu:0 waiting for different tensors; `v` is the last reader in
     # the graph's order (and Add may write into a buffer its last reader owns), but its tensor

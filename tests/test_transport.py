@@ -113,14 +113,20 @@ def test_recv_any_takes_whichever_key_arrives_first():
     out = []
     t = threading.Thread(target=lambda: out.append(rv.recv_any((K, k2), 10.0)))
     t.start()
-    wait_for(lambda: len(rv._steps[7].waiters) == 2, what="one receiver waiting on two keys")
-    conds = rv._steps[7].waiters
-    assert conds[K] is conds[k2]           # one condition variable for both keys
+    wait_for(lambda: len(rv._steps[7].any_waiters) == 1, what="one receiver waiting on two keys")
+    assert set(rv._steps[7].any_waiters[0][0]) == {K, k2} and not rv._steps[7].waiters
+    with pytest.raises(tw.errors.InternalError, match="two receivers wait for tensor 'y:0'"):
+        rv.recv(k2, 1.0)
     rv.send(K, "x")
     t.join(10)
-    assert out == [(K, "x")] and rv._steps[7].waiters == {}
+    assert out == [(K, "x")] and rv._steps[7].any_waiters == []
     with pytest.raises(tw.errors.DeadlineExceededError, match="any of .*'x:0'.*'y:0'"):
         rv.recv_any([K, k2], 0.05)
+    many = {make_key(7, "/a", "/b", f"m{i}:0"): i for i in range(10)}
+    with pytest.raises(tw.errors.DeadlineExceededError, match=r"'m2:0'.*\(and 7 more\)"):
+        rv.recv_any(many, 0.05)           # a dict of keys is used as is, the message stays short
+    rv.send(make_key(7, "/a", "/b", "m4:0"), "z")
+    assert rv.recv_any(many, 1.0) == (make_key(7, "/a", "/b", "m4:0"), "z")
     with pytest.raises(ValueError, match="different steps"):
         rv.recv_any([K, make_key(8, "/a", "/b", "y:0")], 0.05)
     rv.abort(7, tw.errors.AbortedError(None, None, "stop"))

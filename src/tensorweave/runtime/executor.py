@@ -22,10 +22,12 @@ State and policy
 * Dataflow plans: in a worker (a context with `recv_any`), a plan with `_Recv`s does not wait
   for its tensors one by one in a fixed order.  Its nodes are grouped by the set of `_Recv`s
   they depend on; the group that needs none runs first (its `_Send`s leave at once), then a loop
-  takes whichever tensor arrives next and runs every group it completes (`_emit_dataflow`).  So
-  a node runs as soon as the tensors it needs from other devices are there; inside a group the
-  nodes keep their order.  An input may only be overwritten in place by a reader that runs after
-  all its other readers in every arrival order (`_mark_donatable`).
+  takes whichever tensor arrives next and runs the nodes it completes, in plan order
+  (`_emit_dataflow`).  So a node runs as soon as the tensors it needs from other devices are
+  there, and a `_Send` made ready by an arrival leaves before later work of that arrival.
+  Errors while waiting name the first `_Recv` still waiting.  An input may only be overwritten
+  in place by a reader that runs after all its other readers in every arrival order
+  (`_mark_donatable`).
 * Variants: `validate=True` checks every output's dtype and shape against the graph (the test
   suite turns this on); `trace=True` records per-node start/end times for `RunMetadata` (traced
   plans run in-process, in one order).
@@ -154,6 +156,8 @@ def translate_error(e: BaseException, node: ExecNode | None, device: str):
     """An OpError for exception `e` raised by `node`'s kernel, naming node, type, device, line."""
     msg = e.message if isinstance(e, errors.OpError) else (str(e) or type(e).__name__)
     if node is None:
+        if isinstance(e, errors.OpError) and e.node_def is not None:
+            return e  # already names its node (a dataflow plan's wait names a _Recv)
         return _error_class(e)(None, None, msg)
     where = f", defined at {node.where}" if node.where else ""
     full = (f"{msg}\n\t [[node {node.name} (op {node.op}) on {node.device or device}{where}]]")
@@ -295,13 +299,40 @@ def _recv_masks(nodes: list[ExecNode]) -> list[int]:
     return masks
 
 
-def _make_wait(recv_any):
+def _make_wait(recv_any, recv_nodes, device):
     """`wait(pending)`: take the first tensor of `pending` (rendezvous key -> `_Recv` rank) to
-    arrive; returns (rank, value) and removes its key."""
+    arrive, remove its key, and return (rank, value).  A failure (timeout, aborted step) is
+    raised naming the first `_Recv` still waiting (`recv_nodes[rank]`)."""
     def wait(pending):
-        key, value = recv_any(tuple(pending))
+        try:
+            key, value = recv_any(pending)
+        except Exception as e:  # noqa: BLE001 - re-raised naming a _Recv
+            if isinstance(e, errors.OpError) and e.node_def is not None:
+                raise
+            raise translate_error(e, recv_nodes[min(pending.values())], device) from e
         return pending.pop(key), value
     return wait
+
+
+def _make_fire(units_of_group, succ_of_rank, succ_of_group):
+    """`fire(rank, miss)`: count the arrival of `_Recv` `rank` and return the units it
+    completes, in plan order.  A group is complete once the `_Recv`s its nodes read directly
+    have arrived and the groups they read from are complete (`miss`: per group, how many of
+    those it still misses, a fresh list per step), so an arrival costs work in proportion to
+    the edges it completes, never to the number of `_Recv`s."""
+    def fire(rank, miss):
+        run = []
+        todo = list(succ_of_rank[rank])
+        while todo:
+            g = todo.pop()
+            miss[g] -= 1
+            if not miss[g]:
+                run += units_of_group[g]
+                todo += succ_of_group[g]
+        if len(run) > 1:
+            run.sort()
+        return run
+    return fire
 
 
 def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple],
@@ -427,8 +458,9 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
     lines = ["def __step(" + ", ".join(f"f{i}" for i in range(len(feeds))) + "):"]
     line_to_node: dict[int, ExecNode] = {}
     if dataflow:
-        _emit_dataflow(lines, line_to_node, nodes, entries, recv_out, masks, keep, validate)
-        g["__wait"] = _make_wait(ctx.recv_any)
+        g["__fire"] = _emit_dataflow(lines, line_to_node, nodes, entries, recv_out, masks,
+                                     keep, validate)
+        g["__wait"] = _make_wait(ctx.recv_any, [nodes[i] for i in recv_out], ctx.device)
     else:
         _emit_straight(lines, line_to_node, nodes, entries, keep, trace)
     ret = "(" + "".join(v + ", " for v in fetch_vars) + ")"
@@ -470,41 +502,69 @@ def _emit_straight(lines, line_to_node, nodes, entries, keep, trace) -> None:
             lines.append("    del " + ", ".join(dels_after[pos]))
 
 
-def _emit_dataflow(lines, line_to_node, nodes, entries, recv_out, masks, keep,
-                   validate) -> None:
+def _emit_switch(lines, ind, var, cases, exhaustive) -> None:
+    """A balanced tree of `if var < k` tests over `cases` [(value, emit(ind))], sorted by value,
+    so choosing among n cases costs about log2(n) comparisons.  `exhaustive`: `var` is always
+    one of the values (otherwise a leaf checks equality and does nothing for other values)."""
+    if len(cases) == 1:
+        value, emit = cases[0]
+        if exhaustive:
+            emit(ind)
+        else:
+            lines.append(f"{ind}if {var} == {value}:")
+            emit(ind + "    ")
+        return
+    mid = len(cases) // 2
+    lines.append(f"{ind}if {var} < {cases[mid][0]}:")
+    _emit_switch(lines, ind + "    ", var, cases[:mid], exhaustive)
+    lines.append(f"{ind}else:")
+    _emit_switch(lines, ind + "    ", var, cases[mid:], exhaustive)
+
+
+def _emit_dataflow(lines, line_to_node, nodes, entries, recv_out, masks, keep, validate):
     """A plan whose nodes wait for tensors of other devices (`_Recv`s), run as the tensors
     arrive rather than in one fixed order::
 
-        <what needs no _Recv>                     # group 0, its _Sends leave at once
+        <the nodes that need no _Recv>            # their _Sends leave at once
         __pend = {k3.recv_key(): 0, k9.recv_key(): 1}
-        __got = 0
+        __miss = [1, 2]                           # per group: what it still misses
         while __pend:
             __s, __v = __wait(__pend)             # whichever tensor comes first
-            if __s == 0:
+            if __s < 1:                           # a tree of tests on its rank
                 t3 = __v
-            ...
-            __got |= 1 << __s
-            if not __r1 and __got & 1 == 1:       # a group: the nodes waiting for exactly
-                __r1 = True                        # that set of _Recvs, in their order
-                ...
+            else:
+                t9 = __v
+            __v = None
+            for __u in __fire(__s, __miss):       # the units it completes, in plan order
+                if __u < 1:
+                    ...                           # unit 0's nodes
+                else:
+                    ...
 
-    Groups run in order of how many _Recvs they wait for, so a group runs after the groups it
-    reads from (those wait for a strict subset).  A variable read by one group is deleted
-    after its last reader there; one read by several groups when the last of them has run (a
-    counter)."""
-    groups: dict[int, list] = {}
+    A group is the set of nodes waiting for one set of `_Recv`s; a unit is a maximal run of
+    consecutive nodes (in plan order) of one group.  The units an arrival completes run in plan
+    order, which respects every dependency (a unit reads only units before it in the plan that
+    wait for a subset of its `_Recv`s) and lets a `_Send` leave before later unrelated work, as
+    in the in-process order.  Each arrival costs work in proportion to what it completes plus
+    about log2 of the number of `_Recv`s and units (`_make_fire`, `_emit_switch`).  A variable
+    read by one unit is deleted after its last reader there; one read by several units when the
+    last of them has run (a counter).  Returns the `__fire` function of the plan (`_make_fire`)."""
+    first = [e for e in entries if not masks[e[0]]]        # needs no _Recv: runs first
+    units: list[list] = []                                  # the rest, cut into units
     for e in entries:
-        groups.setdefault(masks[e[0]], []).append(e)
-    order = sorted(groups, key=lambda m: (bin(m).count("1"), groups[m][0][0]))
+        if masks[e[0]]:
+            if units and masks[units[-1][-1][0]] == masks[e[0]]:
+                units[-1].append(e)
+            else:
+                units.append([e])
     readers: dict[str, set] = {}
-    for m in order:
-        for _, _, reads in groups[m]:
+    for u, ents in [(-1, first)] + list(enumerate(units)):
+        for _, _, reads in ents:
             for a in reads:
-                readers.setdefault(a, set()).add(m)
-    shared = sorted(v for v, ms in readers.items() if len(ms) > 1 and v not in keep)
+                readers.setdefault(a, set()).add(u)
+    shared = sorted(v for v, us in readers.items() if len(us) > 1 and v not in keep)
 
-    def emit_group(m, ind):
-        ents = groups[m]
+    def emit_unit(u, ents, ind):
         dels_after: dict[int, list] = {}
         for v, last in _last_uses(ents).items():
             if v not in keep and len(readers[v]) == 1:
@@ -515,41 +575,81 @@ def _emit_dataflow(lines, line_to_node, nodes, entries, recv_out, masks, keep,
             if pos in dels_after:
                 lines.append(ind + "del " + ", ".join(dels_after[pos]))
         for v in shared:
-            if m in readers[v]:
+            if u in readers[v]:
                 lines.append(f"{ind}__n_{v} -= 1")
                 lines.append(f"{ind}if not __n_{v}:")
                 lines.append(f"{ind}    del {v}")
 
     for v in shared:
         lines.append(f"    __n_{v} = {len(readers[v])}")
-    if 0 in groups:
-        emit_group(0, "    ")
+    emit_unit(-1, first, "    ")
+
     rank = {i: masks[i].bit_length() - 1 for i in recv_out}
+    group_of_mask: dict[int, int] = {}
+    units_of_group: list[list] = []
+    group_of_node: dict[int, int] = {}
+    for u, ents in enumerate(units):
+        gi = group_of_mask.setdefault(masks[ents[0][0]], len(group_of_mask))
+        if gi == len(units_of_group):
+            units_of_group.append([])
+        units_of_group[gi].append(u)
+        for e in ents:
+            group_of_node[e[0]] = gi
+    # what each group reads directly: _Recvs and other groups (mask-0 nodes are always there;
+    # a constant with a control input passes on what that input waits for)
+    index = {n.name: i for i, n in enumerate(nodes)}
+    passed: dict[int, set] = {}
+
+    def direct(i) -> set:
+        out = set()
+        n = nodes[i]
+        for src in [s for s, _ in n.inputs] + list(n.control):
+            j = index.get(src)
+            if j is None or not masks[j]:
+                continue
+            if j in rank:
+                out.add(("r", rank[j]))
+            elif j in group_of_node:
+                out.add(("g", group_of_node[j]))
+            else:
+                if j not in passed:
+                    passed[j] = direct(j)
+                out |= passed[j]
+        return out
+
+    needs: list[set] = [set() for _ in units_of_group]
+    for i, gi in group_of_node.items():
+        needs[gi] |= direct(i)
+    for gi, ns in enumerate(needs):
+        ns.discard(("g", gi))
+    succ_of_rank: list[list] = [[] for _ in recv_out]
+    succ_of_group: list[list] = [[] for _ in units_of_group]
+    for gi, ns in enumerate(needs):
+        for kind, x in sorted(ns):
+            (succ_of_group if kind == "g" else succ_of_rank)[x].append(gi)
+    nmiss = [len(ns) for ns in needs]
+
     lines.append("    __pend = {" + ", ".join(f"k{i}.recv_key(): {rank[i]}" for i in recv_out)
                  + "}")
-    lines.append("    __got = 0")
-    flags = {m: f"__r{k}" for k, m in enumerate(order) if m}
-    if flags:
-        lines.append("    " + " = ".join(flags.values()) + " = False")
+    lines.append(f"    __miss = {nmiss!r}")
     lines.append("    while __pend:")
     lines.append("        __s, __v = __wait(__pend)")
-    branch = "if"
-    for i, v in recv_out.items():
-        if v is None:
-            continue
-        lines.append(f"        {branch} __s == {rank[i]}:")
-        lines.append(f"            {v} = __v")
-        line_to_node[len(lines)] = nodes[i]
-        if validate:
-            lines.append(f"            __chk({i}, {v})")
-        branch = "elif"
+
+    def bind(i, v):
+        def emit(ind):
+            lines.append(f"{ind}{v} = __v" + (f"; __chk({i}, {v})" if validate else ""))
+            line_to_node[len(lines)] = nodes[i]
+        return emit
+    binds = [(rank[i], bind(i, v)) for i, v in recv_out.items() if v is not None]
+    if binds:
+        _emit_switch(lines, "        ", "__s", binds, exhaustive=False)
     lines.append("        __v = None")
-    lines.append("        __got |= 1 << __s")
-    for m in order:
-        if m:
-            lines.append(f"        if not {flags[m]} and __got & {m} == {m}:")
-            lines.append(f"            {flags[m]} = True")
-            emit_group(m, "            ")
+    if units:
+        lines.append("        for __u in __fire(__s, __miss):")
+        _emit_switch(lines, "            ", "__u",
+                     [(u, lambda ind, u=u, ents=ents: emit_unit(u, ents, ind))
+                      for u, ents in enumerate(units)], exhaustive=True)
+    return _make_fire(units_of_group, succ_of_rank, succ_of_group)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ from another process -- and `recv(key, timeout_s)` takes it, waiting if it has n
 
 State, per step: the values sent and not yet received, the receivers waiting (each on its own
 condition variable over the table's one lock, so a send wakes only the receiver of its key and
-nobody polls; a `recv_any` registers its one condition under each of its keys), and, once the
-step is aborted, its error.  `abort(step_id, error)` wakes that
+nobody polls; a `recv_any` of several keys registers its condition with its key set), and, once
+the step is aborted, its error.  `abort(step_id, error)` wakes that
 step's receivers with the error and makes later sends and receives of the step raise it, until
 `cleanup(step_id)` forgets the step (values never received are dropped, which also releases
 their shared-memory leases).  Each key is sent once and received once per step.
@@ -16,6 +16,7 @@ their shared-memory leases).  Each key is sent once and received once per step.
 from __future__ import annotations
 
 import copy
+import itertools
 import threading
 import time
 from typing import Any
@@ -44,12 +45,19 @@ def _describe(key: Key) -> str:
 
 
 class _Step:
-    __slots__ = ("values", "waiters", "error")
+    __slots__ = ("values", "waiters", "any_waiters", "error")
 
     def __init__(self):
         self.values: dict[Key, Any] = {}
-        self.waiters: dict[Key, threading.Condition] = {}
+        self.waiters: dict[Key, threading.Condition] = {}  # receivers of one key
+        self.any_waiters: list[tuple] = []  # (keys, condition) of receivers of several keys
         self.error: BaseException | None = None
+
+    def conditions(self):
+        return list(self.waiters.values()) + [c for _, c in self.any_waiters]
+
+    def waiting_for(self, key) -> bool:
+        return key in self.waiters or any(key in ks for ks, _ in self.any_waiters)
 
 
 class Rendezvous:
@@ -87,6 +95,11 @@ class Rendezvous:
             cond = st.waiters.get(key)
             if cond is not None:
                 cond.notify()
+            else:
+                for ks, cond in st.any_waiters:
+                    if key in ks:
+                        cond.notify()
+                        break
 
     def recv(self, key: Key, timeout_s: float) -> Any:
         """Take the value sent under `key`, waiting at most `timeout_s` seconds for it.
@@ -99,52 +112,81 @@ class Rendezvous:
         """Take the value of whichever of `keys` (all of one step) is sent first: `(key,
         value)`, waiting at most `timeout_s` seconds (one condition variable waits for all the
         keys; errors as `recv`).  A dataflow executor uses it to run what a tensor enables in
-        the order the tensors arrive."""
-        keys = tuple(keys)
+        the order the tensors arrive.
+
+        `keys` may be a dict or set (used as is: its keys must be of one step, and it must not
+        change during the call) or any other iterable (checked and copied).  With a dict or
+        set, a call costs time in proportion to the values already waiting in the step, not
+        to the number of keys (a send checks a key against each multi-key receiver)."""
+        if not isinstance(keys, (dict, set, frozenset)):
+            keys = dict.fromkeys(keys)
+            if len({k[0] for k in keys}) > 1:
+                raise ValueError(f"Rendezvous.recv_any: keys of different steps: {keys!r}")
         if not keys:
             raise ValueError("Rendezvous.recv_any needs at least one key")
-        step = keys[0][0]
-        if any(k[0] != step for k in keys):
-            raise ValueError(f"Rendezvous.recv_any: keys of different steps: {keys!r}")
+        first = next(iter(keys))
+        step = first[0]
         deadline = time.monotonic() + timeout_s
         with self._lock:
             if step in self._done:
                 raise errors.CancelledError(None, None, f"Step {step} was already cleaned up; "
-                                                        f"cannot receive {_describe(keys[0])}")
+                                                        f"cannot receive {_describe(first)}")
             st = self._step(step)
-            for key in keys:
-                if key in st.waiters:
-                    raise errors.InternalError(None, None, f"Rendezvous: two receivers wait "
-                                                           f"for {_describe(key)}")
             cond = None
             try:
                 while st.error is None:
-                    for key in keys:
-                        if key in st.values:
-                            return key, st.values.pop(key)
+                    values = st.values
+                    if len(values) <= len(keys):
+                        for key in values:
+                            if key in keys:
+                                return key, values.pop(key)
+                    else:
+                        for key in keys:
+                            if key in values:
+                                return key, values.pop(key)
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
                     if cond is None:
-                        cond = threading.Condition(self._lock)
-                        for key in keys:
-                            st.waiters[key] = cond
+                        cond = self._register(st, keys, first)
                     cond.wait(left)
             finally:
                 if cond is not None:
-                    for key in keys:
-                        if st.waiters.get(key) is cond:
-                            del st.waiters[key]
+                    if len(keys) == 1:
+                        del st.waiters[first]
+                    else:
+                        st.any_waiters[:] = [w for w in st.any_waiters if w[1] is not cond]
             if st.error is not None:
                 raise _copy_error(st.error)
-            if not st.values and not st.waiters and self._steps.get(step) is st:
+            if not st.values and not st.conditions() and self._steps.get(step) is st:
                 del self._steps[step]  # nothing else happened in this step (yet)
-        what = _describe(keys[0]) if len(keys) == 1 else \
-            "any of " + "; ".join(_describe(k) for k in keys)
+        shown = list(itertools.islice(keys, 3))
+        what = "; ".join(_describe(k) for k in shown)
+        if len(keys) > 1:
+            what = "any of " + what + (f" (and {len(keys) - 3} more)" if len(keys) > 3 else "")
         raise errors.DeadlineExceededError(
             None, None, f"Rendezvous: timed out after {timeout_s:g} s waiting for {what}; "
-                        f"key={keys[0]!r}" + ("" if len(keys) == 1 else f" (and {len(keys) - 1} "
-                                                                          "more)"))
+                        f"key={first!r}")
+
+    def _register(self, st: _Step, keys, first) -> threading.Condition:
+        """A condition for a receiver of `keys`, registered in step `st` (under the lock);
+        `InternalError` if another receiver already waits for one of the keys."""
+        if len(keys) == 1:
+            clash = first if st.waiting_for(first) else None
+        else:
+            clash = next((k for k in st.waiters if k in keys), None)
+            for ks, _ in st.any_waiters:
+                small, big = (ks, keys) if len(ks) < len(keys) else (keys, ks)
+                clash = clash or next((k for k in small if k in big), None)
+        if clash is not None:
+            raise errors.InternalError(None, None, f"Rendezvous: two receivers wait for "
+                                                   f"{_describe(clash)}")
+        cond = threading.Condition(self._lock)
+        if len(keys) == 1:
+            st.waiters[first] = cond
+        else:
+            st.any_waiters.append((keys, cond))
+        return cond
 
     def abort(self, step_id: int, error: BaseException | None = None) -> None:
         """Fail step `step_id`: its waiting and later receivers and senders raise `error`
@@ -158,7 +200,7 @@ class Rendezvous:
             if st.error is None:
                 st.error = error
             st.values.clear()
-            for cond in st.waiters.values():
+            for cond in st.conditions():
                 cond.notify()
 
     def cleanup(self, step_id: int) -> None:
@@ -172,12 +214,12 @@ class Rendezvous:
             if len(self._done) > self.REMEMBER_DONE:
                 del self._done[next(iter(self._done))]
             st = self._steps.pop(step_id, None)
-            if st is None or not st.waiters:
+            if st is None or not st.conditions():
                 return
             if st.error is None:
                 st.error = errors.CancelledError(None, None,
                                                  f"Step {step_id} was cleaned up")
-            for cond in st.waiters.values():
+            for cond in st.conditions():
                 cond.notify()
 
     def pending(self, step_id: int | None = None) -> list[Key]:
