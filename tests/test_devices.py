@@ -7,6 +7,7 @@ import subprocess
 import sys
 import types
 
+import numpy as np
 import pytest
 
 from tensorweave.runtime import devices as devmod
@@ -133,3 +134,46 @@ def test_python_m_runner_devices():
     listing = subprocess.run([sys.executable, "-m", "runner"], capture_output=True, text=True,
                              timeout=60, env=env, cwd=ROOT)
     assert "devices" in listing.stdout
+
+
+class _OnDevice(np.ndarray):
+    """What a fake device's allocator hands its kernels: a marked array."""
+
+
+def test_a_worker_moves_tensors_with_its_device_types_allocator(tmp_path):
+    # a fake GPU type whose allocator marks device arrays: what a worker receives reaches its
+    # kernels on the device, what it sends leaves as host memory
+    import threading
+
+    from tensorweave import kernels
+    from workers.service import WorkerService
+
+    moved = []
+
+    def to_host(v):
+        moved.append("to_host")
+        return np.array(v)
+
+    cpu = kernels.get_backend("CPU")
+    alloc = kernels.Allocator("marked", empty=np.empty, to_host=to_host,
+                              to_device=lambda v: np.asarray(v).view(_OnDevice))
+    kernels.register_backend("GPU", cpu.kernels, priority=1, array_module=np, allocator=alloc)
+    dev = "/job:localhost/replica:0/task:0/device:GPU:0"
+    svc = None
+    try:
+        svc = WorkerService(dev, f"ipc://{tmp_path}/w")
+        svc._peers[dev] = (svc.transport.endpoint, True)  # a tensor to itself
+        svc.kctx.step = threading.local()
+        key = (1, dev, dev, "x:0")
+        svc._send(dev, key, np.arange(3.0).view(_OnDevice))
+        assert moved == ["to_host"]
+        assert type(svc.rendezvous._steps[1].values[key]) is np.ndarray  # host memory between
+        got = svc._recv(key)
+        assert type(got) is _OnDevice and got.tolist() == [0.0, 1.0, 2.0]
+        with pytest.raises(TypeError, match="allocator must be"):
+            kernels.register_backend("GPU", cpu.kernels, priority=1, array_module=np,
+                                     allocator=np)
+    finally:
+        if svc is not None:
+            svc.close()
+        kernels._BACKENDS.pop("GPU", None)

@@ -30,7 +30,8 @@ def _place(devices=TWO_CPUS, default=CPU0, **kw) -> Placement:
 def gpu():
     """A fake GPU backend: the CPU kernel table without SparseSoftmaxCrossEntropyWithLogits."""
     table = {k: f for k, f in kernels.get_backend("CPU").kernels.items() if k != NO_GPU_KERNEL}
-    kernels.register_backend("GPU", table, priority=1, array_module=np)
+    cpu = kernels.get_backend("CPU")
+    kernels.register_backend("GPU", table, priority=1, array_module=np, allocator=cpu.allocator)
     try:
         yield make_device("GPU", 0, memory_limit_bytes=1 << 30)
     finally:

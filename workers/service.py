@@ -89,6 +89,9 @@ class WorkerService:
         self.reader = ShmReader()    # feeds masters put in shared memory
         self.kctx = KernelContext(device)
         self.kctx.backend = get_backend(spec.device_type or "CPU")
+        # fed and received tensors move onto the device, sent and fetched ones to the host
+        self._to_device = self.kctx.backend.allocator.to_device
+        self._to_host = self.kctx.backend.allocator.to_host
         self.kctx.validate = os.environ.get("TENSORWEAVE_CHECK_KERNELS", "") == "1"
         self.kctx.step = threading.local()
         self.kctx.send = self._send
@@ -120,15 +123,18 @@ class WorkerService:
             raise errors.InternalError(None, None, f"no route from {self.device} to "
                                        f"{dst_device}")
         endpoint, same_host = peer
-        if not same_host and not owned and type(value) is np.ndarray:
-            value = value.copy()
+        host = self._to_host(value)
+        if not same_host and not owned and host is value and type(value) is np.ndarray:
+            host = value.copy()  # (a device's to_host already made a copy)
+        value = host
         self.transport.send_tensor(endpoint, key, value, same_host)
 
     def _recv(self, key):
-        return self._take(lambda timeout: self.rendezvous.recv(key, timeout))
+        return self._to_device(self._take(lambda timeout: self.rendezvous.recv(key, timeout)))
 
     def _recv_any(self, keys):
-        return self._take(lambda timeout: self.rendezvous.recv_any(keys, timeout))
+        key, value = self._take(lambda timeout: self.rendezvous.recv_any(keys, timeout))
+        return key, self._to_device(value)
 
     def _take(self, take):
         """`take(timeout)` from the rendezvous within the step's timeout."""
@@ -287,7 +293,8 @@ class WorkerService:
             g = self.graphs.get(h["handle"])
             if g is None:
                 raise KeyError(f"no graph registered under handle {h['handle']}")
-            feeds = wire.decode_tensors(h["feeds"], bufs, self.reader)
+            feeds = [self._to_device(f)
+                     for f in wire.decode_tensors(h["feeds"], bufs, self.reader)]
             self.kctx.step.id = step_id
             self.kctx.step.timeout = h.get("timeout") or self.recv_timeout_s
             try:
@@ -295,7 +302,7 @@ class WorkerService:
             finally:
                 self.rendezvous.cleanup(step_id)
             del feeds
-            metas, frames = wire.encode_tensors([_host_array(o) for o in outs], self.arena)
+            metas, frames = wire.encode_tensors([self._to_host(o) for o in outs], self.arena)
             payload = {"outputs": metas}
             released = self._drain()
             if released:
@@ -339,13 +346,6 @@ class WorkerService:
         self.control.close(0)
         from tensorweave.runtime.rpc import remove_endpoint
         remove_endpoint(self.endpoint)
-
-
-def _host_array(v):
-    """A fetched value as a numpy array ready for the wire."""
-    if type(v) is np.ndarray:
-        return v
-    return np.asarray(v)
 
 
 def _error_info(e: BaseException, device: str) -> dict:

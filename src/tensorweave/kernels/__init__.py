@@ -6,13 +6,30 @@ computes the node's outputs from its input values (`fn(*inputs) -> value | tuple
 Factories
 specialise once, when a plan is compiled (read attrs, pick a numpy function), so the step itself
 only calls `fn`.  Adding a backend is adding a table (`register_backend`), not editing ops.
+
+A backend also names its `Allocator`: how its device holds tensors.  The wire, feeds and fetches
+carry host (numpy) memory; a worker moves what arrives onto its device (`to_device`: fed and
+received tensors) and what leaves back to the host (`to_host`: sent and fetched tensors), and
+kernels allocate with `empty`.  The CPU's tensors already live on the host, so its moves are the
+identity; a GPU backend's are cupy's copies.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable
 
-__all__ = ["Backend", "register_backend", "get_backend", "kernel_factory", "has_kernel",
-           "backends"]
+__all__ = ["Allocator", "Backend", "register_backend", "get_backend", "kernel_factory",
+           "has_kernel", "backends"]
+
+
+@dataclass(frozen=True)
+class Allocator:
+    """How one device type holds tensors (see the module docstring)."""
+
+    name: str                 # e.g. "host" (numpy), "cuda" (cupy)
+    empty: Callable           # empty(shape, dtype) -> a device array
+    to_device: Callable       # to_device(host value) -> the value in device memory
+    to_host: Callable         # to_host(device value) -> a numpy array
 
 
 @dataclass
@@ -21,13 +38,19 @@ class Backend:
     kernels: dict             # op type -> factory(node, ctx) -> fn
     priority: int             # placement prefers higher priority (GPU above CPU)
     array_module: object      # numpy or cupy
+    allocator: Allocator
 
 
 _BACKENDS: dict[str, Backend] = {}
 
 
-def register_backend(device_type: str, kernels: dict, priority: int, array_module) -> Backend:
-    b = Backend(device_type.upper(), kernels, priority, array_module)
+def register_backend(device_type: str, kernels: dict, priority: int, array_module,
+                     allocator: Allocator) -> Backend:
+    """Register the kernel table, priority, array module and allocator of a device type."""
+    if not isinstance(allocator, Allocator):
+        raise TypeError(f"register_backend({device_type!r}): allocator must be a "
+                        f"tensorweave.kernels.Allocator, got {type(allocator).__name__}")
+    b = Backend(device_type.upper(), kernels, priority, array_module, allocator)
     _BACKENDS[b.device_type] = b
     return b
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import register_backend
+from .. import Allocator, register_backend
 from . import (array, control, conv, ctc, lstm, math, nn, random, sendrecv, sparse, state,
                tensor_list, testing, training)
 
@@ -20,4 +20,17 @@ for _mod in (control, state, math, array, nn, conv, random, training, tensor_lis
             raise KeyError(f"CPU kernel for {_k!r} defined twice (in {_mod.__name__})")
         KERNELS[_k] = _v
 
-BACKEND = register_backend("CPU", KERNELS, priority=0, array_module=np)
+
+
+def _same(value):
+    return value
+
+
+def _host(value):
+    return value if type(value) is np.ndarray else np.asarray(value)
+
+
+#: CPU tensors are numpy arrays in host memory: nothing moves on the way in or out.
+HOST = Allocator("host", empty=np.empty, to_device=_same, to_host=_host)
+
+BACKEND = register_backend("CPU", KERNELS, priority=0, array_module=np, allocator=HOST)
