@@ -308,6 +308,37 @@ def test_session_on_a_cluster_places_by_job_and_task(cluster):
     del upd
 
 
+def test_a_cluster_task_serves_every_device_of_its_config():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cs = tw.train.ClusterSpec({"worker": [f"127.0.0.1:{port}"]})
+    server = tw.train.Server(cs, "worker", 0, config=TWO_CPUS, start=False)
+    assert server._procs == []                       # nothing started yet
+    server.start()                                   # TF1: Server(start=False).start()
+    try:
+        x = np.arange(4, dtype=np.float32)
+        with tw.device("/job:worker/task:0/device:CPU:1"):
+            a = tw.constant(x) * 3.0
+        with tw.device("/job:worker/task:0/cpu:0"):
+            b = a + 1.0
+        opts = tw.RunOptions(output_partition_graphs=True)
+        md = tw.RunMetadata()
+        with tw.Session(server.target) as s:
+            names = [d.name for d in s.list_devices()]
+            np.testing.assert_allclose(s.run(b, options=opts, run_metadata=md), 3 * x + 1)
+        assert names == ["/job:worker/replica:0/task:0/device:CPU:0",
+                         "/job:worker/replica:0/task:0/device:CPU:1"]
+        assert [d.name for d in server.devices] == names
+        assert len(md.partition_graphs) == 2     # one per device of the task
+        procs = [psutil.Process(p.pid) for p in server._procs]
+        assert len(procs) == 2 and all(p.is_running() for p in procs)
+    finally:
+        server.stop()
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in procs)
+
+
 def test_server_reports_a_busy_address():
     import socket
     with socket.socket() as sock:

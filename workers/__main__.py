@@ -2,6 +2,7 @@
 
     python -m workers --bind tcp://127.0.0.1:0 [--device /job:J/replica:0/task:T/device:CPU:0]
                       [--data-bind ENDPOINT] [--cores 0,1] [--parent-pid PID] [--cluster FILE]
+                      [--siblings DEVICE=ENDPOINT,...]
 
 On start it pins itself to `--cores` (BLAS threads limited to as many), then prints one line,
 `workers: serving DEVICE control=ENDPOINT data=ENDPOINT pid=PID`, and serves until it is told to
@@ -39,7 +40,16 @@ def main(argv=None) -> int:
     p.add_argument("--cores", default=None, help="comma-separated CPU cores to run on")
     p.add_argument("--parent-pid", type=int, default=None, help="exit when this process exits")
     p.add_argument("--cluster", default=None, help="msgpack file with the cluster spec")
+    p.add_argument("--siblings", default="",
+                   help="the other devices of this task and their control endpoints, "
+                        "DEVICE=ENDPOINT,... (reported to masters that connect here)")
     args = p.parse_args(argv)
+    try:
+        siblings = dict(item.split("=", 1) for item in args.siblings.split(",") if item)
+    except ValueError:
+        print(f"workers: --siblings must be DEVICE=ENDPOINT,..., got {args.siblings!r}",
+              file=sys.stderr)
+        return 2
     if args.cores:
         _pin([int(c) for c in args.cores.split(",") if c != ""])
     from .service import WorkerService, _die_with_parent
@@ -53,7 +63,8 @@ def main(argv=None) -> int:
             print("workers: --cluster file must hold a map", file=sys.stderr)
             return 2
     try:
-        svc = WorkerService(args.device, args.bind, args.data_bind, cluster, args.parent_pid)
+        svc = WorkerService(args.device, args.bind, args.data_bind, cluster, args.parent_pid,
+                            siblings=siblings)
     except OSError as e:
         print(f"workers: {e}", file=sys.stderr, flush=True)
         return 2

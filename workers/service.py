@@ -50,7 +50,7 @@ class WorkerService:
 
     def __init__(self, device: str, bind: str, data_bind: str | None = None,
                  cluster: dict | None = None, parent_pid: int | None = None,
-                 threads: int = 8):
+                 threads: int = 8, siblings: dict | None = None):
         import tensorweave  # noqa: F401 - registers every op, kernel and gradient
         from tensorweave.framework.device_spec import DeviceSpec
         from tensorweave.kernels import get_backend
@@ -61,6 +61,7 @@ class WorkerService:
 
         self.device = device
         self.cluster = cluster or {}
+        self.siblings = dict(siblings or {})  # the other devices of this task -> control endpoint
         self.parent_pid = parent_pid
         self.host = pysocket.gethostname()
         spec = DeviceSpec.from_string(device)
@@ -248,7 +249,8 @@ class WorkerService:
 
     def status(self) -> dict:
         return {"device": self.device, "data": self.transport.endpoint, "pid": os.getpid(),
-                "host": self.host, "cluster": self.cluster, "control": self.endpoint}
+                "host": self.host, "cluster": self.cluster, "control": self.endpoint,
+                "siblings": self.siblings}
 
     # --- graphs --------------------------------------------------------------------------------
     def _register(self, h: dict) -> int:

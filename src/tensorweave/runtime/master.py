@@ -77,7 +77,7 @@ class DistPlan:
 
 def start_worker_process(device, bind: str, *, cores=(), cluster_file: str | None = None,
                          parent_pid: int | None = None, timeout_s: float = 60.0,
-                         data_bind: str | None = None):
+                         data_bind: str | None = None, siblings: dict | None = None):
     """Start `python -m workers` for `device`; returns (Popen, control endpoint, data endpoint).
 
     Raises OSError naming the address when the worker cannot bind it (bad or busy)."""
@@ -92,6 +92,8 @@ def start_worker_process(device, bind: str, *, cores=(), cluster_file: str | Non
         cmd += ["--parent-pid", str(parent_pid)]
     if cluster_file:
         cmd += ["--cluster", cluster_file]
+    if siblings:  # the other devices of its task: device name -> control endpoint
+        cmd += ["--siblings", ",".join(f"{d}={ep}" for d, ep in siblings.items())]
     if data_bind:
         cmd += ["--data-bind", data_bind]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
@@ -193,13 +195,20 @@ class Master:
             ctx.term()
             raise errors.UnavailableError(None, None, f"cannot reach {target}: {e}") from None
         st = rep["status"]
-        endpoints = {st["device"]: st["control"]}
+        # every device of every task: the tasks from the cluster, each task's other devices
+        # from its status (`siblings`)
+        todo = {st["device"]: st["control"]}
         for job, tasks in (st.get("cluster") or {}).items():
             for idx, addr in tasks.items():
                 dev = f"/job:{job}/replica:0/task:{int(idx)}/device:CPU:0"
-                endpoints.setdefault(dev, "tcp://" + addr)
+                todo.setdefault(dev, "tcp://" + addr)
+        seen: dict = {}
         workers, devices = [], []
-        for dev, ep in sorted(endpoints.items()):
+        while todo:
+            dev, ep = min(todo.items())
+            del todo[dev]
+            if ep in seen:
+                continue
             client = first if ep == endpoint else WorkerClient(ep, dev, ctx)
             try:
                 r, _ = client.call({"op": "status"}, timeout_s=10.0)
@@ -207,6 +216,10 @@ class Master:
                 raise errors.UnavailableError(None, None, f"cluster task {dev} at {ep} is not "
                                               f"reachable: {e}") from None
             s = r["status"]
+            seen[ep] = s["device"]
+            for sib, sep in (s.get("siblings") or {}).items():
+                if sep not in seen and sib not in {w.device for w in workers}:
+                    todo.setdefault(sib, sep)
             client.name = s["device"].split("/device:")[0]
             workers.append(WorkerInfo(s["device"], client, s["data"], s["host"], s["pid"]))
             spec = s["device"]
@@ -214,6 +227,9 @@ class Master:
             ds = DeviceSpec.from_string(spec)
             devices.append(Device(spec, ds.device_type, ds.job, ds.replica or 0, ds.task or 0,
                                   ds.device_index or 0, 0))
+        order = sorted(range(len(workers)), key=lambda k: _device_order(workers[k].device))
+        workers = [workers[k] for k in order]
+        devices = [devices[k] for k in order]
         m = cls(workers, st["device"], config, False, ctx)
         m.devices = devices
         return m
@@ -440,6 +456,14 @@ class Master:
             self.close()
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
+
+
+def _device_order(name: str) -> tuple:
+    """Sort key of full device names: job, task, then CPUs before GPUs, by index."""
+    from ..framework.device_spec import DeviceSpec
+    d = DeviceSpec.from_string(name)
+    return (d.job or "", d.replica or 0, d.task or 0, d.device_type != "CPU",
+            d.device_type or "", d.device_index or 0)
 
 
 def normalize_target(target: str) -> str:

@@ -1,9 +1,11 @@
 """Clusters: `ClusterSpec`, `Server` and `create_local_cluster` (TF1 `tf.train` API).
 
-A `Server(cluster, job_name, task_index)` starts the task's worker service in its own process
-(`python -m workers`) listening on the task's address from the cluster (`tcp://host:port`); it
-serves the device `/job:<job>/replica:0/task:<task_index>/device:CPU:0` and knows the whole
-cluster, so `tw.Session(server.target)` on any machine reaches every task through it.  A bad or
+A `Server(cluster, job_name, task_index, config)` starts the task's worker services, one process
+(`python -m workers`) per device of `config.device_count` (default: one CPU device, as TF1 has
+`/job:<job>/replica:0/task:<task_index>/device:CPU:0`, plus each GPU cupy sees).  The first CPU
+device listens on the task's address from the cluster (`tcp://host:port`), the others on free
+ports of the same host, and the first reports them (its `siblings`); it knows the whole cluster,
+so `tw.Session(server.target)` on any machine reaches every device of every task through it.  A bad or
 busy address raises `OSError` naming it.  The process lives as long as the `Server` object's
 process does (or until `server.stop()`); `join()` waits for it to exit.
 """
@@ -89,11 +91,11 @@ class ClusterSpec:
 
 
 class Server:
-    """TF1 `tf.train.Server`: the worker service of one cluster task, in its own process."""
+    """TF1 `tf.train.Server`: the worker services of one cluster task, one process per device."""
 
     def __init__(self, server_or_cluster_def, job_name=None, task_index=None, protocol=None,
                  config=None, start=True):
-        from ..runtime.master import start_worker_process
+        from ..runtime.devices import local_devices
         cluster = ClusterSpec(server_or_cluster_def)
         if job_name is None:
             if len(cluster.jobs) != 1:
@@ -108,19 +110,48 @@ class Server:
         self._job = job_name
         self._task = int(task_index)
         self._address = cluster.task_address(job_name, self._task)
+        self._config = config
+        counts = dict(getattr(config, "device_count", None) or {}) or None
+        #: the task's devices (`config.device_count`, as for a local session): the first CPU
+        #: listens on the task's address, the others on free ports of the same host
+        self.devices = local_devices(counts, job_prefix=f"/job:{job_name}/replica:0/"
+                                                        f"task:{self._task}")
+        self.device = self.devices[0].name
         self._proc = None
-        self.device = f"/job:{job_name}/replica:0/task:{self._task}/device:CPU:0"
+        self._procs: list = []
         if start:
-            fd, path = tempfile.mkstemp(prefix="tw-cluster-", suffix=".msgpack")
-            with os.fdopen(fd, "wb") as f:
-                f.write(msgpack.packb(cluster.as_cluster_def(), use_bin_type=True))
-            try:
-                host, port = self._address.rsplit(":", 1)
-                self._proc, self._control, self._data = start_worker_process(
-                    self.device, f"tcp://{host}:{port}", cluster_file=path,
-                    parent_pid=os.getpid(), data_bind=f"tcp://{host}:*")
-            finally:
-                os.unlink(path)
+            self.start()
+
+    def start(self) -> None:
+        """Start the task's worker processes (once; `Server(start=False)` defers this)."""
+        from ..runtime.master import start_worker_process
+        if self._procs:
+            return
+        fd, path = tempfile.mkstemp(prefix="tw-cluster-", suffix=".msgpack")
+        with os.fdopen(fd, "wb") as f:
+            f.write(msgpack.packb(self._cluster.as_cluster_def(), use_bin_type=True))
+        host, port = self._address.rsplit(":", 1)
+        pin = sum(d.device_type == "CPU" for d in self.devices) > 1
+        try:
+            siblings = {}
+            for dev in self.devices[1:]:
+                proc, control, _ = start_worker_process(
+                    dev.name, f"tcp://{host}:0", cluster_file=path, parent_pid=os.getpid(),
+                    data_bind=f"tcp://{host}:*",
+                    cores=dev.cores if pin and dev.device_type == "CPU" else ())
+                self._procs.append(proc)
+                siblings[dev.name] = control
+            first = self.devices[0]
+            self._proc, self._control, self._data = start_worker_process(
+                first.name, f"tcp://{host}:{port}", cluster_file=path, parent_pid=os.getpid(),
+                data_bind=f"tcp://{host}:*", siblings=siblings,
+                cores=first.cores if pin else ())
+            self._procs.insert(0, self._proc)
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            os.unlink(path)
 
     @property
     def target(self) -> str:
@@ -132,20 +163,17 @@ class Server:
         return {"cluster": self._cluster.as_cluster_def(), "job_name": self._job,
                 "task_index": self._task}
 
-    def start(self) -> None:
-        if self._proc is None:
-            raise RuntimeError("Server(start=False) cannot be started later in this build")
-
     def join(self, timeout=None) -> None:
         """Wait until the task's process exits (the cluster was shut down)."""
         if self._proc is not None:
             self._proc.wait(timeout=timeout)
 
     def stop(self) -> None:
-        """Shut the task's worker process down."""
-        p = self._proc
-        if p is not None and p.poll() is None:
-            p.terminate()
+        """Shut the task's worker processes down."""
+        for p in getattr(self, "_procs", ()):
+            if p.poll() is None:
+                p.terminate()
+        for p in getattr(self, "_procs", ()):
             try:
                 p.wait(timeout=5)
             except Exception:  # noqa: BLE001 - kill what does not stop
