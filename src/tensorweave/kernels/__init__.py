@@ -10,8 +10,8 @@ only calls `fn`.  Adding a backend is adding a table (`register_backend`), not e
 A backend also names its `Allocator`: how its device holds tensors.  The wire, feeds and fetches
 carry host (numpy) memory; a worker moves what arrives onto its device (`to_device`: fed and
 received tensors) and what leaves back to the host (`to_host`: sent and fetched tensors);
-`empty(shape, dtype)` allocates on the device.  The CPU's tensors already live on the host, so its moves are the
-identity; a GPU backend's are cupy's copies.
+`empty(shape, dtype)` allocates on the device.  The CPU's tensors already live on the host, so
+its moves are the identity; a GPU backend's are cupy's copies.
 """
 from __future__ import annotations
 

@@ -5,9 +5,9 @@ A `Server(cluster, job_name, task_index, config)` starts the task's worker servi
 `/job:<job>/replica:0/task:<task_index>/device:CPU:0`, plus each GPU cupy sees).  The first CPU
 device listens on the task's address from the cluster (`tcp://host:port`), the others on free
 ports of the same host, and the first reports them (its `siblings`); it knows the whole cluster,
-so `tw.Session(server.target)` on any machine reaches every device of every task through it.  A bad or
-busy address raises `OSError` naming it.  The process lives as long as the `Server` object's
-process does (or until `server.stop()`); `join()` waits for it to exit.
+so `tw.Session(server.target)` on any machine reaches every device of every task through it.
+A bad or busy address raises `OSError` naming it.  The processes live as long as the `Server`
+object's process does (or until `server.stop()`); `join()` waits for the first to exit.
 """
 from __future__ import annotations
 
