@@ -29,6 +29,11 @@ import traceback
 import numpy as np
 import zmq
 
+from tensorweave.framework import errors
+from tensorweave.runtime import rpc, wire
+
+_EVENTS, _POLLIN, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)
+
 __all__ = ["WorkerService"]
 
 
@@ -106,8 +111,7 @@ class WorkerService:
         self._reply_ep = f"inproc://tw-replies-{id(self)}"
         self._replies = self.zctx.socket(zmq.PULL)
         self._replies.bind(self._reply_ep)
-        from tensorweave.runtime.rpc import ThreadSockets
-        self._reply_pushes = ThreadSockets(self.zctx, zmq.PUSH, self._reply_ep)
+        self._reply_pushes = rpc.ThreadSockets(self.zctx, zmq.PUSH, self._reply_ep)
         self._stop = False
         self._main_thread = threading.current_thread()
         self._inline_step = False
@@ -120,8 +124,7 @@ class WorkerService:
         later in-place update (an optimizer step on a variable) cannot reach the wire."""
         peer = self._peers.get(dst_device)
         if peer is None:
-            from tensorweave.framework import errors
-            raise errors.InternalError(None, None, f"no route from {self.device} to "
+                raise errors.InternalError(None, None, f"no route from {self.device} to "
                                        f"{dst_device}")
         endpoint, same_host = peer
         host = self._to_host(value)
@@ -144,7 +147,6 @@ class WorkerService:
             return take(timeout)
         # A step running on the main thread waits in short slices, serving the control socket
         # in between: pings and aborts are answered, other steps go to the pool.
-        from tensorweave.framework import errors
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -160,7 +162,6 @@ class WorkerService:
     # --- replies from pool threads -------------------------------------------------------------
     def _reply(self, ident, rid: int, payload: dict | None = None, frames=(), error=None,
                from_pool: bool = False) -> None:
-        from tensorweave.runtime import wire
         header = {"op": "reply", "id": rid, "ok": error is None}
         if payload:
             header.update(payload)
@@ -190,7 +191,6 @@ class WorkerService:
 
     def _service(self, events) -> None:
         """Handle what `events` (a poll result) says is waiting: pool replies, then requests."""
-        from tensorweave.runtime import rpc, wire
         if self._replies in events:
             while True:
                 try:
@@ -199,11 +199,9 @@ class WorkerService:
                 except zmq.Again:
                     break
         if self.control in events:
-            while True:
-                try:
-                    frames = self.control.recv_multipart(zmq.NOBLOCK, copy=False)
-                except zmq.Again:
-                    break
+            control = self.control
+            while control.getsockopt(_EVENTS) & _POLLIN:   # (cheaper than a zmq.Again)
+                frames = control.recv_multipart(_NOBLOCK, copy=False)
                 ident, body = frames[0], frames[1:]
                 try:
                     header, bufs = wire.unpack(body, rpc.REQUESTS)
@@ -286,7 +284,6 @@ class WorkerService:
 
     def _run(self, ident, h: dict, bufs, inline: bool = False) -> None:
         """Run one step; reply from this thread (`inline`: the main thread) or via the pool."""
-        from tensorweave.runtime import wire
         rid, step_id = h["id"], h["step"]
         from_pool = not inline
         if inline:
@@ -318,7 +315,6 @@ class WorkerService:
                 self._inline_step = False
 
     def _abort(self, step_id: int, message: str) -> None:
-        from tensorweave.framework import errors
         self.rendezvous.abort(step_id, errors.CancelledError(None, None, message))
 
     def _release(self, names) -> None:
@@ -351,7 +347,6 @@ class WorkerService:
 
 
 def _error_info(e: BaseException, device: str) -> dict:
-    from tensorweave.framework import errors
     if isinstance(e, errors.OpError):
         return {"type": type(e).__name__, "message": e.message, "node": e.op or ""}
     detail = "".join(traceback.format_exception_only(type(e), e)).strip()

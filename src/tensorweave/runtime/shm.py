@@ -281,10 +281,12 @@ class _Notifier:
         os.set_blocking(self.wfd, False)
         self.lock = threading.RLock()  # reentrant: a __del__ may run inside another's
         self.closed = False
+        self.woken = False  # notified since the last drain (saves the pipe read when not)
 
     def notify(self, item) -> None:
         if item is not None:
             self.queue.put(item)
+        self.woken = True  # (before the byte: a drain that misses this flag sees the byte)
         with self.lock:
             if not self.closed:
                 try:
@@ -392,13 +394,17 @@ class ShmReader:
 
     def drain(self) -> list[tuple[str | None, str]]:
         """The `(reply_to, name)` of the leases that ended since the last call."""
+        n = self._notifier
+        if not n.woken:
+            return []  # (the common case on every step: no syscall, no exception)
+        n.woken = False
         try:
-            while os.read(self._notifier.rfd, 4096):
+            while os.read(n.rfd, 4096):
                 pass
         except (BlockingIOError, OSError):
             pass
         out = []
-        q = self._notifier.queue
+        q = n.queue
         while True:
             try:
                 out.append(q.get_nowait())
