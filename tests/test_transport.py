@@ -300,7 +300,7 @@ def raw_push():
 def test_malformed_messages_are_logged_and_dropped_while_serving(pair, raw_push, capfd):
     ta, tb = pair
     s = raw_push(tb.endpoint)
-    good_meta, good_frames = wire.encode_tensor(np.arange(4, dtype=np.int32))
+    good_meta, good_frames = wire.encode_tensor(np.arange(100, dtype=np.int32))  # (a frame)
     tensor = {"op": "tensor", "key": [1, "/a", "/b", "x"], "t": good_meta}
     bad = [
         [os.urandom(64)],
@@ -314,6 +314,8 @@ def test_malformed_messages_are_logged_and_dropped_while_serving(pair, raw_push,
         wire.pack(dict(tensor, t=dict(good_meta, dtype="object")), good_frames),
         wire.pack(dict(tensor, t={"dtype": "float32", "shape": [4], "nbytes": 16,
                                   "shm": [f"tw-{os.getpid()}-00000000-1", 0]})),  # no such seg
+        wire.pack(dict(tensor, t={"dtype": "int32", "shape": [4], "nbytes": 16,
+                                  "data": b"\0" * 3})),                 # short inline data
         wire.pack({"op": "release", "names": ["/etc/passwd"]}),
         [msgpack.packb({"op": "release", "names": ["tw-1-00000000-0"]}, use_bin_type=True)],
     ]
@@ -321,12 +323,13 @@ def test_malformed_messages_are_logged_and_dropped_while_serving(pair, raw_push,
         s.send_multipart(msg)
     s.send_multipart(wire.pack(tensor, good_frames))
     y = tb.rendezvous.recv(make_key(1, "/a", "/b", "x"), 10.0)
-    np.testing.assert_array_equal(y, [0, 1, 2, 3])
+    np.testing.assert_array_equal(y, np.arange(100))
     assert tb.stats["dropped"] == len(bad) - 1 and tb.stats["received"] == 1
     err = capfd.readouterr().err
     for needle in ("not valid msgpack", "must be a msgpack map", "unknown op 'exec'",
                    "tensor.key must be", "unknown fields 'extra'", "frame 0 is missing",
                    "holds 15 bytes", "unknown dtype 'object'", "does not exist",
+                   "data must be 16 bytes",
                    "release.names", "release of a segment not in use here"):
         assert needle in err, needle
 

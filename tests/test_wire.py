@@ -27,6 +27,13 @@ SCHEMA = {
 }
 
 
+@pytest.fixture(autouse=True)
+def frames_only(monkeypatch):
+    """Most tests here are about buffer frames: send every tensor in one (the tests of small
+    tensors inside the header switch this back)."""
+    monkeypatch.setattr(wire, "INLINE_MAX_BYTES", 0)
+
+
 def sample(name: str, shape, seed: int = 0) -> np.ndarray:
     rng = np.random.RandomState(seed)
     n = int(np.prod(shape, dtype=np.int64))
@@ -80,6 +87,30 @@ def test_roundtrip_every_dtype_and_shape(name, shape):
     if name != "string" and a.size:
         assert not b.flags.writeable
         assert np.shares_memory(b, np.frombuffer(buffers[0], np.uint8)) or not b.flags.aligned
+
+
+@pytest.mark.parametrize("name", NUMERIC)
+@pytest.mark.parametrize("shape", [(), (1,), (7,), (2, 3, 4, 5)], ids=str)
+def test_small_tensors_travel_inside_the_header(monkeypatch, name, shape):
+    monkeypatch.setattr(wire, "INLINE_MAX_BYTES", 256)
+    a = sample(name, shape)
+    meta, frames = wire.encode_tensor(a)
+    inline = a.nbytes <= 256
+    assert ("data" in meta) == inline and (frames == []) == inline
+    b, buffers = roundtrip(a)
+    assert_same(a, b)
+    assert not b.flags.writeable
+
+
+def test_bad_inline_data_is_refused(monkeypatch):
+    monkeypatch.setattr(wire, "INLINE_MAX_BYTES", 256)
+    meta, _ = wire.encode_tensor(np.arange(3, dtype=np.int64))
+    for bad, match in ((dict(meta, data=meta["data"][:-1]), "data must be 24 bytes, got 23"),
+                       (dict(meta, data="x" * 24), "data must be 24 bytes, got str"),
+                       (dict(meta, frame=0), "more than one of frame, shm and data")):
+        with pytest.raises(WireError, match=match):
+            wire.unpack(wire.pack({"op": "tensor", "step_id": 1, "t": bad}, [b"\0" * 24]),
+                        SCHEMA)
 
 
 def test_non_contiguous_and_big_endian_inputs_are_made_contiguous_once():
@@ -272,7 +303,7 @@ def test_pickle_payloads_are_just_bad_msgpack():
     (lambda h: h["t"].update(frame=-1), "non-negative"),
     (lambda h: h["t"].pop("frame"), "names neither a frame nor shm"),
     (lambda h: h["t"].update(pickle=b"cos\nsystem"), "unknown fields"),
-    (lambda h: h["t"].update(shm=["tw-1-0badcafe-0", 0]), "both a frame and"),
+    (lambda h: h["t"].update(shm=["tw-1-0badcafe-0", 0]), "more than one of frame, shm"),
 ])
 def test_bad_fields_and_metas(edit, match):
     header, frames = good_message()

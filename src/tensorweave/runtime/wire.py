@@ -7,8 +7,12 @@ bytes of one tensor.  A tensor inside a header is a *tensor meta*, a map of one 
     {"dtype": "float32", "shape": [2, 3], "nbytes": 24, "frame": 0}      bytes in buffer frame 0
     {"dtype": "float32", "shape": [4096, 4096], "nbytes": 67108864,
      "shm": ["tw-1234-9f3a0c1d-7", 0]}                                   bytes in shared memory
+    {"dtype": "float32", "shape": [], "nbytes": 4, "data": b"..."}      small: in the header
     {"dtype": "string", "shape": [2], "strings": [b"ab", b"c"]}          string tensors
     {"dtype": "int64", "shape": [0, 5], "nbytes": 0}                     empty tensors
+
+A tensor of at most `INLINE_MAX_BYTES` travels inside the header (`data`): a scalar does not
+cost a frame of its own (each frame is a separate ZeroMQ message part to build, send and check).
 
 Numbers travel as little-endian bytes in C order; the receiver gets a read-only, zero-copy
 `np.frombuffer` view of the received frame (or of the shared-memory segment, see `shm.py`).
@@ -30,7 +34,7 @@ import msgpack
 import numpy as np
 
 __all__ = [
-    "WireError", "Field", "TENSOR", "TENSORS", "DTYPES", "SHM_NAME_RE",
+    "WireError", "Field", "TENSOR", "TENSORS", "DTYPES", "SHM_NAME_RE", "INLINE_MAX_BYTES",
     "encode_tensor", "decode_tensor", "encode_tensors", "decode_tensors",
     "pack", "unpack", "check_meta",
 ]
@@ -51,6 +55,8 @@ _NAME_BY_KIND = {(d.kind, d.itemsize): name for name, d in DTYPES.items()}
 #: The form of a shared-memory segment name (also what keeps it inside /dev/shm).
 SHM_NAME_RE = re.compile(r"tw-[0-9]{1,10}-[0-9a-f]{8}-[0-9]{1,12}")
 _MAX_RANK = 64
+#: Tensors of at most this many bytes travel inside the header rather than in a frame.
+INLINE_MAX_BYTES = 256
 
 
 class ShmAllocator(Protocol):
@@ -112,6 +118,9 @@ def encode_tensor(arr, shm: ShmAllocator | None = None, *,
     meta = {"dtype": name, "shape": shape, "nbytes": nbytes}
     if nbytes == 0:
         return meta, []
+    if nbytes <= INLINE_MAX_BYTES:
+        meta["data"] = arr.astype(wire_dt, copy=False).tobytes()
+        return meta, []
     if shm is not None and nbytes >= shm.min_bytes:
         seg = shm.alloc(nbytes)
         try:
@@ -172,7 +181,7 @@ def check_meta(meta, frames: Sequence | None = None, where: str = "tensor") -> l
     if dtype == "string":
         allowed = {"dtype", "shape", "strings"}
     elif dtype in DTYPES:
-        allowed = {"dtype", "shape", "nbytes", "frame", "shm"}
+        allowed = {"dtype", "shape", "nbytes", "frame", "shm", "data"}
     else:
         _fail(where, f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}, string")
     extra = set(meta) - allowed
@@ -196,8 +205,14 @@ def check_meta(meta, frames: Sequence | None = None, where: str = "tensor") -> l
     if nbytes != size * DTYPES[dtype].itemsize:
         _fail(where, f"nbytes={nbytes} does not match shape {shape} of {dtype} "
                      f"({size * DTYPES[dtype].itemsize} bytes)")
-    if "frame" in meta and "shm" in meta:
-        _fail(where, "a tensor meta names both a frame and a shared-memory segment")
+    if ("frame" in meta) + ("shm" in meta) + ("data" in meta) > 1:
+        _fail(where, "a tensor meta names more than one of frame, shm and data")
+    if "data" in meta:
+        data = meta["data"]
+        if not isinstance(data, bytes) or len(data) != nbytes:
+            _fail(where, f"data must be {nbytes} bytes, got "
+                         f"{len(data) if isinstance(data, bytes) else type(data).__name__}")
+        return []
     if "shm" in meta:
         loc = meta["shm"]
         if (not isinstance(loc, list) or len(loc) != 2 or not isinstance(loc[0], str)
@@ -239,6 +254,8 @@ def decode_tensor(meta: dict, frames: Sequence, shm_reader: ShmViewer | None = N
             raise WireError("tensor: it lies in shared memory but this receiver has no ShmReader")
         seg, offset = meta["shm"]
         return shm_reader.view(seg, offset, meta["nbytes"], dt, shape, reply_to)
+    if "data" in meta:
+        return np.frombuffer(meta["data"], dtype=dt).reshape(shape)  # read-only, like a frame's
     if "frame" not in meta:
         out = np.empty(shape, dt)
         out.flags.writeable = False
