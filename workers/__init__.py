@@ -1,6 +1,6 @@
 """The worker-process program (`python -m workers`).
 
-Each worker serves one device.  Until the runtime issue lands, the program only starts, binds a
-ZeroMQ REP socket and answers `ping` requests (msgpack maps), so the packaging and the process
-plumbing can be tested.
+Each worker process serves one device: it compiles the partitions a master registers, runs one
+`run_graph` per step, exchanges tensors with its peers directly and returns the fetches
+(`service.py`; the command line is in `__main__.py`).
 """
