@@ -118,43 +118,64 @@ def test_a_ready_send_leaves_before_unrelated_work_that_the_same_tensor_enables(
     assert back_start < heavy_end, "the _Send of `out` waited for `heavy`"
 
 
-def test_a_dataflow_plan_that_times_out_names_the_recv_it_waits_for():
+def _dataflow_plan_of(y, recv_any):
+    """Partition `y`'s graph over /cpu:0 and /cpu:1 and compile /cpu:0's part as a worker
+    does (a dataflow plan, its tensors taken by `recv_any(keys)`), in this process."""
     from tensorweave.compiler.partitioner import partition
     from tensorweave.framework.func_graph import FuncGraph
     from tensorweave.framework.graphdef import import_graph_def
     from tensorweave.kernels import get_backend
     from tensorweave.kernels.context import KernelContext
     from tensorweave.runtime.executor import compile_step, exec_nodes_from_ops, prune_ops
-    from tensorweave.runtime.rendezvous import Rendezvous
 
+    ops = prune_ops([y])
+    part = partition(ops, {o.name: o.device for o in ops}, (), [y], ())["/device:CPU:0"]
+    g = FuncGraph("part", None)
+    with g.as_default():
+        import_graph_def(part.graph_def, name="")
+    nodes = exec_nodes_from_ops(prune_ops([g.get_tensor_by_name(n) for n in part.fetches]))
+    ctx = KernelContext("/device:CPU:0")
+    ctx.step = threading.local()
+    ctx.step.id = 5
+    ctx.send = ctx.recv = lambda *a: pytest.fail("a dataflow plan calls no kernel to receive")
+    ctx.recv_any = recv_any
+    step = compile_step(nodes, [], [(y.op.name, 0)], ctx, get_backend("CPU"), validate=True)
+    assert "__wait" in step.source                   # a dataflow plan
+    return step, [n.name for n in nodes if n.op == "_Recv"]
+
+
+def test_a_dataflow_plan_that_times_out_names_the_recv_it_waits_for():
+    from tensorweave.runtime.rendezvous import Rendezvous
+    d0, d1 = "/device:CPU:0", "/device:CPU:1"
     with tw.device("/cpu:1"):
         a = tw.constant(np.ones(4, np.float32)) * 1.0
         b = tw.constant(np.ones(4, np.float32)) * 2.0
     with tw.device("/cpu:0"):
         y = tw.add(a, b, name="y")
-    d0, d1 = "/device:CPU:0", "/device:CPU:1"
-    ops = prune_ops([y])
-    part = partition(ops, {o.name: o.device for o in ops}, (), [y], ())[d0]
-    g = FuncGraph("part", None)
-    with g.as_default():
-        import_graph_def(part.graph_def, name="")
-    nodes = exec_nodes_from_ops(prune_ops([g.get_tensor_by_name(n) for n in part.fetches]))
     rv = Rendezvous()
-    ctx = KernelContext(d0)
-    ctx.step = threading.local()
-    ctx.step.id = 5
-    ctx.send = rv.send
-    ctx.recv = lambda key: rv.recv(key, 0.05)
-    ctx.recv_any = lambda keys: rv.recv_any(keys, 0.05)
-    step = compile_step(nodes, [], [("y", 0)], ctx, get_backend("CPU"), validate=True)
-    assert "__wait" in step.source                   # a dataflow plan
-    recvs = [n.name for n in nodes if n.op == "_Recv"]
+    step, recvs = _dataflow_plan_of(y, lambda keys: rv.recv_any(keys, 0.05))
     rv.send((5, d1, d0, "mul:0"), np.ones(4, np.float32))  # a arrives, b never does
     with pytest.raises(tw.errors.DeadlineExceededError) as ei:
         step()
     assert ei.value.node_def is not None and ei.value.node_def.name == recvs[1]
     assert f"[[node {recvs[1]} (op _Recv) on {d0}" in str(ei.value)
     assert "'mul_1:0'" in str(ei.value)
+    assert isinstance(ei.value.__cause__, tw.errors.DeadlineExceededError)  # the rendezvous's
+
+
+def test_a_long_chain_of_constants_behind_a_recv_compiles_as_a_dataflow_plan():
+    # each constant waits (by a control edge) for the one before it, the first for a tensor of
+    # /cpu:1: what the chain waits for is passed along it without recursion
+    with tw.device("/cpu:1"):
+        r = tw.constant(np.ones(2, np.float32)) * 2.0
+    with tw.device("/cpu:0"):
+        prev = r
+        for i in range(1500):
+            with tw.control_dependencies([prev.op]):
+                prev = tw.constant(np.full(2, i, np.float32))
+        y = tw.add(prev, 1.0)
+    step, _ = _dataflow_plan_of(y, lambda keys: (next(iter(keys)), np.ones(2, np.float32)))
+    np.testing.assert_array_equal(step()[0], [1500, 1500])
 
 
 def test_dataflow_order_never_lets_a_consumer_overwrite_a_buffer_another_still_reads():

@@ -134,6 +134,22 @@ def test_recv_any_takes_whichever_key_arrives_first():
         rv.recv_any([K, k2], 1.0)
 
 
+def test_a_value_another_receiver_waits_for_is_refused():
+    # A waits for K or k2; K arrives, and before A wakes a second receiver asks for K
+    rv = Rendezvous()
+    k2 = make_key(7, "/a", "/b", "y:0")
+    out = []
+    t = threading.Thread(target=lambda: out.append(rv.recv_any({K: 0, k2: 1}, 10.0)))
+    t.start()
+    wait_for(lambda: 7 in rv._steps and rv._steps[7].any_waiters, what="A waiting")
+    rv._steps[7].values[K] = "x"          # here, its receiver not woken yet
+    with pytest.raises(tw.errors.InternalError, match="two receivers wait for tensor 'x:0'"):
+        rv.recv(K, 1.0)
+    rv.send(k2, "y")                      # wakes A, which takes one of its two
+    t.join(10)
+    assert out and out[0] in ((K, "x"), (k2, "y"))
+
+
 def test_abort_wakes_waiters_with_the_recorded_error():
     rv = Rendezvous()
     errs = []
@@ -225,6 +241,23 @@ def _no_leftovers():
     wait_for(lambda: not [t for t in threading.enumerate()
                           if t.ident not in before and t.name.startswith("tw-transport")],
              5.0, "transport threads to end")
+
+
+def test_a_tensor_its_sender_keeps_leaves_as_a_snapshot(pair, monkeypatch):
+    # zero-copy frames leave after send_tensor returns: a buffer the caller will write into
+    # again (owned=False) must not be the one handed to ZeroMQ
+    ta, tb = pair
+    x = np.arange(1 << 15, dtype=np.float32)          # 128 KiB in a frame (not same_host)
+    frames = []
+    send = ta._send
+    monkeypatch.setattr(ta, "_send", lambda ep, msg, t: (frames.append(msg[1]),
+                                                         send(ep, msg, t))[1])
+    for owned in (True, False):
+        ta.send_tensor(tb.endpoint, make_key(1, "/a", "/b", f"x{owned}"), x, False, owned=owned)
+    assert np.may_share_memory(frames[0], x) and not np.may_share_memory(frames[1], x)
+    for owned in (True, False):
+        np.testing.assert_array_equal(tb.rendezvous.recv(make_key(1, "/a", "/b", f"x{owned}"),
+                                                         10.0), x)
 
 
 @pytest.fixture

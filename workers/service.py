@@ -119,25 +119,25 @@ class WorkerService:
 
     # --- data plane used by _Send / _Recv ----------------------------------------------------
     def _send(self, dst_device: str, key, value, owned: bool = False) -> None:
-        """Push `value` to `dst_device`.  To another host the bytes leave zero-copy, after this
-        call returns: unless the step gives the buffer up (`owned`), send a snapshot, so a
-        later in-place update (an optimizer step on a variable) cannot reach the wire."""
+        """Push `value` to `dst_device`.  `owned`: the step gives the buffer up, so it may
+        leave zero-copy (otherwise the transport sends a snapshot of what it would not copy,
+        so a later in-place update, e.g. an optimizer step on a variable, cannot reach the
+        wire)."""
         peer = self._peers.get(dst_device)
         if peer is None:
-                raise errors.InternalError(None, None, f"no route from {self.device} to "
-                                       f"{dst_device}")
+            raise errors.InternalError(None, None, f"no route from {self.device} to "
+                                                   f"{dst_device}")
         endpoint, same_host = peer
         host = self._to_host(value)
-        if not same_host and not owned and host is value and type(value) is np.ndarray:
-            host = value.copy()  # (a device's to_host already made a copy)
-        value = host
-        self.transport.send_tensor(endpoint, key, value, same_host)
+        self.transport.send_tensor(endpoint, key, host, same_host,
+                                   owned=owned or host is not value)  # (to_host copied it)
 
     def _recv(self, key):
         return self._to_device(self._take(lambda timeout: self.rendezvous.recv(key, timeout)))
 
     def _recv_any(self, keys):
-        key, value = self._take(lambda timeout: self.rendezvous.recv_any(keys, timeout))
+        step = self.kctx.step.id
+        key, value = self._take(lambda timeout: self.rendezvous.recv_any(keys, timeout, step))
         return key, self._to_device(value)
 
     def _take(self, take):

@@ -153,7 +153,9 @@ def _error_class(e: BaseException):
 
 
 def translate_error(e: BaseException, node: ExecNode | None, device: str):
-    """An OpError for exception `e` raised by `node`'s kernel, naming node, type, device, line."""
+    """An OpError for exception `e` raised by `node`'s kernel, naming node, type, device, line.
+
+    Without a node, an `OpError` that already names one is returned as it is."""
     msg = e.message if isinstance(e, errors.OpError) else (str(e) or type(e).__name__)
     if node is None:
         if isinstance(e, errors.OpError) and e.node_def is not None:
@@ -232,7 +234,10 @@ class CompiledStep:
         try:
             return self._fn(*feeds)
         except Exception as e:  # noqa: BLE001 - re-raised as an OpError naming the node
-            raise self._translate(e) from e
+            err = self._translate(e)
+            if err is e:
+                raise  # already names its node (and keeps its own cause)
+            raise err from e
 
     def _translate(self, e: BaseException):
         tb = e.__traceback__
@@ -310,7 +315,13 @@ def _make_wait(recv_any, recv_nodes, device):
             if isinstance(e, errors.OpError) and e.node_def is not None:
                 raise
             raise translate_error(e, recv_nodes[min(pending.values())], device) from e
-        return pending.pop(key), value
+        rank = pending.pop(key)
+        n = len(pending)
+        if n > 16 and not n & (n - 1):  # at every power of two: O(1) per arrival in all
+            rest = dict(pending)  # a dict keeps popped slots, which iterating it walks:
+            pending.clear()       # compact it (in place: the plan holds this dict)
+            pending.update(rest)
+        return rank, value
     return wait
 
 
@@ -530,13 +541,15 @@ def _emit_dataflow(lines, line_to_node, nodes, entries, recv_out, masks, keep, v
         __miss = [1, 2]                           # per group: what it still misses
         while __pend:
             __s, __v = __wait(__pend)             # whichever tensor comes first
-            if __s < 1:                           # a tree of tests on its rank
-                t3 = __v
+            if __s < 1:                           # a tree of tests on its rank (a leaf
+                if __s == 0:                      # checks equality: a _Recv whose tensor
+                    t3 = __v                      # nobody reads has no leaf)
             else:
-                t9 = __v
+                if __s == 1:
+                    t9 = __v
             __v = None
-            for __u in __fire(__s, __miss):       # the units it completes, in plan order
-                if __u < 1:
+            for __k in __fire(__s, __miss):       # the units it completes, in plan order
+                if __k < 1:
                     ...                           # unit 0's nodes
                 else:
                     ...
@@ -563,6 +576,10 @@ def _emit_dataflow(lines, line_to_node, nodes, entries, recv_out, masks, keep, v
             for a in reads:
                 readers.setdefault(a, set()).add(u)
     shared = sorted(v for v, us in readers.items() if len(us) > 1 and v not in keep)
+    shared_of_unit: dict[int, list] = {}
+    for v in shared:
+        for u in readers[v]:
+            shared_of_unit.setdefault(u, []).append(v)
 
     def emit_unit(u, ents, ind):
         dels_after: dict[int, list] = {}
@@ -574,11 +591,10 @@ def _emit_dataflow(lines, line_to_node, nodes, entries, recv_out, masks, keep, v
             line_to_node[len(lines)] = nodes[i]
             if pos in dels_after:
                 lines.append(ind + "del " + ", ".join(dels_after[pos]))
-        for v in shared:
-            if u in readers[v]:
-                lines.append(f"{ind}__n_{v} -= 1")
-                lines.append(f"{ind}if not __n_{v}:")
-                lines.append(f"{ind}    del {v}")
+        for v in sorted(shared_of_unit.get(u, ())):
+            lines.append(f"{ind}__n_{v} -= 1")
+            lines.append(f"{ind}if not __n_{v}:")
+            lines.append(f"{ind}    del {v}")
 
     for v in shared:
         lines.append(f"    __n_{v} = {len(readers[v])}")
@@ -598,7 +614,7 @@ def _emit_dataflow(lines, line_to_node, nodes, entries, recv_out, masks, keep, v
     # what each group reads directly: _Recvs and other groups (mask-0 nodes are always there;
     # a constant with a control input passes on what that input waits for)
     index = {n.name: i for i, n in enumerate(nodes)}
-    passed: dict[int, set] = {}
+    passed: dict[int, set] = {}   # constants with control inputs (in plan order, so no recursion)
 
     def direct(i) -> set:
         out = set()
@@ -612,14 +628,15 @@ def _emit_dataflow(lines, line_to_node, nodes, entries, recv_out, masks, keep, v
             elif j in group_of_node:
                 out.add(("g", group_of_node[j]))
             else:
-                if j not in passed:
-                    passed[j] = direct(j)
                 out |= passed[j]
         return out
 
     needs: list[set] = [set() for _ in units_of_group]
-    for i, gi in group_of_node.items():
-        needs[gi] |= direct(i)
+    for i in range(len(nodes)):
+        if i in group_of_node:
+            needs[group_of_node[i]] |= direct(i)
+        elif masks[i] and i not in rank:
+            passed[i] = direct(i)
     for gi, ns in enumerate(needs):
         ns.discard(("g", gi))
     succ_of_rank: list[list] = [[] for _ in recv_out]
@@ -645,8 +662,8 @@ def _emit_dataflow(lines, line_to_node, nodes, entries, recv_out, masks, keep, v
         _emit_switch(lines, "        ", "__s", binds, exhaustive=False)
     lines.append("        __v = None")
     if units:
-        lines.append("        for __u in __fire(__s, __miss):")
-        _emit_switch(lines, "            ", "__u",
+        lines.append("        for __k in __fire(__s, __miss):")
+        _emit_switch(lines, "            ", "__k",
                      [(u, lambda ind, u=u, ents=ents: emit_unit(u, ents, ind))
                       for u, ents in enumerate(units)], exhaustive=True)
     return _make_fire(units_of_group, succ_of_rank, succ_of_group)

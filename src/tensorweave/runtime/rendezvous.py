@@ -45,13 +45,37 @@ def _describe(key: Key) -> str:
 
 
 class _Step:
-    __slots__ = ("values", "waiters", "any_waiters", "error")
+    __slots__ = ("values", "waiters", "any_waiters", "error", "taken")
 
     def __init__(self):
         self.values: dict[Key, Any] = {}
         self.waiters: dict[Key, threading.Condition] = {}  # receivers of one key
         self.any_waiters: list[tuple] = []  # (keys, condition) of receivers of several keys
         self.error: BaseException | None = None
+        self.taken = 0  # values taken since `values` was last rebuilt
+
+    def present(self, keys):
+        """One of `keys` whose value is here, or None (looks at the smaller of the two)."""
+        values = self.values
+        if len(values) <= len(keys):
+            for key in values:
+                if key in keys:
+                    return key
+        else:
+            for key in keys:
+                if key in values:
+                    return key
+        return None
+
+    def take(self, key):
+        """Pop `key`'s value.  A dict keeps the slots of popped entries until it grows, and
+        iterating it walks them: rebuild it once as many were taken as remain."""
+        value = self.values.pop(key)
+        self.taken += 1
+        if self.taken > 32 and self.taken > len(self.values):
+            self.values = dict(self.values)
+            self.taken = 0
+        return value
 
     def conditions(self):
         return list(self.waiters.values()) + [c for _, c in self.any_waiters]
@@ -108,52 +132,54 @@ class Rendezvous:
         (`CancelledError` by default) when the step is or gets aborted."""
         return self.recv_any((key,), timeout_s)[1]
 
-    def recv_any(self, keys, timeout_s: float) -> tuple[Key, Any]:
+    def recv_any(self, keys, timeout_s: float, step: int | None = None) -> tuple[Key, Any]:
         """Take the value of whichever of `keys` (all of one step) is sent first: `(key,
         value)`, waiting at most `timeout_s` seconds (one condition variable waits for all the
         keys; errors as `recv`).  A dataflow executor uses it to run what a tensor enables in
         the order the tensors arrive.
 
-        `keys` may be a dict or set (used as is: its keys must be of one step, and it must not
-        change during the call) or any other iterable (checked and copied).  With a dict or
-        set, a call costs time in proportion to the values already waiting in the step, not
-        to the number of keys (a send checks a key against each multi-key receiver)."""
+        `keys` may be a dict or set (used as is: its keys must be of step `step`, default the
+        step of its first key, and it must not change during the call) or any other iterable
+        (checked and copied).  With a dict or set and `step` given, a call costs time in
+        proportion to the values waiting in the step (and at most as many taken since its
+        table was last compacted), not to the number of keys; a send checks its key against
+        each multi-key receiver.  A value that is here while another receiver waits for it is
+        refused (`InternalError`), as a second receiver that waits is."""
         if not isinstance(keys, (dict, set, frozenset)):
             keys = dict.fromkeys(keys)
             if len({k[0] for k in keys}) > 1:
                 raise ValueError(f"Rendezvous.recv_any: keys of different steps: {keys!r}")
         if not keys:
             raise ValueError("Rendezvous.recv_any needs at least one key")
-        first = next(iter(keys))
-        step = first[0]
+        if step is None:
+            step = next(iter(keys))[0]
         deadline = time.monotonic() + timeout_s
         with self._lock:
             if step in self._done:
                 raise errors.CancelledError(None, None, f"Step {step} was already cleaned up; "
-                                                        f"cannot receive {_describe(first)}")
+                                                        f"cannot receive "
+                                                        f"{_describe(next(iter(keys)))}")
             st = self._step(step)
             cond = None
             try:
                 while st.error is None:
-                    values = st.values
-                    if len(values) <= len(keys):
-                        for key in values:
-                            if key in keys:
-                                return key, values.pop(key)
-                    else:
-                        for key in keys:
-                            if key in values:
-                                return key, values.pop(key)
+                    key = st.present(keys)
+                    if key is not None:
+                        if cond is None and (st.waiters or st.any_waiters) \
+                                and st.waiting_for(key):
+                            raise errors.InternalError(None, None, f"Rendezvous: two receivers "
+                                                                   f"wait for {_describe(key)}")
+                        return key, st.take(key)
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
                     if cond is None:
-                        cond = self._register(st, keys, first)
+                        cond = self._register(st, keys)
                     cond.wait(left)
             finally:
                 if cond is not None:
                     if len(keys) == 1:
-                        del st.waiters[first]
+                        del st.waiters[next(iter(keys))]
                     else:
                         st.any_waiters[:] = [w for w in st.any_waiters if w[1] is not cond]
             if st.error is not None:
@@ -166,11 +192,12 @@ class Rendezvous:
             what = "any of " + what + (f" (and {len(keys) - 3} more)" if len(keys) > 3 else "")
         raise errors.DeadlineExceededError(
             None, None, f"Rendezvous: timed out after {timeout_s:g} s waiting for {what}; "
-                        f"key={first!r}")
+                        f"key={shown[0]!r}")
 
-    def _register(self, st: _Step, keys, first) -> threading.Condition:
+    def _register(self, st: _Step, keys) -> threading.Condition:
         """A condition for a receiver of `keys`, registered in step `st` (under the lock);
         `InternalError` if another receiver already waits for one of the keys."""
+        first = next(iter(keys))
         if len(keys) == 1:
             clash = first if st.waiting_for(first) else None
         else:

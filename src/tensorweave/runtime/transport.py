@@ -30,6 +30,7 @@ import threading
 import time
 import traceback
 
+import numpy as np
 import zmq
 
 from ..framework import errors
@@ -139,12 +140,14 @@ class Transport:
 
     # --- sending -----------------------------------------------------------------------------
     def send_tensor(self, endpoint: str, key: Key, array, same_host: bool,
-                    timeout_s: float | None = None) -> None:
+                    timeout_s: float | None = None, owned: bool = True) -> None:
         """Send `array` under rendezvous `key` to the transport bound at `endpoint`.
 
         With `same_host`, a tensor of `shm_min_bytes` or more is copied once into shared
-        memory; otherwise its buffer is sent zero-copy, so do not write into `array` afterwards.
-        Raises `UnavailableError` when the peer takes nothing for `timeout_s` seconds."""
+        memory (while the peer's arena has room); otherwise its buffer is sent zero-copy, after
+        this call returns: with `owned` (the caller never writes into `array` again) the buffer
+        itself, else a snapshot.  Raises `UnavailableError` when the peer takes nothing for
+        `timeout_s` seconds."""
         if self._closed:
             raise RuntimeError("Transport.send_tensor after close()")
         key = make_key(*key)
@@ -155,6 +158,9 @@ class Transport:
         if arena is not None and arena.in_use_bytes >= self.max_in_flight_bytes:
             arena = None
         meta, frames = wire.encode_tensor(array, arena)
+        if not owned and frames and frames[0].nbytes >= zmq.COPY_THRESHOLD \
+                and np.may_share_memory(frames[0], array):  # (pyzmq copies smaller frames)
+            frames = [frames[0].copy()]
         header = {"op": "tensor", "key": list(key), "t": meta}
         seg = meta.get("shm", (None,))[0]
         if seg is not None:
