@@ -26,7 +26,6 @@ import threading
 import time
 import traceback
 
-import numpy as np
 import zmq
 
 from tensorweave.framework import errors
