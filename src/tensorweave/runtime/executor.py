@@ -284,6 +284,11 @@ def _mark_donatable(nodes: list[ExecNode], fetched: set, masks: list | None = No
         n.donatable = frozenset(don)
 
 
+def _sources(n: ExecNode, index: dict) -> list[int]:
+    """Positions in the plan of the nodes `n` reads or waits for (data and control inputs)."""
+    return [index[s] for s in [s for s, _ in n.inputs] + list(n.control) if s in index]
+
+
 def _recv_masks(nodes: list[ExecNode]) -> list[int]:
     """For each node, the bit set of the `_Recv`s it waits for (directly or through its
     inputs and control inputs); a `_Recv`'s own bit is its rank among the `_Recv`s."""
@@ -296,10 +301,8 @@ def _recv_masks(nodes: list[ExecNode]) -> list[int]:
             bit += 1
             continue
         m = 0
-        for src in [s for s, _ in n.inputs] + list(n.control):
-            j = index.get(src)
-            if j is not None:
-                m |= masks[j]
+        for j in _sources(n, index):
+            m |= masks[j]
         masks[i] = m
     return masks
 
@@ -601,50 +604,7 @@ def _emit_dataflow(lines, line_to_node, nodes, entries, recv_out, masks, keep, v
     emit_unit(-1, first, "    ")
 
     rank = {i: masks[i].bit_length() - 1 for i in recv_out}
-    group_of_mask: dict[int, int] = {}
-    units_of_group: list[list] = []
-    group_of_node: dict[int, int] = {}
-    for u, ents in enumerate(units):
-        gi = group_of_mask.setdefault(masks[ents[0][0]], len(group_of_mask))
-        if gi == len(units_of_group):
-            units_of_group.append([])
-        units_of_group[gi].append(u)
-        for e in ents:
-            group_of_node[e[0]] = gi
-    # what each group reads directly: _Recvs and other groups (mask-0 nodes are always there;
-    # a constant with a control input passes on what that input waits for)
-    index = {n.name: i for i, n in enumerate(nodes)}
-    passed: dict[int, set] = {}   # constants with control inputs (in plan order, so no recursion)
-
-    def direct(i) -> set:
-        out = set()
-        n = nodes[i]
-        for src in [s for s, _ in n.inputs] + list(n.control):
-            j = index.get(src)
-            if j is None or not masks[j]:
-                continue
-            if j in rank:
-                out.add(("r", rank[j]))
-            elif j in group_of_node:
-                out.add(("g", group_of_node[j]))
-            else:
-                out |= passed[j]
-        return out
-
-    needs: list[set] = [set() for _ in units_of_group]
-    for i in range(len(nodes)):
-        if i in group_of_node:
-            needs[group_of_node[i]] |= direct(i)
-        elif masks[i] and i not in rank:
-            passed[i] = direct(i)
-    for gi, ns in enumerate(needs):
-        ns.discard(("g", gi))
-    succ_of_rank: list[list] = [[] for _ in recv_out]
-    succ_of_group: list[list] = [[] for _ in units_of_group]
-    for gi, ns in enumerate(needs):
-        for kind, x in sorted(ns):
-            (succ_of_group if kind == "g" else succ_of_rank)[x].append(gi)
-    nmiss = [len(ns) for ns in needs]
+    units_of_group, succ_of_rank, succ_of_group, nmiss = _readiness(nodes, masks, units, rank)
 
     lines.append("    __pend = {" + ", ".join(f"k{i}.recv_key(): {rank[i]}" for i in recv_out)
                  + "}")
@@ -667,6 +627,53 @@ def _emit_dataflow(lines, line_to_node, nodes, entries, recv_out, masks, keep, v
                      [(u, lambda ind, u=u, ents=ents: emit_unit(u, ents, ind))
                       for u, ents in enumerate(units)], exhaustive=True)
     return _make_fire(units_of_group, succ_of_rank, succ_of_group)
+
+
+def _readiness(nodes, masks, units, rank):
+    """What `_make_fire` counts: the units grouped by the set of `_Recv`s they wait for, and
+    for each `_Recv` rank and each group, the groups that read it directly (mask-0 nodes are
+    always there; a constant with a control input passes on what that input waits for).
+    Returns (units of each group, successors of each rank, successors of each group, how many
+    predecessors each group has)."""
+    group_of_mask: dict[int, int] = {}
+    units_of_group: list[list] = []
+    group_of_node: dict[int, int] = {}
+    for u, ents in enumerate(units):
+        gi = group_of_mask.setdefault(masks[ents[0][0]], len(group_of_mask))
+        if gi == len(units_of_group):
+            units_of_group.append([])
+        units_of_group[gi].append(u)
+        for e in ents:
+            group_of_node[e[0]] = gi
+    index = {n.name: i for i, n in enumerate(nodes)}
+    passed: dict[int, set] = {}   # constants with control inputs (in plan order: no recursion)
+
+    def direct(i) -> set:
+        out = set()
+        for j in _sources(nodes[i], index):
+            if not masks[j]:
+                continue
+            if j in rank:
+                out.add(("r", rank[j]))
+            elif j in group_of_node:
+                out.add(("g", group_of_node[j]))
+            else:
+                out |= passed[j]
+        return out
+
+    needs: list[set] = [set() for _ in units_of_group]
+    for i in range(len(nodes)):
+        if i in group_of_node:
+            needs[group_of_node[i]] |= direct(i)
+        elif masks[i] and i not in rank:
+            passed[i] = direct(i)
+    succ_of_rank: list[list] = [[] for _ in rank]
+    succ_of_group: list[list] = [[] for _ in units_of_group]
+    for gi, ns in enumerate(needs):
+        ns.discard(("g", gi))
+        for kind, x in sorted(ns):
+            (succ_of_group if kind == "g" else succ_of_rank)[x].append(gi)
+    return units_of_group, succ_of_rank, succ_of_group, [len(ns) for ns in needs]
 
 
 # ----------------------------------------------------------------------------------------------
