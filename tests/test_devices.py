@@ -177,3 +177,39 @@ def test_a_worker_moves_tensors_with_its_device_types_allocator(tmp_path):
         if svc is not None:
             svc.close()
         kernels._BACKENDS.pop("GPU", None)
+
+
+def test_a_device_view_of_a_kept_buffer_is_not_sent_zero_copy(tmp_path, monkeypatch):
+    # a device whose to_host returns a view (not a copy): a buffer the step keeps must still
+    # leave as a snapshot
+    import threading
+
+    from tensorweave import kernels
+    from tensorweave.runtime.rendezvous import Rendezvous
+    from tensorweave.runtime.transport import Transport
+    from workers.service import WorkerService
+
+    cpu = kernels.get_backend("CPU")
+    alloc = kernels.Allocator("marked", empty=np.empty, to_host=np.asarray,
+                              to_device=lambda v: np.asarray(v).view(_OnDevice))
+    kernels.register_backend("GPU", cpu.kernels, priority=1, array_module=np, allocator=alloc)
+    dev = "/job:localhost/replica:0/task:0/device:GPU:0"
+    svc = peer = None
+    try:
+        svc = WorkerService(dev, f"ipc://{tmp_path}/w")
+        peer = Transport(Rendezvous())
+        svc._peers["/peer"] = (peer.endpoint, False)          # (frames, as to another host)
+        svc.kctx.step = threading.local()
+        frames = []
+        send = svc.transport._send
+        monkeypatch.setattr(svc.transport, "_send",
+                            lambda ep, msg, t: (frames.append(msg[1]), send(ep, msg, t))[1])
+        x = np.arange(1 << 15, dtype=np.float32).view(_OnDevice)   # 128 KiB, kept by the step
+        svc._send("/peer", (1, dev, "/peer", "x:0"), x, owned=False)
+        assert not np.may_share_memory(frames[0], x)
+        np.testing.assert_array_equal(peer.rendezvous.recv((1, dev, "/peer", "x:0"), 10.0), x)
+    finally:
+        for o in (svc, peer):
+            if o is not None:
+                o.close()
+        kernels._BACKENDS.pop("GPU", None)

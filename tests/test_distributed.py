@@ -199,6 +199,22 @@ def test_dataflow_order_never_lets_a_consumer_overwrite_a_buffer_another_still_r
             np.testing.assert_array_equal(vv, 2 * x + 100)
 
 
+def test_a_session_started_on_a_thread_outlives_the_thread():
+    # Linux's parent-death signal follows the parent *thread*: workers started from a thread
+    # that then ends must keep serving the session
+    g = tw.Graph()
+    with g.as_default():
+        with tw.device("/cpu:1"):
+            y = tw.constant(np.arange(3, dtype=np.float32)) * 2.0
+    box = []
+    t = threading.Thread(target=lambda: box.append(tw.Session(graph=g, config=TWO_CPUS)))
+    t.start()
+    t.join(60)
+    with box[0] as s:
+        time.sleep(0.5)                              # (a killed worker would be gone by now)
+        np.testing.assert_allclose(s.run(y), [0, 2, 4])
+
+
 def test_kernel_error_on_a_worker_names_node_type_device_and_line():
     x = tw.placeholder(tw.float32, [None])
     with tw.device("/cpu:1"):

@@ -231,3 +231,27 @@ def test_cleanup_stale_removes_the_segments_of_a_killed_process(arena):
         p.wait()
         p.stdout.close()
         p.stdin.close()
+
+
+def test_a_wake_byte_written_after_a_drain_is_read_by_the_next_polled_drain():
+    # a lease ends on another thread: its notice is queued and flagged, then its wake byte is
+    # written -- here held back (the notifier's lock) until a drain has taken the notice
+    import threading
+    import time
+    r = ShmReader()
+    n = r._notifier
+    try:
+        with n.lock:
+            t = threading.Thread(target=n.notify, args=(("peer", "tw-1-00000000-1"),))
+            t.start()
+            deadline = time.monotonic() + 10
+            while not n.woken and time.monotonic() < deadline:
+                time.sleep(0.001)
+            assert r.drain() == [("peer", "tw-1-00000000-1")]
+        t.join(10)
+        assert select.select([r.wake_fd], [], [], 0)[0]       # the late byte
+        assert r.drain(polled=False) == []                   # (an unpolled caller: no read)
+        assert r.drain() == []
+        assert not select.select([r.wake_fd], [], [], 0)[0]   # read: a poller does not spin
+    finally:
+        r.close()

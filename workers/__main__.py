@@ -2,7 +2,7 @@
 
     python -m workers --bind tcp://127.0.0.1:0 [--device /job:J/replica:0/task:T/device:CPU:0]
                       [--data-bind ENDPOINT] [--cores 0,1] [--parent-pid PID] [--cluster FILE]
-                      [--siblings DEVICE=ENDPOINT,...]
+                      [--siblings DEVICE=ENDPOINT,...] [--no-deathsig]
 
 On start it pins itself to `--cores` (BLAS threads limited to as many), then prints one line,
 `workers: serving DEVICE control=ENDPOINT data=ENDPOINT pid=PID`, and serves until it is told to
@@ -39,6 +39,9 @@ def main(argv=None) -> int:
     p.add_argument("--data-bind", default=None, help="endpoint for tensors from peers")
     p.add_argument("--cores", default=None, help="comma-separated CPU cores to run on")
     p.add_argument("--parent-pid", type=int, default=None, help="exit when this process exits")
+    p.add_argument("--no-deathsig", action="store_true",
+                   help="watch --parent-pid only, without PR_SET_PDEATHSIG (for a parent that "
+                        "starts this worker from a thread that may end before it)")
     p.add_argument("--cluster", default=None, help="msgpack file with the cluster spec")
     p.add_argument("--siblings", default="",
                    help="the other devices of this task and their control endpoints, "
@@ -46,14 +49,17 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         siblings = dict(item.split("=", 1) for item in args.siblings.split(",") if item)
+        if not all(d.startswith("/job:") and ep.startswith(("tcp://", "ipc://"))
+                   for d, ep in siblings.items()):
+            raise ValueError
     except ValueError:
-        print(f"workers: --siblings must be DEVICE=ENDPOINT,..., got {args.siblings!r}",
-              file=sys.stderr)
+        print(f"workers: --siblings must be /job:...=tcp://HOST:PORT,..., got "
+              f"{args.siblings!r}", file=sys.stderr)
         return 2
     if args.cores:
         _pin([int(c) for c in args.cores.split(",") if c != ""])
     from .service import WorkerService, _die_with_parent
-    _die_with_parent(args.parent_pid)
+    _die_with_parent(args.parent_pid, deathsig=not args.no_deathsig)
     cluster = None
     if args.cluster:
         import msgpack

@@ -26,6 +26,7 @@ import threading
 import time
 import traceback
 
+import numpy as np
 import zmq
 
 from tensorweave.framework import errors
@@ -36,15 +37,19 @@ _EVENTS, _POLLIN, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)
 __all__ = ["WorkerService"]
 
 
-def _die_with_parent(parent_pid: int | None) -> None:
-    """Ask Linux to kill us when our parent dies (the watchdog below covers the race)."""
+def _die_with_parent(parent_pid: int | None, deathsig: bool = True) -> None:
+    """Ask Linux to kill us when our parent dies (`deathsig`; the serving loop also watches
+    the parent, and covers the race here).  Linux sends that signal when the parent *thread*
+    that started us exits, so a parent that starts workers from another thread than its main
+    one asks for no signal and relies on the watch."""
     if parent_pid is None or not sys.platform.startswith("linux"):
         return
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+    if deathsig:
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
     if os.getppid() != parent_pid:
         os._exit(1)
 
@@ -128,8 +133,10 @@ class WorkerService:
                                                    f"{dst_device}")
         endpoint, same_host = peer
         host = self._to_host(value)
-        self.transport.send_tensor(endpoint, key, host, same_host,
-                                   owned=owned or host is not value)  # (to_host copied it)
+        # a host copy of a device array is the transport's own; a view of the value is not
+        fresh = host is not value and not (isinstance(value, np.ndarray)
+                                           and np.may_share_memory(host, value))
+        self.transport.send_tensor(endpoint, key, host, same_host, owned=owned or fresh)
 
     def _recv(self, key):
         return self._to_device(self._take(lambda timeout: self.rendezvous.recv(key, timeout)))
@@ -324,7 +331,7 @@ class WorkerService:
     def _drain(self) -> list:
         """Names of shared-memory feeds whose last view here is gone (their owner may reuse
         them); released notices go back on the next reply."""
-        return [name for _, name in self.reader.drain()]
+        return [name for _, name in self.reader.drain(polled=False)]
 
     def close(self) -> None:
         if getattr(self, "_closed", False):

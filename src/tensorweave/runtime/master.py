@@ -90,6 +90,8 @@ def start_worker_process(device, bind: str, *, cores=(), cluster_file: str | Non
         cmd += ["--cores", ",".join(str(c) for c in cores)]
     if parent_pid is not None:
         cmd += ["--parent-pid", str(parent_pid)]
+        if threading.current_thread() is not threading.main_thread():
+            cmd += ["--no-deathsig"]  # Linux would kill it when this thread ends
     if cluster_file:
         cmd += ["--cluster", cluster_file]
     if siblings:  # the other devices of its task: device name -> control endpoint
@@ -204,17 +206,23 @@ class Master:
                 todo.setdefault(dev, "tcp://" + addr)
         seen: dict = {}
         workers, devices = [], []
+        clients = [first]
         while todo:
             dev, ep = min(todo.items())
             del todo[dev]
             if ep in seen:
                 continue
-            client = first if ep == endpoint else WorkerClient(ep, dev, ctx)
             try:
+                client = first if ep == endpoint else WorkerClient(ep, dev, ctx)
+                if client is not first:
+                    clients.append(client)
                 r, _ = client.call({"op": "status"}, timeout_s=10.0)
-            except errors.OpError as e:
-                raise errors.UnavailableError(None, None, f"cluster task {dev} at {ep} is not "
-                                              f"reachable: {e}") from None
+            except (errors.OpError, zmq.ZMQError) as e:
+                for c in clients:
+                    c.close()
+                ctx.term()
+                raise errors.UnavailableError(None, None, f"cluster device {dev} at {ep} is "
+                                              f"not reachable: {e}") from None
             s = r["status"]
             seen[ep] = s["device"]
             for sib, sep in (s.get("siblings") or {}).items():
@@ -404,7 +412,7 @@ class Master:
     def _send_releases(self) -> None:
         """Tell workers which of their shared-memory outputs we are done with."""
         by_peer: dict = {}
-        for reply_to, name in self._reader.drain():
+        for reply_to, name in self._reader.drain(polled=False):
             by_peer.setdefault(reply_to, []).append(name)
         for reply_to, names in by_peer.items():
             w = self.workers.get(reply_to) if reply_to else None

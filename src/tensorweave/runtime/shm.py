@@ -392,11 +392,16 @@ class ShmReader:
         m = self._maps.pop(name)
         self._cached_bytes -= m.size
 
-    def drain(self) -> list[tuple[str | None, str]]:
-        """The `(reply_to, name)` of the leases that ended since the last call."""
+    def drain(self, polled: bool = True) -> list[tuple[str | None, str]]:
+        """The `(reply_to, name)` of the leases that ended since the last call.
+
+        `polled=False` is for a caller that does not poll `wake_fd` but asks on every step:
+        it returns at once when nothing was notified since the last drain (no syscall).  A
+        caller that polls `wake_fd` must drain the pipe every time it is readable (a byte
+        written after a drain cleared the flag would otherwise keep it readable)."""
         n = self._notifier
-        if not n.woken:
-            return []  # (the common case on every step: no syscall, no exception)
+        if not polled and not n.woken:
+            return []
         n.woken = False
         try:
             while os.read(n.rfd, 4096):

@@ -149,6 +149,7 @@ class Server:
             self._procs.insert(0, self._proc)
         except BaseException:
             self.stop()
+            self._procs, self._proc = [], None  # start() may be tried again
             raise
         finally:
             os.unlink(path)
@@ -179,6 +180,9 @@ class Server:
             except Exception:  # noqa: BLE001 - kill what does not stop
                 p.kill()
                 p.wait(timeout=5)
+            for f in (p.stdout, p.stderr):
+                if f is not None:
+                    f.close()
 
     @staticmethod
     def create_local_server(config=None, start=True) -> Server:
