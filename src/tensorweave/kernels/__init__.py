@@ -15,8 +15,8 @@ its moves are the identity; a GPU backend's are cupy's copies.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
 __all__ = ["Allocator", "Backend", "register_backend", "get_backend", "kernel_factory",
            "has_kernel", "backends"]

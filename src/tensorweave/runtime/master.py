@@ -204,7 +204,7 @@ class Master:
             for idx, addr in tasks.items():
                 dev = f"/job:{job}/replica:0/task:{int(idx)}/device:CPU:0"
                 todo.setdefault(dev, "tcp://" + addr)
-        seen: dict = {}
+        seen: dict = {}  # endpoint -> the device it serves
         workers, devices = [], []
         clients = [first]
         while todo:
@@ -226,7 +226,7 @@ class Master:
             s = r["status"]
             seen[ep] = s["device"]
             for sib, sep in (s.get("siblings") or {}).items():
-                if sep not in seen and sib not in {w.device for w in workers}:
+                if sep not in seen and sib not in seen.values():
                     todo.setdefault(sib, sep)
             client.name = s["device"].split("/device:")[0]
             workers.append(WorkerInfo(s["device"], client, s["data"], s["host"], s["pid"]))

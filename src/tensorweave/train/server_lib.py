@@ -110,15 +110,13 @@ class Server:
         self._job = job_name
         self._task = int(task_index)
         self._address = cluster.task_address(job_name, self._task)
-        self._config = config
         counts = dict(getattr(config, "device_count", None) or {}) or None
         #: the task's devices (`config.device_count`, as for a local session): the first CPU
         #: listens on the task's address, the others on free ports of the same host
         self.devices = local_devices(counts, job_prefix=f"/job:{job_name}/replica:0/"
                                                         f"task:{self._task}")
         self.device = self.devices[0].name
-        self._proc = None
-        self._procs: list = []
+        self._procs: list = []  # the task's worker processes, the first device's first
         if start:
             self.start()
 
@@ -142,14 +140,14 @@ class Server:
                 self._procs.append(proc)
                 siblings[dev.name] = control
             first = self.devices[0]
-            self._proc, self._control, self._data = start_worker_process(
+            proc, _, _ = start_worker_process(
                 first.name, f"tcp://{host}:{port}", cluster_file=path, parent_pid=os.getpid(),
                 data_bind=f"tcp://{host}:*", siblings=siblings,
                 cores=first.cores if pin else ())
-            self._procs.insert(0, self._proc)
+            self._procs.insert(0, proc)
         except BaseException:
             self.stop()
-            self._procs, self._proc = [], None  # start() may be tried again
+            self._procs = []  # start() may be tried again
             raise
         finally:
             os.unlink(path)
@@ -166,8 +164,8 @@ class Server:
 
     def join(self, timeout=None) -> None:
         """Wait until the task's process exits (the cluster was shut down)."""
-        if self._proc is not None:
-            self._proc.wait(timeout=timeout)
+        if self._procs:
+            self._procs[0].wait(timeout=timeout)
 
     def stop(self) -> None:
         """Shut the task's worker processes down."""

@@ -21,7 +21,6 @@ for _mod in (control, state, math, array, nn, conv, random, training, tensor_lis
         KERNELS[_k] = _v
 
 
-
 def _same(value):
     return value
 
