@@ -97,8 +97,7 @@ class WorkerService:
         self.transport = Transport(self.rendezvous, data_bind, context=self.zctx)
         self.arena = ShmArena()      # fetched outputs going to masters on this host
         self.reader = ShmReader()    # feeds masters put in shared memory
-        self.kctx = KernelContext(device)
-        self.kctx.backend = get_backend(spec.device_type or "CPU")
+        self.kctx = KernelContext(device, get_backend(spec.device_type or "CPU"))
         # fed and received tensors move onto the device, sent and fetched ones to the host
         self._to_device = self.kctx.backend.allocator.to_device
         self._to_host = self.kctx.backend.allocator.to_host

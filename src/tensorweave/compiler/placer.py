@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from ..framework import errors
 from ..framework.device_spec import DeviceSpec
 from ..framework.func_graph import FunctionDef
+from ..framework.variable_refs import variable_key
 
 __all__ = ["Placement", "place", "validate", "default_has_kernel", "tensor_bytes", "op_flops",
            "UNKNOWN_RANK_ELEMENTS", "TRANSFER_BYTES_PER_S", "FLOPS_PER_S"]
@@ -227,13 +228,6 @@ def _function_defs(op) -> list:
     return out
 
 
-def _var_key(op) -> str:
-    shared = op._attrs.get("shared_name") or ""
-    container = op._attrs.get("container") or ""
-    key = shared or op.name
-    return f"{container}/{key}" if container else key
-
-
 class _Bodies:
     """Op types and captured variables of functional ops' bodies (recursively), cached."""
 
@@ -258,7 +252,7 @@ class _Bodies:
         for body_op in graph.get_operations():
             types.add(body_op.type)
             if body_op.op_def.is_variable:
-                keys.add(_var_key(body_op))
+                keys.add(variable_key(body_op.name, body_op._attrs))
             t, k = self.of(body_op)
             types |= t
             keys |= k
@@ -407,7 +401,7 @@ class _Placer:
                 _, keys = self.bodies.of(op)
                 if keys:
                     if var_by_key is None:
-                        var_by_key = {_var_key(v): v for v in graph.get_operations()
+                        var_by_key = {variable_key(v.name, v._attrs): v for v in graph.get_operations()
                                       if v.op_def.is_variable}
                     for k in sorted(keys):
                         v = var_by_key.get(k)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 
 from .graph import Graph, Operation, Tensor, get_default_graph
+from .variable_refs import is_ref, ref_variable_key
 
 __all__ = ["FuncGraph", "FunctionDef", "init_scope", "root_graph", "build_func_graph"]
 
@@ -91,7 +92,6 @@ class FuncGraph(Graph):
             outer_t = self.outer_graph.capture(t)   # capture through the enclosing function
         else:
             outer_t = t
-        from ..ops.state_ops import is_ref
         with self.as_default(), self.control_dependencies(None), self.name_scope(None):
             if is_ref(t):
                 inner = self._variable_twin(t)
@@ -105,8 +105,7 @@ class FuncGraph(Graph):
 
     def _variable_twin(self, ref: Tensor) -> Tensor:
         """A VariableV2 node of this body naming the same variable as the outer `ref`."""
-        from ..runtime.executor import _ref_var_key
-        key = _ref_var_key(ref.op)
+        key = ref_variable_key(ref.op)
         return self.create_op("VariableV2", [], {"shape": ref.shape, "dtype": ref.dtype,
                                                  "container": "", "shared_name": key},
                               name=ref.op.name.replace("/", "_")).outputs[0]

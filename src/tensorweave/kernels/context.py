@@ -1,15 +1,19 @@
-"""What a kernel may know about where it runs: the device's variable store and random streams.
+"""What a kernel may know about where it runs: its backend, the device's variable store and
+random streams.
 
-One `KernelContext` exists per device per session (the in-process session has one for CPU:0; each
-worker process has one per device it serves).  Stateful kernels (variables, random ops) keep their
-state here, so two plans of the same session see the same variables and continue the same random
-streams, as in TF1.
+One `KernelContext` exists per device per session (an in-process session has one for its
+device; each worker process has one for the device it serves).  Stateful kernels (variables,
+random ops) keep their state here, so two plans of the same session see the same variables and
+continue the same random streams, as in TF1.
+
+Kernel factories take their array module from `ctx.xp` (the backend's: numpy for the CPU) and
+move host values onto the device with `ctx.to_device`.  Functional ops (`If`, `While`) compile
+their bodies through `ctx.compile_function(fdef, key_prefix, extra_outputs=())`, which the
+runtime that compiles the plan installs (kernels never import the runtime).
 """
 from __future__ import annotations
 
 import threading
-
-import numpy as np
 
 __all__ = ["KernelContext"]
 
@@ -18,21 +22,27 @@ class KernelContext:
     """Per-device, per-session state visible to kernel factories."""
 
     def __init__(self, device: str = "/job:localhost/replica:0/task:0/device:CPU:0",
-                 xp=np):
+                 backend=None):
+        if backend is None:
+            from . import get_backend  # (same layer: the package registers the backends)
+            backend = get_backend("CPU")
         self.device = device
-        self.xp = xp
-        #: variable key -> current buffer (an ndarray owned by the store, updated in place)
-        self.variables: dict[str, np.ndarray] = {}
+        self.backend = backend
+        #: the backend's array module (numpy, cupy, ...): what kernels compute with
+        self.xp = backend.array_module
+        #: variable key -> current buffer (a device array owned by the store, updated in place)
+        self.variables: dict = {}
         #: stateful kernels shared by all plans of the session, keyed by node name
         self.stateful_kernels: dict[str, object] = {}
         self.lock = threading.RLock()
+        #: `compile_function(fdef, key_prefix, extra_outputs=()) -> callable`, set by the runtime
+        self.compile_function = None
+        #: whether plans check every kernel output against the graph (the test suite's mode)
+        self.validate = False
 
-    def variable_key(self, node) -> str:
-        """The store key of a VariableV2 node: its `shared_name`, else its name."""
-        shared = node.attr.get("shared_name") or ""
-        container = node.attr.get("container") or ""
-        key = shared or node.name
-        return f"{container}/{key}" if container else key
+    def to_device(self, value):
+        """A host value in this device's memory (the backend allocator's `to_device`)."""
+        return self.backend.allocator.to_device(value)
 
     def reset(self) -> None:
         with self.lock:

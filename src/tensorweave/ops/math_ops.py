@@ -18,9 +18,9 @@ from ..framework import dtypes as _dtypes
 from ..framework.convert import constant_value, convert_to_tensor
 from ..framework.graph import Tensor, name_scope
 from ..framework.op_registry import register_op
+from ..framework.slicing import range_size
 from ..framework.tensor_shape import Dimension, TensorShape
-from .op_util import (binary_inputs, broadcast_static, check_dtype, fmt_shape, op1,
-                      same_dtype_inputs)
+from .op_util import binary_inputs, broadcast_static, check_dtype, fmt_shape, op1, same_dtype_inputs
 
 __all__ = [
     # binary arithmetic
@@ -1108,21 +1108,6 @@ def conj(x, name=None):
 # ----------------------------------------------------------------------------------------------
 # range, linspace
 # ----------------------------------------------------------------------------------------------
-def range_size(start, limit, delta, np_dtype) -> int:
-    """The number of elements of Range(start, limit, delta) (TF's rule), or ValueError."""
-    start, limit, delta = (np.asarray(v, dtype=np_dtype) for v in (start, limit, delta))
-    if delta == 0:
-        raise ValueError(f"Requires delta != 0: {delta}")
-    if delta > 0 and start > limit:
-        raise ValueError(f"Requires start <= limit when delta > 0: {start}/{limit}")
-    if delta < 0 and start < limit:
-        raise ValueError(f"Requires start >= limit when delta < 0: {start}/{limit}")
-    if np.dtype(np_dtype).kind in "iu":
-        s, li, d = int(start), int(limit), int(delta)
-        return (builtins.abs(li - s) + builtins.abs(d) - 1) // builtins.abs(d)
-    return int(np.ceil(np.abs((limit - start) / delta)))
-
-
 @register_op("Range")
 def _range_shape(op):
     start, limit, delta = op.inputs

@@ -12,6 +12,7 @@ from ..framework.convert import convert_to_tensor
 from ..framework.graph import Tensor, get_default_graph
 from ..framework.op_registry import register_op
 from ..framework.tensor_shape import TensorShape
+from ..framework.variable_refs import is_ref
 from .op_util import fmt_shape, op1
 
 __all__ = ["variable_op_v2", "assign", "assign_add", "assign_sub", "scatter_update",
@@ -31,18 +32,6 @@ def _check_ref(op, what="ref"):
         raise TypeError(f"'{op.type}' Op requires that input '{what}' be a mutable tensor "
                         f"(a variable), but {ref.name} comes from a {ref.op.type} node.")
     return ref
-
-
-def is_ref(t: Tensor) -> bool:
-    op = t.op
-    while True:
-        d = op.op_def
-        if d.is_variable:
-            return True
-        if d.ref_inputs and d.may_alias:
-            op = op.inputs[d.ref_inputs[0]].op
-            continue
-        return False
 
 
 @register_op("Assign", stateful=True, ref_inputs=(0,), may_alias=True)

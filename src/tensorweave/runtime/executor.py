@@ -43,6 +43,7 @@ import numpy as np
 from ..framework import errors
 from ..framework.op_registry import get_op_def
 from ..framework.tensor_shape import TensorShape
+from ..framework.variable_refs import ref_variable_key
 from ..kernels import Backend
 
 __all__ = ["ExecNode", "CompiledStep", "compile_step", "exec_nodes_from_ops", "translate_error"]
@@ -90,24 +91,6 @@ class ExecNode:
         return f"{f}:{line} in {fn}"
 
 
-def _ref_var_key(op) -> str | None:
-    """The variable store key a ref edge from `op` refers to (through ref-forwarding ops)."""
-    seen = 0
-    while op is not None and seen < 1000:
-        d = op.op_def
-        if d.is_variable:
-            shared = op._attrs.get("shared_name") or ""
-            container = op._attrs.get("container") or ""
-            key = shared or op.name
-            return f"{container}/{key}" if container else key
-        if d.ref_inputs:
-            op = op._inputs[d.ref_inputs[0]].op
-            seen += 1
-            continue
-        return None
-    return None
-
-
 def exec_nodes_from_ops(ops, device_of=None, fed=frozenset()) -> list[ExecNode]:
     """ExecNodes for Graph `Operation`s (kept in the given order).
 
@@ -116,7 +99,7 @@ def exec_nodes_from_ops(ops, device_of=None, fed=frozenset()) -> list[ExecNode]:
     for op in ops:
         refs = {}
         for pos in op.op_def.ref_inputs:
-            key = _ref_var_key(op._inputs[pos].op)
+            key = ref_variable_key(op._inputs[pos].op)
             if key is None:
                 raise TypeError(f"Input {pos} of {op.type} node {op.name!r} must be a variable "
                                 f"(a ref), but comes from {op._inputs[pos].op.type} node "
@@ -358,6 +341,9 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
     `fetches`: (node name, output index) of each fetched tensor, in result order.
     `key_prefix`: prefixes node names in session state (nodes of a function body).
     """
+    if ctx.compile_function is None:  # how the kernels of functional ops compile their bodies
+        ctx.compile_function = lambda fdef, prefix, extra_outputs=(): compile_function(
+            fdef, ctx, prefix, extra_outputs=extra_outputs)
     for n in nodes:
         n.key = key_prefix + n.name
     plan_id = next(_plan_counter)
@@ -702,7 +688,7 @@ def prune_ops(outputs, targets=(), fed=frozenset()) -> list:
     return [needed[i] for i in sorted(needed)]
 
 
-def compile_function(fdef, ctx, backend: Backend, key_prefix: str, *, extra_outputs=()):
+def compile_function(fdef, ctx, key_prefix: str, *, extra_outputs=()):
     """A callable running function `fdef` (a FunctionDef): `f(*args) -> tuple of outputs`.
 
     `extra_outputs`: names of more tensors of the body to return after its outputs (the
@@ -721,6 +707,6 @@ def compile_function(fdef, ctx, backend: Backend, key_prefix: str, *, extra_outp
                 "not one of its arguments")
     nodes = exec_nodes_from_ops(ops)
     step = compile_step(nodes, [(t.op.name, t.value_index) for t in ins],
-                        [(t.op.name, t.value_index) for t in outs], ctx, backend,
-                        validate=getattr(ctx, "validate", False), key_prefix=key_prefix)
+                        [(t.op.name, t.value_index) for t in outs], ctx, ctx.backend,
+                        validate=ctx.validate, key_prefix=key_prefix)
     return step

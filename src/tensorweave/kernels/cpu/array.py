@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...framework.slicing import SS_MASKS, strided_slice_spec
+
 __all__ = ["KERNELS"]
 
 
@@ -531,8 +533,7 @@ def _ss_index(items, dense) -> tuple:
 
 def _ss_indexer(node):
     """fn(shape, begin, end, strides) -> numpy index, cached per input shape when constant."""
-    from ...ops.array_ops import _SS_MASKS, strided_slice_spec
-    masks = [int(node.attr.get(m, 0)) for m in _SS_MASKS]
+    masks = [int(node.attr.get(m, 0)) for m in SS_MASKS]
     consts = [node.const_inputs.get(p) for p in (1, 2, 3)]
 
     def compute(shape, b, e, s):

@@ -1,7 +1,8 @@
 """CPU kernels for graph plumbing and control flow: NoOp, If, While, Assert.
 
-`If` and `While` compile their function attrs with the executor when their own plan is compiled
-(`compile_function`), so running a branch or an iteration costs one call of a compiled function.
+`If` and `While` compile their function attrs when their own plan is compiled
+(`ctx.compile_function`, installed by the runtime), so running a branch or an iteration costs
+one call of a compiled function.
 """
 from __future__ import annotations
 
@@ -19,8 +20,7 @@ def _noop(node, ctx):
 
 
 def _compile(node, ctx, fdef, role, **kw):
-    from ...runtime.executor import compile_function
-    return compile_function(fdef, ctx, ctx.backend, f"{node.key}/{role}/", **kw)
+    return ctx.compile_function(fdef, f"{node.key}/{role}/", **kw)
 
 
 def _if(node, ctx):

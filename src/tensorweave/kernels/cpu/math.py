@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from ...framework.slicing import range_size
+
 __all__ = ["KERNELS", "digamma", "hurwitz_zeta"]
 
 
@@ -522,7 +524,6 @@ def _cast(node, ctx):
 
 
 def _range(node, ctx):
-    from ...ops.math_ops import range_size
     dt = node.out_dtypes[0].np
 
     def range_(start, limit, delta):

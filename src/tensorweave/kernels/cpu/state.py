@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...framework import errors
+from ...framework.variable_refs import variable_key
 
 __all__ = ["KERNELS"]
 
@@ -15,7 +16,7 @@ def uninitialized_error(node_name: str):
 
 def _variable(node, ctx):
     store = ctx.variables
-    key = ctx.variable_key(node)
+    key = variable_key(node.name, node.attr)
     name = node.name
 
     def read():
