@@ -401,8 +401,8 @@ class _Placer:
                 _, keys = self.bodies.of(op)
                 if keys:
                     if var_by_key is None:
-                        var_by_key = {variable_key(v.name, v._attrs): v for v in graph.get_operations()
-                                      if v.op_def.is_variable}
+                        var_by_key = {variable_key(v.name, v._attrs): v
+                                      for v in graph.get_operations() if v.op_def.is_variable}
                     for k in sorted(keys):
                         v = var_by_key.get(k)
                         if v is not None:
