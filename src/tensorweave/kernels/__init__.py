@@ -30,6 +30,11 @@ class Allocator:
     empty: Callable           # empty(shape, dtype) -> a device array
     to_device: Callable       # to_device(host value) -> the value in device memory
     to_host: Callable         # to_host(device value) -> a numpy array
+    #: the class of this device's arrays (numpy.ndarray for the CPU, cupy.ndarray for a GPU)
+    array_type: type = object
+    #: the device's arrays are host numpy arrays: `to_device`/`to_host` move nothing, so the
+    #: runtime may skip calling them
+    on_host: bool = False
 
 
 @dataclass

@@ -30,6 +30,7 @@ def _host(value):
 
 
 #: CPU tensors are numpy arrays in host memory: nothing moves on the way in or out.
-HOST = Allocator("host", empty=np.empty, to_device=_same, to_host=_host)
+HOST = Allocator("host", empty=np.empty, to_device=_same, to_host=_host, array_type=np.ndarray,
+                 on_host=True)
 
 BACKEND = register_backend("CPU", KERNELS, priority=0, array_module=np, allocator=HOST)
