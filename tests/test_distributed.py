@@ -126,7 +126,9 @@ def _dataflow_plan_of(y, recv_any):
     from tensorweave.framework.graphdef import import_graph_def
     from tensorweave.kernels import get_backend
     from tensorweave.kernels.context import KernelContext
-    from tensorweave.runtime.executor import compile_step, exec_nodes_from_ops, prune_ops
+    from tensorweave.compiler.exec_nodes import exec_nodes_from_ops
+    from tensorweave.compiler.prune import prune_ops
+    from tensorweave.runtime.executor import compile_step
 
     ops = prune_ops([y])
     part = partition(ops, {o.name: o.device for o in ops}, (), [y], ())["/device:CPU:0"]

@@ -7,7 +7,7 @@ import pytest
 
 import tensorweave as tw
 from tensorweave import kernels
-from tensorweave.runtime.executor import prune_ops
+from tensorweave.compiler.prune import prune_ops
 from tensorweave.compiler.placer import Placement, place, tensor_bytes, validate
 from tensorweave.runtime.devices import make_device
 
@@ -232,7 +232,7 @@ def test_missing_gpu_without_and_with_soft_placement():
         _place()
     msg = str(e.value)
     # the first node of the step that cannot go there is named, with where it was created
-    assert msg.startswith("Cannot assign a device for operation 'ones' (Const, defined at ")
+    assert msg.startswith("Cannot assign a device for operation ones (Const, defined at ")
     assert "test_placer.py" in msg
     assert ("was explicitly assigned to /device:GPU:0 but available devices are "
             f"[ {CPU0}, {CPU1} ]") in msg
@@ -265,7 +265,7 @@ def test_op_without_gpu_kernel(gpu):
     with pytest.raises(tw.errors.InvalidArgumentError) as e:
         _place(devices)
     msg = str(e.value)
-    assert f"Cannot assign a device for operation {name!r}" in msg
+    assert f"Cannot assign a device for operation {name} (" in msg
     assert ("Could not satisfy explicit device specification '/device:GPU:0' because no "
             "supported kernel for GPU devices is available") in msg
     p = _place(devices, allow_soft_placement=True)
@@ -301,7 +301,7 @@ def test_colocated_group_needs_kernels_for_every_member(gpu):
 def test_no_kernel_anywhere_is_an_error_even_with_soft_placement():
     tw.square(tw.ones([2]), name="sq")
     with pytest.raises(tw.errors.InvalidArgumentError,
-                       match=r"operation 'sq' \(Square, defined at .*: no available device has a "
+                       match=r"operation sq \(Square, defined at .*: no available device has a "
                              r"kernel for Square \(Square has kernels for device types \[\]\)"):
         _place(has_kernel=lambda dt, t: t != "Square", allow_soft_placement=True)
 

@@ -259,7 +259,9 @@ class WorkerService:
     def _register(self, h: dict) -> int:
         from tensorweave.framework.func_graph import FuncGraph
         from tensorweave.framework.graphdef import GraphDef, import_graph_def
-        from tensorweave.runtime.executor import compile_step, exec_nodes_from_ops, prune_ops
+        from tensorweave.compiler.exec_nodes import exec_nodes_from_ops
+        from tensorweave.compiler.prune import prune_ops
+        from tensorweave.runtime.executor import compile_step
         gd = GraphDef.FromString(h["graph"])
         g = FuncGraph(f"partition-{self._next_handle}", None)
         with g.as_default():

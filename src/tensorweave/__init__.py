@@ -78,13 +78,5 @@ from . import test  # noqa: E402
 from . import sparse  # noqa: E402
 
 Variable._install_operators()  # noqa: F405 - after the Tensor operators exist
-from .framework.indexed_slices import _register_session_conversion  # noqa: E402
-
-_register_session_conversion()
-del _register_session_conversion
-from .framework.sparse_tensor import _register_session_conversion  # noqa: E402
-
-_register_session_conversion()
-del _register_session_conversion
 
 __version__ = "0.1.0"

@@ -547,13 +547,13 @@ class _Placer:
             if g.spec is None:
                 what = (f"a kernel for {t}" if len(members) == 1
                         else f"kernels for every node of its group, {t} included")
-                msg = (f"Cannot assign a device for operation {name!r} ({t}{_where(op)}): no "
+                msg = (f"Cannot assign a device for operation {name} ({t}{_where(op)}): no "
                        f"available device has {what} ({t} has kernels for device types {has}); "
                        f"available devices are [ {avail} ].")
             else:
                 who = g.spec_src.get("device_type") or next(iter(g.spec_src.values()))
                 by = "" if who == name else f" (requested by {who!r}, which it is colocated with)"
-                msg = (f"Cannot assign a device for operation {name!r} ({t}{_where(op)}): Could "
+                msg = (f"Cannot assign a device for operation {name} ({t}{_where(op)}): Could "
                        f"not satisfy explicit device specification '{g.spec}'{by} because no "
                        f"supported kernel for {'/'.join(types)} devices is available; {t} has "
                        f"kernels for device types {has}. Set allow_soft_placement=True to let "
@@ -569,7 +569,7 @@ class _Placer:
         else:
             what = str(own[culprit])
         op = members[culprit]
-        msg = (f"Cannot assign a device for operation {culprit!r} ({op.type}{_where(op)}): "
+        msg = (f"Cannot assign a device for operation {culprit} ({op.type}{_where(op)}): "
                f"Operation was explicitly assigned to {what} but available devices are "
                f"[ {avail} ]. Make sure the device specification refers to a valid device, or "
                "set allow_soft_placement=True.")

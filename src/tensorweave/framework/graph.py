@@ -19,6 +19,7 @@ from typing import Any
 from collections.abc import Iterable
 
 from . import dtypes as _dtypes
+from .default_session import clear_interactive_sessions, run_using_default_session
 from .device_spec import merge_device
 from .op_registry import get_op_def
 from .tensor_shape import TensorShape, as_shape
@@ -140,8 +141,7 @@ class Tensor:
 
     def eval(self, feed_dict=None, session=None):
         """The tensor's value in `session` (default: the default session)."""
-        from ..client.session import _run_using_default_session
-        return _run_using_default_session(self, feed_dict, self.graph, session)
+        return run_using_default_session(self, feed_dict, self.graph, session)
 
     def _as_node_def_input(self) -> str:
         return self._op._name if self._value_index == 0 else self.name
@@ -281,8 +281,7 @@ class Operation:
             self._add_control_input(op)
 
     def run(self, feed_dict=None, session=None) -> None:
-        from ..client.session import _run_using_default_session
-        _run_using_default_session(self, feed_dict, self._graph, session)
+        run_using_default_session(self, feed_dict, self._graph, session)
 
     def __repr__(self):
         return f"<tw.Operation '{self._name}' type={self._type}>"
@@ -742,8 +741,7 @@ def reset_default_graph() -> None:
                              "you need a cleared graph, exit the nesting and create a new graph.")
     global _global_default_graph
     _global_default_graph = Graph()
-    from ..client import session as _session
-    _session._clear_default_sessions()
+    clear_interactive_sessions()
 
 
 def _graph_of(values) -> Graph:

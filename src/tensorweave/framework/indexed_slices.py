@@ -12,6 +12,7 @@ import collections
 
 from .composite_tensor import CompositeTensor
 from .convert import register_tensor_conversion_function
+from .session_conversions import register_session_run_conversion_functions
 
 __all__ = ["IndexedSlices", "IndexedSlicesValue", "convert_to_tensor_or_indexed_slices"]
 
@@ -73,6 +74,4 @@ def _fetch(v):
                                                   vals[2] if len(vals) > 2 else None)
 
 
-def _register_session_conversion():
-    from ..client.session import register_session_run_conversion_functions
-    register_session_run_conversion_functions(IndexedSlices, _fetch)
+register_session_run_conversion_functions(IndexedSlices, _fetch)

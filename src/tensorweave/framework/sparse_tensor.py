@@ -15,7 +15,9 @@ import collections
 from . import dtypes as _dtypes
 from .composite_tensor import CompositeTensor
 from .convert import constant_value_as_shape, convert_to_tensor, register_tensor_conversion_function
+from .default_session import run_using_default_session
 from .graph import Tensor, name_scope
+from .session_conversions import register_session_run_conversion_functions
 from .tensor_shape import TensorShape
 
 __all__ = ["SparseTensor", "SparseTensorValue", "convert_to_tensor_or_sparse_tensor",
@@ -77,8 +79,7 @@ class SparseTensor(CompositeTensor):
 
     def eval(self, feed_dict=None, session=None) -> SparseTensorValue:
         """The value in `session` (default: the default session), a `SparseTensorValue`."""
-        from ..client.session import _run_using_default_session
-        return _run_using_default_session(self, feed_dict, self.graph, session)
+        return run_using_default_session(self, feed_dict, self.graph, session)
 
     def __repr__(self):
         return (f"SparseTensor(indices={self._indices}, values={self._values}, "
@@ -142,6 +143,4 @@ def _feed(st: SparseTensor, value) -> list:
     return list(zip((st.indices, st.values, st.dense_shape), value))
 
 
-def _register_session_conversion() -> None:
-    from ..client.session import register_session_run_conversion_functions
-    register_session_run_conversion_functions(SparseTensor, _fetch, _feed)
+register_session_run_conversion_functions(SparseTensor, _fetch, _feed)

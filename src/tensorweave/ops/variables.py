@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..framework import dtypes as _dtypes
 from ..framework.convert import convert_to_tensor, register_tensor_conversion_function
+from ..framework.default_session import get_default_session
 from ..framework.graph import (GraphKeys, Tensor, get_collection, get_default_graph,
                                name_scope)
 from ..framework.tensor_shape import TensorShape, as_shape
@@ -193,7 +194,6 @@ class Variable:
         return self._variable.eval(session=session)
 
     def load(self, value, session=None) -> None:
-        from ..client.session import get_default_session
         session = session or get_default_session()
         if session is None:
             raise ValueError("Either session argument should be provided or default session "

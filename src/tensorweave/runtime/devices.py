@@ -22,6 +22,7 @@ import zlib
 from dataclasses import dataclass
 
 from ..framework.device_spec import DeviceSpec
+from ..kernels import backends
 
 __all__ = ["Device", "make_device", "local_devices", "available_cores", "gpu_properties",
            "DEFAULT_JOB"]
@@ -128,23 +129,28 @@ def gpu_properties() -> list[dict]:
 
 def local_devices(device_count: dict | None = None, *,
                   job_prefix: str = DEFAULT_JOB) -> list[Device]:
-    """This machine's devices named under `job_prefix`: CPU groups first, then GPUs.
+    """This machine's devices named under `job_prefix`: CPU groups first, then GPUs, then the
+    devices of other registered backend types.
 
-    `device_count` (TF1 ConfigProto field) maps "CPU"/"GPU" to how many devices of that type
-    to create: CPU defaults to 1 and must be at least 1; GPU defaults to every GPU cupy sees.
+    `device_count` (TF1 ConfigProto field) maps a device type to how many devices of it to
+    create: CPU defaults to 1; GPU defaults to every GPU cupy sees; another registered backend
+    type (one with no hardware to discover, e.g. the test suite's `MARKED`) defaults to 0.  CPU
+    may be 0 only when another type has devices.
     """
     counts = {str(k).upper(): v for k, v in (device_count or {}).items()}
-    unknown = set(counts) - {"CPU", "GPU"}
+    others = sorted(set(backends()) - {"CPU", "GPU"})
+    unknown = set(counts) - {"CPU", "GPU"} - set(others)
     if unknown:
         raise ValueError(f"device_count: unknown device types {sorted(unknown)}; "
-                         "expected 'CPU' and/or 'GPU'")
+                         f"expected {['CPU', 'GPU'] + others}")
     n_cpu = int(counts.get("CPU", 1))
-    if n_cpu < 1:
+    extra = {t: int(counts.get(t, 0)) for t in others}
+    if n_cpu < 0 or n_cpu < 1 and not any(extra.values()):
         raise ValueError(f"device_count['CPU'] must be at least 1, got {n_cpu}")
     cores = available_cores()
     mem = _host_memory()
     devices = []
-    for i, (group, shared) in enumerate(_split_cores(cores, n_cpu)):
+    for i, (group, shared) in enumerate(_split_cores(cores, n_cpu) if n_cpu else ()):
         devices.append(make_device("CPU", i, job_prefix=job_prefix,
                                    memory_limit_bytes=mem // n_cpu, cores=group,
                                    description=f"cores {_ranges(group)}", shares_cores=shared))
@@ -155,6 +161,10 @@ def local_devices(device_count: dict | None = None, *,
     for g in gpus:
         devices.append(make_device("GPU", g["index"], job_prefix=job_prefix,
                                    memory_limit_bytes=g["memory"], description=g["name"]))
+    for t in others:
+        for i in range(extra[t]):
+            devices.append(make_device(t, i, job_prefix=job_prefix, memory_limit_bytes=mem,
+                                       cores=tuple(cores), description=f"{t} (emulated)"))
     return devices
 
 

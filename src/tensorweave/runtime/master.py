@@ -243,60 +243,34 @@ class Master:
         return m
 
     # --- plans -----------------------------------------------------------------------------------
-    def build(self, ops, feeds, fetches, targets, log=None) -> DistPlan:
-        """Place, partition and register a step (see the module docstring)."""
-        from ..compiler.partitioner import partition
-        placement = self._placement(ops[0].graph if ops else None)
-        if log is not None:
-            names = {op.name for op in ops}
-            for line in placement.log_lines():
-                if line.split(" ", 1)[0] in names:
-                    log(line)
-        parts = partition(ops, placement.device_of, feeds, fetches, targets)
-        feed_pos = {t.name: i for i, t in enumerate(feeds)}
-        fetch_pos: dict = {}
-        for i, t in enumerate(fetches):
-            fetch_pos.setdefault(t.name, []).append(i)
-        plan = DistPlan([], len(fetches), placement=placement, partitions=list(parts.values()))
-        for i, t in enumerate(fetches):
-            if t.name in feed_pos:
-                plan.fed_fetches[i] = feed_pos[t.name]
+    def register(self, parts: dict, layout, n_fetches: int, placement=None) -> DistPlan:
+        """Register each partition of a step with its device's worker (`parts`, `layout`: the
+        partitioner's output for the step, which has `n_fetches` fetches)."""
+        plan = DistPlan([], n_fetches, dict(layout.fed_fetches), placement, list(parts.values()))
         session_key = f"{os.getpid()}-{self._master_id}"
         for dev, p in parts.items():
-            w = self.workers[dev]
+            w = self.workers.get(dev)
+            if w is None:
+                raise errors.InternalError(None, None, f"partition for {dev}, which is not a "
+                                           "device of this session")
             peers = {}
             for dst in sorted(p.sends_to):
                 pw = self.workers[dst]
                 peers[dst] = [pw.data, pw.host == w.host]
-            feed_items = list(p.feeds.items())
-            fetch_names = list(dict.fromkeys(p.fetches))
             rep, _ = w.client.call({"op": "register_graph",
                                     "graph": p.graph_def.SerializeToString(),
-                                    "feeds": [[t, ph] for t, ph in feed_items],
-                                    "fetches": fetch_names, "targets": list(p.targets),
+                                    "feeds": [[t, ph] for t, ph in p.feeds.items()],
+                                    "fetches": list(dict.fromkeys(p.fetches)),
+                                    "targets": list(p.targets),
                                     "peers": peers,
                                     # a worker we watch ourselves may run steps on its main
                                     # thread (we never need its pings to see it die)
                                     "inline": w.proc is not None,
                                     "session": session_key}, timeout_s=120.0)
-            fetch_index = [fetch_pos[n] for n in fetch_names]
-            plan.parts.append(_Part(w, rep["handle"], [feed_pos[t] for t, _ in feed_items],
-                                    fetch_index))
+            plan.parts.append(_Part(w, rep["handle"], layout.feed_index[dev],
+                                    layout.fetch_index[dev]))
         self._plans.append(plan)
         return plan
-
-    def _placement(self, graph):
-        """The placement of the whole graph (as TF1: every step prunes the same placement, so a
-        variable is on one device for all steps), recomputed when the graph has grown."""
-        from ..compiler.placer import place
-        cached = getattr(self, "_placed", None)
-        if cached is not None and cached[0] is graph and cached[1] == graph._version:
-            return cached[2]
-        ops = graph.get_operations() if graph is not None else []
-        placement = place(ops, self.devices, default_device=self.default_device,
-                          allow_soft_placement=bool(self.config.allow_soft_placement))
-        self._placed = (graph, graph._version if graph is not None else 0, placement)
-        return placement
 
     @staticmethod
     def partitions_of(plan: DistPlan) -> list:
