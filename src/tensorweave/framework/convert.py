@@ -1,7 +1,9 @@
 """Turning Python values into graph tensors, and reading constant values back at build time.
 
 * `convert_to_tensor(value, dtype=None, name=None)`: Tensors pass through (dtype-checked); objects
-  with a registered conversion (Variables, ...) convert themselves; anything else becomes a `Const`.
+  with a registered conversion (Variables, ...) convert themselves; anything else becomes a `Const`
+  (made by the function `ops/constant_op.py` registers with `register_constant_factory`: the
+  graph layer defines no ops).
 * `to_numpy_constant(value, dtype)`: the TF1 rules for a Python/numpy value's dtype (Python float ->
   float32, int -> int32 or int64, str -> string) and value checks.
 * `constant_value(tensor)`: the value of a tensor when the graph fixes it (a `Const`, the `Shape` of
@@ -19,9 +21,15 @@ from .tensor_shape import TensorShape
 
 __all__ = ["convert_to_tensor", "register_tensor_conversion_function", "to_numpy_constant",
            "constant_value", "register_constant_value_rule", "constant_value_as_shape",
-           "convert_n_to_tensor", "is_tensor"]
+           "convert_n_to_tensor", "is_tensor", "register_constant_factory"]
 
 _CONVERSIONS: list = []  # (base_type, fn(value, dtype, name, as_ref) -> Tensor)
+_CONSTANT: list = []     # [constant(value, dtype=None, name=...) -> Tensor], once registered
+
+
+def register_constant_factory(constant) -> None:
+    """Make `constant(value, dtype=None, name=...)` the way plain values become tensors."""
+    _CONSTANT[:] = [constant]
 
 
 def register_tensor_conversion_function(base_type, conversion_func, priority: int = 100) -> None:
@@ -139,7 +147,9 @@ def convert_to_tensor(value, dtype=None, name=None, preferred_dtype=None, dtype_
                     raise ValueError(f"Tensor conversion requested dtype {dtype.name} for Tensor "
                                      f"with dtype {t.dtype.name}: {t!r}")
                 return t
-    from ..ops.constant_op import constant
+    if not _CONSTANT:
+        raise RuntimeError("convert_to_tensor: no constant op is registered (import tensorweave)")
+    constant = _CONSTANT[0]
     hint = preferred_dtype if preferred_dtype is not None else dtype_hint
     if dtype is None and hint is not None:
         try:

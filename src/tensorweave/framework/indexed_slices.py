@@ -3,7 +3,8 @@
 `IndexedSlices(values, indices, dense_shape)` stands for the dense tensor whose rows `indices` are
 `values` (rows named twice add up) and which is zero elsewhere.  Gradients of `gather` and
 `embedding_lookup` take this form so optimizers can update only the touched rows; anything that
-needs a dense tensor converts it (`convert_to_tensor`), as TF1 does.  Fetching one returns an
+needs a dense tensor converts it (`convert_to_tensor`, with the conversion `ops/
+indexed_slices_ops.py` registers), as TF1 does.  Fetching one returns an
 `IndexedSlicesValue`.
 """
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import collections
 
 from .composite_tensor import CompositeTensor
-from .convert import register_tensor_conversion_function
+from .convert import constant_value_as_shape, convert_to_tensor
 from .session_conversions import register_session_run_conversion_functions
+from .tensor_shape import TensorShape
 
 __all__ = ["IndexedSlices", "IndexedSlicesValue", "convert_to_tensor_or_indexed_slices"]
 
@@ -28,15 +30,12 @@ class IndexedSlices(CompositeTensor):
 
     @property
     def shape(self):
-        from .convert import constant_value_as_shape
-        from .tensor_shape import TensorShape
         if self._dense_shape is None:
             return TensorShape(None)
         return constant_value_as_shape(self._dense_shape)
 
     def __neg__(self):
-        from ..ops import math_ops
-        return IndexedSlices(math_ops.negative(self._values), self._indices, self._dense_shape)
+        return IndexedSlices(-self._values, self._indices, self._dense_shape)
 
     def __repr__(self):
         return (f"IndexedSlices(indices={self._indices}, values={self._values}"
@@ -44,25 +43,7 @@ class IndexedSlices(CompositeTensor):
                 + ")")
 
 
-def _to_dense(value, dtype=None, name=None, as_ref=False):
-    if value.dense_shape is None:
-        raise ValueError(f"Tensor conversion requested for IndexedSlices without dense_shape: "
-                         f"{value!r}")
-    from ..ops import math_ops
-    return math_ops.unsorted_segment_sum(value.values, value.indices,
-                                         _num_rows(value), name=name)
-
-
-def _num_rows(value):
-    from ..ops import array_ops
-    return array_ops.gather(value.dense_shape, 0)
-
-
-register_tensor_conversion_function(IndexedSlices, _to_dense)
-
-
 def convert_to_tensor_or_indexed_slices(value, dtype=None, name=None):
-    from .convert import convert_to_tensor
     if isinstance(value, IndexedSlices):
         return value
     return convert_to_tensor(value, dtype=dtype, name=name)

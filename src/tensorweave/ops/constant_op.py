@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..framework import dtypes as _dtypes
-from ..framework.convert import convert_to_tensor, to_numpy_constant
+from ..framework.convert import convert_to_tensor, register_constant_factory, to_numpy_constant
 from ..framework.graph import get_default_graph
 from ..framework.op_registry import register_op
 from ..framework.tensor_shape import TensorShape, as_shape
@@ -66,6 +66,9 @@ def constant(value, dtype=None, shape=None, name: str = "Const", verify_shape: b
     arr.flags.writeable = False
     return get_default_graph().create_op("Const", [], {"value": arr, "dtype": dt},
                                          name=name).outputs[0]
+
+
+register_constant_factory(constant)  # how convert_to_tensor turns plain values into tensors
 
 
 def placeholder(dtype, shape=None, name=None):

@@ -51,17 +51,25 @@ _plan_counter = itertools.count()
 # ----------------------------------------------------------------------------------------------
 # compilation
 # ----------------------------------------------------------------------------------------------
-def _own(x):
-    """A copy of a fetched value that may alias variable state, a constant or a feed."""
-    t = type(x)
-    if t is np.ndarray:
-        return x.copy()
-    if t is list:  # a TensorArray's element list (variant)
-        return list(x)
-    return x
+def _make_own(array_type):
+    """`own(x)`: a copy of a fetched value that may alias variable state, a constant or a feed
+    (`array_type`: the class of the backend's arrays, whose `copy()` gives a fresh buffer)."""
+    def own(x):
+        if isinstance(x, array_type):
+            return x.copy()
+        if type(x) is list:  # a TensorArray's element list (variant)
+            return list(x)
+        return x
+    return own
 
 
-def _make_checker(nodes):
+def _make_checker(nodes, backend: Backend):
+    """`check(i, values, inputs)`: node i's kernel returned `values` of the graph's dtypes and
+    shapes, as arrays of its backend (numpy scalars pass: both backends take them), sharing no
+    memory with an input unless the op may alias or the input was donated."""
+    array_type = backend.allocator.array_type
+    may_share = backend.array_module.may_share_memory
+
     def check(i, values, inputs=()):
         node = nodes[i]
         if len(node.out_dtypes) == 1:
@@ -74,6 +82,11 @@ def _make_checker(nodes):
         for j, (v, dt, shp) in enumerate(zip(values, node.out_dtypes, node.out_shapes)):
             if v is None or dt.name == "variant":
                 continue
+            if dt.name != "string" and not isinstance(v, (array_type, np.generic)):
+                raise errors.InternalError(
+                    node, node.name, f"Kernel for {node.op} node {node.name!r} output {j} is a "
+                    f"{type(v).__module__}.{type(v).__name__}, not an array of the "
+                    f"{backend.device_type} backend ({array_type.__name__})")
             a = v if hasattr(v, "dtype") and hasattr(v, "shape") else np.asarray(v)
             if a.dtype != dt.np and not (dt.name == "string" and a.dtype == object):
                 raise errors.InternalError(
@@ -81,9 +94,9 @@ def _make_checker(nodes):
                     f"Kernel for {node.op} node {node.name!r} output {j} has dtype "
                     f"{a.dtype}, graph says {dt.name}")
             d = get_op_def(node.op)
-            if type(a) is np.ndarray and not d.may_alias and not d.is_variable:
+            if isinstance(a, array_type) and not d.may_alias and not d.is_variable:
                 for k, x in enumerate(inputs):
-                    if type(x) is np.ndarray and x.size and a.size and np.may_share_memory(a, x) \
+                    if isinstance(x, array_type) and x.size and a.size and may_share(a, x) \
                             and k not in node.donatable:
                         raise errors.InternalError(
                             node, node.name, f"Kernel for {node.op} node {node.name!r} returned "
@@ -181,7 +194,7 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
         n.key = key_prefix + n.name
     plan_id = next(_plan_counter)
     filename = f"<tensorweave-plan-{plan_id}>"
-    g: dict = {"__own": _own}
+    g: dict = {"__own": _make_own(backend.allocator.array_type)}
     var_of: dict[tuple, str] = {}
     alias: dict[tuple, bool] = {}
     for i, key in enumerate(feeds):
@@ -209,7 +222,8 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
         op_def = get_op_def(n.op)
         if op_def.is_const:
             name = f"c{i}"
-            g[name] = n.attr["value"]
+            value = n.attr["value"]  # a host array: the plan holds it in device memory
+            g[name] = value if backend.allocator.on_host else backend.allocator.to_device(value)
             var_of[(n.name, 0)] = name
             alias[(n.name, 0)] = True
             continue
@@ -303,7 +317,7 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
         lines.append(f"    return {ret}")
     source = "\n".join(lines) + "\n"
     if validate:
-        g["__chk"] = _make_checker(nodes)
+        g["__chk"] = _make_checker(nodes, backend)
     if trace:
         g["__pc"] = time.perf_counter_ns
     code = compile(source, filename, "exec")
