@@ -1,6 +1,7 @@
 """Session.run: fetch structures, feeds, errors, plan caching, buffer freeing, options."""
 import collections
 import gc
+import sys
 import weakref
 
 import numpy as np
@@ -290,3 +291,24 @@ def test_dead_buffers_are_reused_in_place():
         r = s.run(b)
     assert _LIVE["ref"]() is r         # the fetched array is the buffer TestMakeBuffer allocated
     np.testing.assert_array_equal(r, 2.0)
+
+
+def test_numerical_warnings_name_the_node_and_its_line():
+    x = tw.placeholder(tw.float32, [2])
+    y = tw.divide(1.0, x, name="ratio")
+    line = sys._getframe().f_lineno - 1
+    with tw.Session() as s:
+        with pytest.warns(RuntimeWarning, match=r"divide by zero .*\[\[node ratio \(op RealDiv\) "
+                                                r"on /job:localhost/.*CPU:0, defined at ") as w:
+            s.run(y, {x: np.array([0.0, 1.0], np.float32)})
+    rec = [m for m in w if "ratio" in str(m.message)][0]
+    assert (rec.filename, rec.lineno) == (__file__, line)
+
+
+def test_numerical_warnings_inside_a_loop_body_name_the_body_node():
+    x = tw.placeholder(tw.float32, [])
+    out = tw.while_loop(lambda i, v: i < 2, lambda i, v: (i + 1, tw.log(v - 1.0, name="body_log")),
+                        [tw.constant(0), x])
+    with tw.Session() as s:
+        with pytest.warns(RuntimeWarning, match=r"\[\[node .*body_log \(op Log\)"):
+            s.run(out, {x: 1.0})

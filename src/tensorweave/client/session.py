@@ -29,6 +29,8 @@ import threading
 import time
 import weakref
 
+from threadpoolctl import threadpool_limits
+
 
 from ..compiler.partitioner import layout, partition
 from ..compiler.placer import place
@@ -455,7 +457,6 @@ def _in_process_devices(config) -> list:
 
 
 def _limit_blas_threads(n: int) -> None:
-    from threadpoolctl import threadpool_limits
     threadpool_limits(limits=int(n), user_api="blas")
 
 

@@ -56,7 +56,9 @@ from dataclasses import dataclass, field
 from ..framework import errors
 from ..framework.device_spec import DeviceSpec
 from ..framework.func_graph import FunctionDef
+from ..framework.op_registry import get_op_def
 from ..framework.variable_refs import variable_key
+from ..kernels import backends
 
 __all__ = ["Placement", "place", "validate", "default_has_kernel", "tensor_bytes", "op_flops",
            "UNKNOWN_RANK_ELEMENTS", "TRANSFER_BYTES_PER_S", "FLOPS_PER_S"]
@@ -144,8 +146,6 @@ def op_flops(op) -> int:
 def default_has_kernel(device_type: str, op_type: str) -> bool:
     """Whether the kernel backend of `device_type` runs `op_type` (constants, placeholders and
     Send/Recv are run by the executor itself, on every device)."""
-    from ..framework.op_registry import get_op_def
-    from ..kernels import backends
     if op_type in RUNTIME_OPS:
         return True
     try:
@@ -158,7 +158,6 @@ def default_has_kernel(device_type: str, op_type: str) -> bool:
 
 
 def _priority(device_type: str) -> int:
-    from ..kernels import backends
     b = backends().get(device_type)
     return b.priority if b is not None else {"GPU": 1}.get(device_type, 0)
 

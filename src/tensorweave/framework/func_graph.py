@@ -197,7 +197,7 @@ class FunctionDef:
     def graph(self) -> Graph:
         """A graph holding the function (the live FuncGraph, or one imported from data)."""
         if self.func_graph is None:
-            from .graphdef import import_graph_def
+            from .graphdef import import_graph_def  # cycle: graphdef imports func_graph
             g = FuncGraph(self.name, None)
             with g.as_default():
                 import_graph_def(self.graph_def, name="")
@@ -214,7 +214,7 @@ class FunctionDef:
 
     @classmethod
     def from_dict(cls, d: dict) -> FunctionDef:
-        from .graphdef import GraphDef
+        from .graphdef import GraphDef  # cycle: graphdef imports func_graph
         if not isinstance(d, dict) or set(d) - {"name", "graph_def", "inputs", "outputs",
                                                   "control_outputs"}:
             raise ValueError("Malformed FunctionDef")

@@ -237,10 +237,6 @@ class Operation:
     def device(self) -> str:
         return self._device
 
-    def _set_device(self, device) -> None:
-        from .device_spec import canonical_name
-        self._device = canonical_name(device)
-
     @property
     def traceback(self):
         """[(filename, lineno, function)] of the user code that created this node."""
@@ -262,7 +258,7 @@ class Operation:
 
     @property
     def node_def(self):
-        from .graphdef import node_def_of
+        from .graphdef import node_def_of  # cycle: graphdef imports graph
         return node_def_of(self)
 
     def colocation_groups(self) -> list[bytes]:
@@ -275,10 +271,6 @@ class Operation:
             op._control_outputs.append(self)
             self._graph._version += 1
             self._graph._version_ctrl += 1
-
-    def _add_control_inputs(self, ops) -> None:
-        for op in ops:
-            self._add_control_input(op)
 
     def run(self, feed_dict=None, session=None) -> None:
         run_using_default_session(self, feed_dict, self._graph, session)
@@ -310,7 +302,6 @@ class Graph:
         self.seed = None
         self._gradient_override_map: dict[str, str] = {}
         # Attrs added to every op created in a scope (e.g. `_class` for colocation).
-        self._attr_scope: dict[str, Any] = {}
 
     # --- thread-local scope stacks --------------------------------------------------------------
     @property
@@ -550,15 +541,6 @@ class Graph:
                 else:
                     self._gradient_override_map[k] = v
 
-    @contextlib.contextmanager
-    def _attr_scope_ctx(self, attrs: dict):
-        saved = dict(self._attr_scope)
-        self._attr_scope.update(attrs)
-        try:
-            yield
-        finally:
-            self._attr_scope = saved
-
     # --- building ---------------------------------------------------------------------------
     def finalize(self) -> None:
         """Make the graph read-only: adding a node afterwards raises `RuntimeError`."""
@@ -607,9 +589,6 @@ class Graph:
                     c = _as_op(c)
                     if c not in ctrl:
                         ctrl.append(c)
-            if self._attr_scope:
-                for k, v in self._attr_scope.items():
-                    attrs.setdefault(k, v)
             override = self._gradient_override_map.get(op_type)
             if override:
                 attrs["_gradient_op_type"] = override
@@ -670,7 +649,7 @@ class Graph:
 
     # --- serialisation ----------------------------------------------------------------------
     def as_graph_def(self, from_version=None, add_shapes: bool = False):
-        from .graphdef import graph_to_graph_def
+        from .graphdef import graph_to_graph_def  # cycle: graphdef imports graph
         return graph_to_graph_def(self, add_shapes=add_shapes)
 
     # --- default graph ------------------------------------------------------------------------
@@ -686,9 +665,6 @@ class Graph:
                 if st[i] is self:
                     del st[i]
                     break
-
-    def _next_id(self) -> int:
-        return len(self._ops)
 
     @property
     def _last_id(self) -> int:

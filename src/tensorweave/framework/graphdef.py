@@ -21,6 +21,9 @@ import msgpack
 import numpy as np
 
 from . import dtypes as _dtypes
+from .convert import convert_to_tensor
+from .func_graph import FunctionDef
+from .graph import get_default_graph
 from .tensor_shape import TensorShape
 
 __all__ = ["NodeDef", "GraphDef", "encode_attr", "decode_attr", "encode_array", "decode_array",
@@ -94,7 +97,6 @@ def encode_attr(v) -> dict:
         return {"list": [encode_attr(x) for x in v]}
     if v is None:
         return {"none": True}
-    from .func_graph import FunctionDef
     if isinstance(v, FunctionDef):
         return {"func": v.to_dict()}
     raise TypeError(f"Attr value of type {type(v).__name__} cannot be serialised: {v!r}")
@@ -122,7 +124,6 @@ def decode_attr(d) -> Any:
     if k == "none":
         return None
     if k == "func":
-        from .func_graph import FunctionDef
         return FunctionDef.from_dict(v)
     raise ValueError(f"Unknown attr kind {k!r}")
 
@@ -244,7 +245,6 @@ def _parse_input(name: str):
 def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
                      op_dict=None, producer_op_list=None):
     """Add the nodes of `graph_def` to the default graph under scope `name` ('import')."""
-    from .graph import get_default_graph
     if isinstance(graph_def, (bytes, bytearray)):
         graph_def = GraphDef.FromString(bytes(graph_def))
     if not isinstance(graph_def, GraphDef):
@@ -292,7 +292,6 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
                 if idx < 0:
                     ctrl.append(created[src])
                 elif (src, idx) in mapped:
-                    from .convert import convert_to_tensor
                     inputs.append(convert_to_tensor(mapped[(src, idx)]))
                 else:
                     inputs.append(created[src].outputs[idx])

@@ -41,7 +41,7 @@ from ..framework.op_registry import get_op_def
 from ..framework.tensor_shape import TensorShape
 from ..kernels import Backend
 from .dataflow import emit_dataflow, last_uses, make_wait, recv_masks
-from .kernel_errors import translate_error
+from .kernel_errors import PLAN_FILE_PREFIX, register_plan, translate_error
 
 __all__ = ["CompiledStep", "compile_step", "compile_function"]
 
@@ -133,6 +133,10 @@ class CompiledStep:
                 raise  # already names its node (and keeps its own cause)
             raise err from e
 
+    def node_at(self, line: int):
+        """The node whose kernel runs at `line` of the generated source, or None."""
+        return self._line_to_node.get(line)
+
     def _translate(self, e: BaseException):
         tb = e.__traceback__
         node = None
@@ -193,7 +197,7 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
     for n in nodes:
         n.key = key_prefix + n.name
     plan_id = next(_plan_counter)
-    filename = f"<tensorweave-plan-{plan_id}>"
+    filename = f"{PLAN_FILE_PREFIX}{plan_id}>"
     g: dict = {"__own": _make_own(backend.allocator.array_type)}
     var_of: dict[tuple, str] = {}
     alias: dict[tuple, bool] = {}
@@ -324,7 +328,9 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
     exec(code, g)  # noqa: S102 - our own generated source, built from node names we created
     fn = g["__step"]
     trace_names = [nodes[i] for i, _, _ in entries] if trace else None
-    return CompiledStep(fn, fn.__code__, line_to_node, nodes, ctx.device, source, trace_names)
+    step = CompiledStep(fn, fn.__code__, line_to_node, nodes, ctx.device, source, trace_names)
+    register_plan(filename, step)
+    return step
 
 
 def _emit_straight(lines, line_to_node, nodes, entries, keep, trace) -> None:

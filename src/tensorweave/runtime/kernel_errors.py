@@ -1,13 +1,73 @@
-"""Errors of kernels, as the user sees them: an exception raised while a node runs becomes the
-`OpError` subclass TF1 raises for it, naming the node, its op type, its device and the user's line
-that created the node.
+"""Errors and warnings of kernels, as the user sees them.
+
+* An exception raised while a node runs becomes the `OpError` subclass TF1 raises for it, naming
+  the node, its op type, its device and the user's line that created the node (`translate_error`).
+* A warning a kernel issues (numpy's `RuntimeWarning: divide by zero ...`) would point into a
+  plan's generated source (`<tensorweave-plan-7>:12`) or into a kernel module.  Plans register
+  their generated code here (`register_plan`); a hook installed once on the warnings module's
+  display step (`warnings._showwarnmsg`, the one function both Python- and C-issued warnings go
+  through, also under `warnings.catch_warnings(record=True)`) finds the innermost running plan
+  line on the stack and rewrites the warning to name the node and its op, located at the user's
+  line that created the node.  Nothing runs on the hot path: only a warning being shown pays.
 """
 from __future__ import annotations
+
+import sys
+import warnings
+import weakref
 
 from ..compiler.exec_nodes import ExecNode
 from ..framework import errors
 
-__all__ = ["translate_error"]
+__all__ = ["translate_error", "register_plan", "PLAN_FILE_PREFIX"]
+
+#: the file name prefix of a plan's generated source
+PLAN_FILE_PREFIX = "<tensorweave-plan-"
+_PLANS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # file name -> plan
+
+
+def register_plan(filename: str, plan) -> None:
+    """Let warnings raised while `plan` runs name its nodes (`plan.node_at(line)` -> ExecNode
+    or None, for lines of its generated source `filename`)."""
+    _PLANS[filename] = plan
+
+
+def _running_node(frame):
+    """The node of the innermost plan line on the stack above `frame`, or None."""
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if name.startswith(PLAN_FILE_PREFIX):
+            plan = _PLANS.get(name)
+            node = plan.node_at(frame.f_lineno) if plan is not None else None
+            if node is not None:
+                return node
+        frame = frame.f_back
+    return None
+
+
+def _naming(show):
+    def show_naming_node(msg):
+        node = None
+        try:
+            node = _running_node(sys._getframe(1))
+        except Exception:  # noqa: BLE001 - never let the hook break a warning
+            node = None
+        if node is not None and isinstance(msg.message, Warning):
+            where = f", defined at {node.where}" if node.where else ""
+            text = (f"{msg.message} [[node {node.name} (op {node.op}) on {node.device}"
+                    f"{where}]]")
+            filename, lineno = msg.filename, msg.lineno
+            if node.source:
+                filename, lineno = str(node.source[0]), int(node.source[1])
+            msg = warnings.WarningMessage(msg.category(text), msg.category, filename, lineno,
+                                          msg.file, None, msg.source)
+        return show(msg)
+    show_naming_node.tensorweave_hook = True
+    return show_naming_node
+
+
+if not getattr(warnings._showwarnmsg, "tensorweave_hook", False):
+    warnings._showwarnmsg = _naming(warnings._showwarnmsg)
 
 
 def _error_class(e: BaseException):

@@ -33,9 +33,11 @@ import numpy as np
 import zmq
 
 from ..framework import errors
+from ..framework.device_spec import DeviceSpec
 from . import wire
+from .devices import Device, local_devices
 from .rpc import REPLIES, WorkerClient, endpoint_dir, error_from_reply, remove_endpoint
-from .shm import ShmArena, ShmReader
+from .shm import ShmArena, ShmReader, cleanup_stale
 
 __all__ = ["Master", "start_worker_process", "WorkerInfo"]
 
@@ -157,8 +159,6 @@ class Master:
     @classmethod
     def local(cls, config) -> Master:
         """Start one worker process per device of this machine (`config.device_count`)."""
-        from .devices import local_devices
-        from .shm import cleanup_stale
         cleanup_stale()
         devices = local_devices(dict(config.device_count) or None)
         ctx = zmq.Context()
@@ -186,7 +186,6 @@ class Master:
     @classmethod
     def connect(cls, target: str, config) -> Master:
         """Join the cluster whose task listens at `target` (tw://host:port or grpc://...)."""
-        from .devices import Device
         endpoint = normalize_target(target)
         ctx = zmq.Context()
         first = WorkerClient(endpoint, target, ctx)
@@ -231,7 +230,6 @@ class Master:
             client.name = s["device"].split("/device:")[0]
             workers.append(WorkerInfo(s["device"], client, s["data"], s["host"], s["pid"]))
             spec = s["device"]
-            from ..framework.device_spec import DeviceSpec
             ds = DeviceSpec.from_string(spec)
             devices.append(Device(spec, ds.device_type, ds.job, ds.replica or 0, ds.task or 0,
                                   ds.device_index or 0, 0))
@@ -442,7 +440,6 @@ class Master:
 
 def _device_order(name: str) -> tuple:
     """Sort key of full device names: job, task, then CPUs before GPUs, by index."""
-    from ..framework.device_spec import DeviceSpec
     d = DeviceSpec.from_string(name)
     return (d.job or "", d.replica or 0, d.task or 0, d.device_type != "CPU",
             d.device_type or "", d.device_index or 0)
