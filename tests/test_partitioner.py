@@ -109,3 +109,68 @@ def test_work_that_needs_no_recv_comes_first():
     parts = partition(ops, dev, fetches=[b, d])
     names = _names(parts[D1])
     assert names.index("d") < names.index("_recv/a_0") < names.index("b")
+
+
+def _two_device_parts():
+    a = tw.constant([1.0, 2.0], name="a")
+    b = tw.add(a, 1.0, name="b")
+    c = tw.multiply(b, 2.0, name="c")
+    ops, dev = _placed({"b": D1, "b/y": D1})
+    return partition(ops, dev, fetches=[c])
+
+
+def _node(p, name):
+    return next(n for n in p.nodes if n.name == name)
+
+
+def test_partitions_are_validated_and_a_broken_one_names_its_node():
+    import copy
+
+    from tensorweave.compiler.partitioner import validate_partitions
+    parts = _two_device_parts()
+    validate_partitions(parts)  # what partition() returns is valid (it checks it too)
+
+    def broken(edit):
+        bad = copy.deepcopy(parts)
+        edit(bad)
+        with pytest.raises(tw.errors.InternalError) as e:
+            validate_partitions(bad)
+        return str(e.value)
+
+    recv = "_recv/a_0"
+    send = "_send/a_0/" + D1.replace(":", "_")
+    # a _Recv whose _Send is gone
+    msg = broken(lambda b: b[D0].nodes.remove(_node(b[D0], send)))
+    assert recv in msg and "no _Send" in msg
+    # a _Recv that declares another dtype than the tensor sent
+    msg = broken(lambda b: _node(b[D1], recv).attr.update(dtype=tw.int32))
+    assert recv in msg and "float32" in msg
+    # a _Recv that declares an incompatible shape
+    msg = broken(lambda b: _node(b[D1], recv).attr.update(shape=tw.TensorShape([3])))
+    assert recv in msg and "shape" in msg
+    # a node moved before its input: not in topological order
+    def swap(b):
+        nodes = b[D1].nodes
+        i, j = nodes.index(_node(b[D1], recv)), nodes.index(_node(b[D1], "b"))
+        nodes[i], nodes[j] = nodes[j], nodes[i]
+    msg = broken(swap)
+    assert "'b'" in msg and "not produced before it" in msg
+    # a node that is not on its partition's device
+    msg = broken(lambda b: setattr(_node(b[D0], "c"), "device", D1))
+    assert "'c'" in msg and "partition of" in msg
+    # a node whose device type has no kernel for it
+    with pytest.raises(tw.errors.InternalError, match=r"'c'.*no CPU kernel for Mul"):
+        validate_partitions(parts, has_kernel=lambda dt, op: op != "Mul")
+
+
+def test_in_process_partition_graphs_are_returned():
+    x = tw.placeholder(tw.float32, [2], name="x")
+    y = tw.square(x, name="y")
+    opts = tw.RunOptions(output_partition_graphs=True)
+    meta = tw.RunMetadata()
+    with tw.Session() as s:
+        s.run(y, {x: [1.0, 2.0]}, options=opts, run_metadata=meta)
+    (gd,) = meta.partition_graphs
+    names = [n.name for n in gd.node]
+    assert "y" in names and "_feed/x_0" in names
+    assert all(n.device == D0 for n in gd.node)
