@@ -183,8 +183,10 @@ def bench_peak_memory(quick: bool) -> list[Result]:
     sess = tw.Session(graph=g)
     xv = np.random.RandomState(0).randn(batch, width).astype(np.float32) * 0.1
     sess.run(grad, {x: xv})
-    plan = next(iter(sess._plans.values()))
-    bound = _live_set_bound(plan.nodes, {(x.op.name, 0)})
+    nodes = next(iter(sess._plans.values())).step.nodes   # the compiled schedule
+    made = {n.name for n in nodes}
+    fed = {k for n in nodes for k in n.inputs if k[0] not in made}  # the plan's arguments
+    bound = _live_set_bound(nodes, fed)
     gc.collect()
     tracemalloc.start()
     tracemalloc.reset_peak()
