@@ -247,15 +247,18 @@ class BaseSession:
         if trace:
             return self._run_traced(plan, vals, options, run_metadata)
         out = plan(vals)
-        if plan.single:
+        if plan.single:  # (the common case, inline)
             return to_result(out[0]) if plan.fetch_pos is not None else None
-        return plan.rebuild(self._positions(plan, out))
+        return self._result(plan, out)
 
     @staticmethod
-    def _positions(plan, out):
-        if plan.fetch_pos is None:
-            return out
-        return [None if p is None else out[p] for p in plan.fetch_pos]
+    def _result(plan, out):
+        """The fetched values `out` (the step's order) in the shape of the plan's fetches."""
+        if plan.single:
+            return to_result(out[0]) if plan.fetch_pos is not None else None
+        if plan.fetch_pos is not None:
+            out = [None if p is None else out[p] for p in plan.fetch_pos]
+        return plan.rebuild(out)
 
     def _run_traced(self, plan, vals, options, run_metadata):
         start = time.time()
@@ -277,9 +280,7 @@ class BaseSession:
                     device=self._device.name, node_stats=stats)])
             if options.output_partition_graphs:
                 run_metadata.partition_graphs = [p.graph_def for p in plan.step.partitions]
-        if plan.single:
-            return to_result(out[0]) if plan.fetch_pos is not None else None
-        return plan.rebuild(self._positions(plan, out))
+        return self._result(plan, out)
 
     def _build_plan(self, key, fetches, feed_dict, trace: bool) -> _Plan:
         with self._lock:
@@ -393,9 +394,7 @@ class BaseSession:
         out = plan.step.run(args, int(options.timeout_in_ms or 0))
         if run_metadata is not None and options.output_partition_graphs:
             run_metadata.partition_graphs = plan.step.partition_graphs()
-        if plan.single:
-            return to_result(out[0]) if plan.fetch_pos is not None else None
-        return plan.rebuild(self._positions(plan, out))
+        return self._result(plan, out)
 
     @property
     def placement(self):
