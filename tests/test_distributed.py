@@ -212,8 +212,14 @@ def test_a_session_started_on_a_thread_outlives_the_thread():
     t = threading.Thread(target=lambda: box.append(tw.Session(graph=g, config=TWO_CPUS)))
     t.start()
     t.join(60)
+    # join() returns a little before the OS thread is gone, and Linux sends the parent-death
+    # signal when it is: wait for that, so a worker it would kill is killed before the step
+    task = f"/proc/self/task/{t.native_id}"
+    deadline = time.monotonic() + 30
+    while os.path.exists(task) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not os.path.exists(task)
     with box[0] as s:
-        time.sleep(0.5)                              # (a killed worker would be gone by now)
         np.testing.assert_allclose(s.run(y), [0, 2, 4])
 
 
@@ -254,6 +260,15 @@ def test_a_worker_killed_during_a_step_is_reported_by_task_and_step():
     result = {}
     with tw.Session(config=TWO_CPUS) as s:
         victim = s._master.workers[CPU1].proc
+        client = s._master.workers[CPU1].client
+        step_sent = threading.Event()
+
+        def send(header, frames=(), _send=client.send):  # note when the step is on its way
+            rid = _send(header, frames)
+            if header["op"] == "run_graph":
+                step_sent.set()
+            return rid
+        client.send = send
 
         def run():
             try:
@@ -263,7 +278,7 @@ def test_a_worker_killed_during_a_step_is_reported_by_task_and_step():
                 result["error"] = e
         t = threading.Thread(target=run, daemon=True)
         t.start()
-        time.sleep(0.5)
+        assert step_sent.wait(30), "the step never reached the worker"
         victim.send_signal(signal.SIGKILL)
         t.join(timeout=15)
         assert not t.is_alive(), "Session.run hung after its worker died"

@@ -3,11 +3,17 @@
     python -m workers --bind tcp://127.0.0.1:0 [--device /job:J/replica:0/task:T/device:CPU:0]
                       [--data-bind ENDPOINT] [--cores 0,1] [--parent-pid PID] [--cluster FILE]
                       [--siblings DEVICE=ENDPOINT,...] [--no-deathsig]
+                      [--log-level LEVEL] [--log-records]
 
 On start it pins itself to `--cores` (BLAS threads limited to as many), then prints one line,
 `workers: serving DEVICE control=ENDPOINT data=ENDPOINT pid=PID`, and serves until it is told to
 shut down or its parent (`--parent-pid`) exits.  A bad or busy address exits with status 2 and a
 message naming it.
+
+It logs (loggers `tensorweave.*`, from `--log-level` up, WARN by default) on stderr, in
+tensorweave's glog-style lines or, with `--log-records` (what a master that starts it asks for),
+one `tensorweave-record {json}` line per record, which the master turns back into records of its
+`tensorweave.workers` logger.
 """
 from __future__ import annotations
 
@@ -30,6 +36,15 @@ def _pin(cores: list[int]) -> None:
         pass
 
 
+def _level(s: str) -> int:
+    """A logging level from its name or number."""
+    import logging
+    level = int(s) if s.lstrip("-").isdigit() else logging.getLevelName(s.upper())
+    if not isinstance(level, int):
+        raise argparse.ArgumentTypeError(f"not a logging level: {s!r}")
+    return level
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m workers", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -46,6 +61,10 @@ def main(argv=None) -> int:
     p.add_argument("--siblings", default="",
                    help="the other devices of this task and their control endpoints, "
                         "DEVICE=ENDPOINT,... (reported to masters that connect here)")
+    p.add_argument("--log-level", default="WARN", type=_level,
+                   help="log from this level up: DEBUG, INFO, WARN, ERROR, FATAL or a number")
+    p.add_argument("--log-records", action="store_true",
+                   help="log one 'tensorweave-record {json}' line per record (for the parent)")
     args = p.parse_args(argv)
     try:
         siblings = dict(item.split("=", 1) for item in args.siblings.split(",") if item)
@@ -59,6 +78,11 @@ def main(argv=None) -> int:
     if args.cores:
         _pin([int(c) for c in args.cores.split(",") if c != ""])
     from .service import WorkerService, _die_with_parent
+    from tensorweave.framework import tf_logging
+    if args.log_records:
+        tf_logging.use_record_lines(args.log_level)
+    else:
+        tf_logging.set_verbosity(args.log_level)
     _die_with_parent(args.parent_pid, deathsig=not args.no_deathsig)
     cluster = None
     if args.cluster:

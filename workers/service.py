@@ -12,12 +12,14 @@ and its `_Recv`s wait in short slices between which the control socket is served
 other steps).  Other steps run on pool threads, so a long step never stops the main thread from
 answering a remote master (liveness) or from aborting a step; pool threads send their replies
 back through an inproc socket the main thread forwards.  The main thread also exits when the parent
-process is gone (no orphans) and logs and drops any malformed message, then keeps serving.
+process is gone (no orphans) and logs (`tensorweave.workers.service`, a warning) and drops any
+malformed message, then keeps serving.
 """
 from __future__ import annotations
 
 import concurrent.futures
 import ctypes
+import logging
 import os
 import signal
 import socket as pysocket
@@ -35,6 +37,8 @@ from tensorweave.runtime import rpc, wire
 _EVENTS, _POLLIN, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)
 
 __all__ = ["WorkerService"]
+
+_logger = logging.getLogger("tensorweave.workers.service")
 
 
 def _die_with_parent(parent_pid: int | None, deathsig: bool = True) -> None:
@@ -211,8 +215,7 @@ class WorkerService:
                 try:
                     header, bufs = wire.unpack(body, rpc.REQUESTS)
                 except wire.WireError as e:
-                    print(f"workers[{self.device}]: rejected a malformed message: {e}",
-                          file=sys.stderr, flush=True)
+                    _logger.warning("rejected a malformed message: %s", e)
                     continue
                 self._dispatch(ident, header, bufs)
 

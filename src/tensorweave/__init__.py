@@ -17,6 +17,7 @@ from __future__ import annotations
 from .framework import dtypes
 from .framework import errors
 from .framework import nest
+from .framework import tf_logging as logging
 from .framework.dtypes import *  # noqa: F401,F403
 from .framework.dtypes import DType, as_dtype
 from .framework.tensor_shape import Dimension, TensorShape, dimension_value

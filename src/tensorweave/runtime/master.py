@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import logging
 import os
 import random
 import select
@@ -34,6 +35,7 @@ import zmq
 
 from ..framework import errors
 from ..framework.device_spec import DeviceSpec
+from ..framework import tf_logging
 from . import wire
 from .devices import Device, local_devices
 from .rpc import REPLIES, WorkerClient, endpoint_dir, error_from_reply, remove_endpoint
@@ -82,12 +84,26 @@ def start_worker_process(device, bind: str, *, cores=(), cluster_file: str | Non
                          data_bind: str | None = None, siblings: dict | None = None):
     """Start `python -m workers` for `device`; returns (Popen, control endpoint, data endpoint).
 
+    The worker runs with Python's safe path (`-P`): the working directory is not on its
+    `sys.path` (nor is an empty `PYTHONPATH` entry, which would mean it), so a `workers.py` or
+    `workers/` of the user's cannot stand in for the worker program; `PYTHONPATH` and installed
+    packages are found as usual.  It logs its records, from this process's `tensorweave` level
+    up, as record lines that `_drain_stderr` hands to the `tensorweave.workers` logger.
+
     Raises OSError naming the address when the worker cannot bind it (bad or busy)."""
     env = dict(os.environ)
     if cores:
         n = str(len(cores))
         env.update(OPENBLAS_NUM_THREADS=n, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n)
-    cmd = [sys.executable, "-m", "workers", "--bind", bind, "--device", device]
+    if "PYTHONPATH" in env:
+        path = [p for p in env["PYTHONPATH"].split(os.pathsep) if p]
+        if path:
+            env["PYTHONPATH"] = os.pathsep.join(path)
+        else:
+            del env["PYTHONPATH"]
+    level = tf_logging.get_verbosity()
+    cmd = [sys.executable, "-P", "-m", "workers", "--bind", bind, "--device", device,
+           "--log-records", "--log-level", str(level)]
     if cores:
         cmd += ["--cores", ",".join(str(c) for c in cores)]
     if parent_pid is not None:
@@ -119,18 +135,27 @@ def start_worker_process(device, bind: str, *, cores=(), cluster_file: str | Non
             _, err = proc.communicate(timeout=5)
         except subprocess.TimeoutExpired:
             pass
+        said = "\n".join(tf_logging.record_from_line(ln, "").getMessage()
+                          for ln in (err or line).splitlines())
         raise OSError(f"worker for {device} at {bind} did not start: "
-                      f"{(err or line).strip() or 'no answer within the timeout'}")
+                      f"{said.strip() or 'no answer within the timeout'}")
     fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
-    threading.Thread(target=_drain_stderr, args=(proc,), daemon=True).start()
+    threading.Thread(target=_drain_stderr, args=(proc, device), daemon=True).start()
     return proc, fields["control"], fields["data"]
 
 
-def _drain_stderr(proc) -> None:
-    """Forward a worker's log lines (malformed messages, ...) to our stderr."""
+def _drain_stderr(proc, device: str = "") -> None:
+    """Hand the records a worker logs (malformed messages, ...) to our `tensorweave.workers`
+    logger, at the worker's level, their messages prefixed with its device; any other line
+    it writes (a crash's traceback) arrives as a warning."""
+    logger = logging.getLogger("tensorweave.workers")
     try:
         for line in proc.stderr:
-            sys.stderr.write(line)
+            if not line.strip():
+                continue
+            record = tf_logging.record_from_line(line, logger.name, device)
+            if logger.isEnabledFor(record.levelno):
+                logger.handle(record)
     except (ValueError, OSError):
         pass
 

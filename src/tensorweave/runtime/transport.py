@@ -10,9 +10,10 @@ timeout (so it can stop), checks every message with `wire.unpack` against `SCHEM
 * `release` -- `{"op": "release", "names": [segment, ...]}`: the receiver of those segments is
   done with them; they go back to this process's arena for reuse.
 
-A malformed message is reported on stderr and dropped; the thread keeps serving.  The thread also
-watches the `ShmReader`'s wake pipe: when the last view of a shared-memory tensor is collected,
-it sends the `release` notice to the tensor's `reply_to` endpoint.
+A malformed message is logged (a warning of `tensorweave.runtime.transport`, at most 20 a
+second) and dropped; the thread keeps serving.  The thread also watches the `ShmReader`'s wake
+pipe: when the last view of a shared-memory tensor is collected, it sends the `release` notice
+to the tensor's `reply_to` endpoint.
 
 Its sending side is `send_tensor(endpoint, key, array, same_host)`: one PUSH socket per (thread,
 peer), `linger=0`, frames sent with `copy=False`; to a peer on the same host, tensors of
@@ -24,11 +25,10 @@ the arenas' segments and drops the reader's mappings.
 """
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import threading
 import time
-import traceback
 
 import numpy as np
 import zmq
@@ -62,31 +62,33 @@ SCHEMA: wire.Schema = {
 }
 
 
-def _log(msg: str) -> None:
-    print(f"tensorweave transport: {msg}", file=sys.stderr, flush=True)
+_logger = logging.getLogger(__name__)
 
 
 class _DropLog:
-    """Reports dropped messages on stderr, at most `per_s` lines a second (a peer flooding
-    garbage must not flood the log); the count of the lines left out is reported later."""
+    """Logs dropped messages as warnings, at most `per_s` a second (a peer flooding garbage
+    must not flood the log); the count of the records left out is logged later.  `clock`:
+    seconds, monotonic (a test passes a fake one)."""
 
-    def __init__(self, per_s: int = 20):
+    def __init__(self, per_s: int = 20, clock=time.monotonic):
         self.per_s = per_s
+        self._clock = clock
         self._window = 0.0
         self._lines = 0
         self._suppressed = 0
 
     def __call__(self, msg: str) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if now - self._window >= 1.0:
             if self._suppressed:
-                _log(f"({self._suppressed} more dropped messages not shown)")
+                _logger.warning("(%d more dropped messages not shown)", self._suppressed,
+                                stacklevel=2)
             self._window, self._lines, self._suppressed = now, 0, 0
         self._lines += 1
         if self._lines > self.per_s:
             self._suppressed += 1
         else:
-            _log(msg)
+            _logger.warning(msg, stacklevel=2)  # (the caller's line)
 
 
 class Transport:
@@ -234,7 +236,7 @@ class Transport:
                 if events.get(self.reader.wake_fd):
                     self._send_releases()
         except Exception:  # a bug here must not die silently
-            _log(f"receiver thread failed:\n{traceback.format_exc()}")
+            _logger.exception("receiver thread of %s failed", self.endpoint)
         finally:
             self._pull.close(0)
 
@@ -273,7 +275,7 @@ class Transport:
             try:
                 self._send(peer, wire.pack({"op": "release", "names": names}), 1.0)
             except (errors.OpError, zmq.ZMQError) as e:
-                _log(f"could not send release notices to {peer}: {e}")
+                _logger.warning("could not send release notices to %s: %s", peer, e)
 
     # --- shutdown ----------------------------------------------------------------------------
     def close(self, timeout_s: float = 5.0) -> None:
@@ -287,7 +289,8 @@ class Transport:
         self.reader.wake()
         self._thread.join(timeout_s)
         if self._thread.is_alive():
-            _log(f"receiver thread of {self.endpoint} did not stop within {timeout_s:g} s")
+            _logger.warning("receiver thread of %s did not stop within %g s", self.endpoint,
+                            timeout_s)
         for s in socks:
             s.close(0)
         for a in list(self._arenas.values()):
