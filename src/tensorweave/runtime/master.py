@@ -44,6 +44,7 @@ from .shm import ShmArena, ShmReader, cleanup_stale
 __all__ = ["Master", "start_worker_process", "WorkerInfo"]
 
 _LIVE_MASTERS: weakref.WeakSet = weakref.WeakSet()
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -344,8 +345,7 @@ class Master:
                 try:
                     header, frames = wire.unpack(s.recv_multipart(copy=False), REPLIES)
                 except wire.WireError as e:
-                    print(f"tensorweave master: dropped a malformed reply from {w.device}: {e}",
-                          file=sys.stderr)
+                    _log.warning("dropped a malformed reply from %s: %s", w.device, e)
                     continue
                 w.client.last_heard = time.monotonic()
                 for name in header.get("released", ()):
