@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tensorweave as tw
-from tensorweave.ops.array_ops import top_k
+from tensorweave.ops.nn_ops import top_k
 from tensorweave.test import check_gradients
 
 

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tensorweave as tw
-from tensorweave.ops.array_ops import top_k
+from tensorweave.ops.nn_ops import top_k
 
 DTYPES = [np.float32, np.float64, np.int32, np.int64, np.uint8, np.bool_, np.complex64]
 

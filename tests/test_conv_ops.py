@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tensorweave as tw
-from tensorweave.ops import nn_ops
+from tensorweave.ops import conv_ops
 from tensorweave.test import check_gradients
 
 
@@ -431,7 +431,7 @@ def test_pool_second_order():
 
     def grad_grad(a, g):  # MaxPoolGradGrad's own gradient
         y = tw.nn.max_pool(a, 2, 1, "VALID")
-        return nn_ops.max_pool_grad_grad(a, y, g, [1, 2, 2, 1], [1, 1, 1, 1], "VALID")
+        return conv_ops.max_pool_grad_grad(a, y, g, [1, 2, 2, 1], [1, 1, 1, 1], "VALID")
     check_gradients(grad_grad, [x, rng.randn(*x.shape)], wrt=[1])
 
 
@@ -453,7 +453,7 @@ def test_separable_and_atrous_conv2d():
 
 def test_avg_pool_grad_gradient():
     dy = np.random.RandomState(6).randn(1, 2, 2, 2)
-    check_gradients(lambda g: nn_ops.avg_pool_grad([1, 3, 4, 2], g, [1, 2, 2, 1],
+    check_gradients(lambda g: conv_ops.avg_pool_grad([1, 3, 4, 2], g, [1, 2, 2, 1],
                                                    [1, 2, 2, 1], "SAME"), [dy])
 
 

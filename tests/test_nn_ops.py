@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tensorweave as tw
-from tensorweave.ops import array_ops
+from tensorweave.ops import nn_ops
 from tensorweave.test import check_gradients
 
 SCALE, ALPHA = 1.0507009873554804934193349852946, 1.6732632423543772848170429916717
@@ -588,7 +588,7 @@ def test_embedding_lookup_errors_and_max_norm():
 # ----------------------------------------------------------------------------------------------
 def test_nn_namespace_reexports_other_families():
     assert tw.nn.sigmoid is tw.sigmoid and tw.nn.tanh is tw.tanh
-    assert tw.nn.top_k is array_ops.top_k
+    assert tw.nn.top_k is nn_ops.top_k and tw.math.top_k is nn_ops.top_k
     for name in ("relu", "softmax", "conv2d", "max_pool", "embedding_lookup", "dropout",
                  "moments", "batch_normalization", "l2_loss"):
         assert callable(getattr(tw.nn, name))

@@ -38,7 +38,12 @@ from .framework.random_seed import get_seed, set_random_seed
 from .ops.constant_op import *  # noqa: F401,F403
 from .ops.control_flow_ops import *  # noqa: F401,F403
 from .ops.array_ops import *  # noqa: F401,F403
+from .ops.slicing_ops import *  # noqa: F401,F403
+from .ops.indexing_ops import *  # noqa: F401,F403
+from .ops.mask_ops import *  # noqa: F401,F403
 from .ops.math_ops import *  # noqa: F401,F403
+from .ops.linalg_ops import *  # noqa: F401,F403
+from .ops.segment_ops import *  # noqa: F401,F403
 from .ops.state_ops import *  # noqa: F401,F403
 from .ops.variables import *  # noqa: F401,F403
 from .ops.variable_scope import *  # noqa: F401,F403
@@ -51,6 +56,7 @@ from .ops import indexed_slices_ops as _indexed_slices_ops  # noqa: F401 - Index
 from .ops import sendrecv_ops as _sendrecv_ops  # noqa: F401 - registers _Send/_Recv
 from .ops import lstm_ops as _lstm_ops  # noqa: F401 - registers the fused LSTM ops
 from .ops.rnn import reverse_sequence
+from .compiler import constant_folding as _constant_folding  # noqa: F401 - build-time folding
 
 # --- autodiff ----------------------------------------------------------------------------------
 from .autodiff import array_grad as _array_grad  # noqa: F401 - registers gradients

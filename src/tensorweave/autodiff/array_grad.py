@@ -13,8 +13,10 @@ from ..framework import dtypes as _dtypes
 from ..framework.convert import constant_value, convert_to_tensor
 from ..framework.graph import colocate_with
 from ..framework.indexed_slices import IndexedSlices
-from ..ops import array_ops
+from ..framework.slicing import SS_MASKS
+from ..ops import array_ops, indexing_ops, math_ops, slicing_ops
 from ..ops.constant_op import constant
+from .grad_util import unbroadcast
 from .registry import NoGradient, RegisterGradient
 
 for _t in ("Shape", "Size", "Rank", "ZerosLike", "OnesLike", "StopGradient", "ShapeN",
@@ -87,13 +89,11 @@ def _squeeze_grad(op, grad):
 
 @RegisterGradient("Fill")
 def _fill_grad(op, grad):
-    from ..ops import math_ops
     return None, math_ops.reduce_sum(grad)
 
 
 @RegisterGradient("BroadcastTo")
 def _broadcast_to_grad(op, grad):
-    from .grad_util import unbroadcast
     return unbroadcast(grad, op.inputs[0]), None
 
 
@@ -125,7 +125,6 @@ def _reverse_grad(op, grad):
 @RegisterGradient("Tile")
 def _tile_grad(op, grad):
     """Reshape the gradient to [m0, d0, m1, d1, ...] and sum over the m axes."""
-    from ..ops import math_ops
     x, multiples = op.inputs
     grad = _dense(grad)
     m = _ints(multiples)
@@ -149,8 +148,8 @@ def _pad_slice(op, grad):
     if pv is not None:
         begin = np.asarray(pv).reshape(-1, 2)[:, 0].astype(paddings.dtype.np)
     else:
-        begin = array_ops.reshape(array_ops.slice(paddings, [0, 0], [-1, 1]), [-1])
-    return array_ops.slice(_dense(grad), begin, _shape_like(x, paddings.dtype))
+        begin = array_ops.reshape(slicing_ops.slice(paddings, [0, 0], [-1, 1]), [-1])
+    return slicing_ops.slice(_dense(grad), begin, _shape_like(x, paddings.dtype))
 
 
 @RegisterGradient("Pad")
@@ -188,7 +187,7 @@ def _concat_grad(op, grad):
             return array_ops.split(grad, sizes, a) + [None]
     shapes = [array_ops.shape(x) for x in xs]
     offsets = array_ops.concat_offset(axis if a is None else a, shapes)
-    return [array_ops.slice(grad, o, s) for o, s in zip(offsets, shapes)] + [None]
+    return [slicing_ops.slice(grad, o, s) for o, s in zip(offsets, shapes)] + [None]
 
 
 def _zeros_for_none(op, grads):
@@ -230,7 +229,6 @@ def _slice_grad(op, grad):
         after = [d - s - bi for d, s, bi in zip(x.shape.as_list(), y.shape.as_list(), b)]
         paddings = np.stack([b, after], axis=1).astype(begin.dtype.np)
         return array_ops.pad(grad, paddings), None, None
-    from ..ops import math_ops
     dt = begin.dtype
     col = array_ops.stack([array_ops.rank(x), 1])
     before = array_ops.reshape(begin, col)
@@ -240,7 +238,7 @@ def _slice_grad(op, grad):
 
 
 def _ss_masks(op) -> dict:
-    return {m: op.get_attr(m) for m in array_ops._SS_MASKS}
+    return {m: op.get_attr(m) for m in SS_MASKS}
 
 
 @RegisterGradient("StridedSlice")
@@ -250,7 +248,7 @@ def _strided_slice_grad(op, grad):
         shape = constant(x.shape.as_list(), dtype=begin.dtype, name="Shape")
     else:
         shape = array_ops.shape(x, out_type=begin.dtype)
-    return (array_ops.strided_slice_grad(shape, begin, end, strides, _dense(grad),
+    return (slicing_ops.strided_slice_grad(shape, begin, end, strides, _dense(grad),
                                          **_ss_masks(op)), None, None, None)
 
 
@@ -258,7 +256,7 @@ def _strided_slice_grad(op, grad):
 def _strided_slice_grad_grad(op, grad):
     _, begin, end, strides, _ = op.inputs
     return (None, None, None, None,
-            array_ops.strided_slice(_dense(grad), begin, end, strides, **_ss_masks(op)))
+            slicing_ops.strided_slice(_dense(grad), begin, end, strides, **_ss_masks(op)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -302,9 +300,9 @@ def _gather_grad_dense(params, indices, a, grad):
         p = params.shape.as_list()
         target = [p[a]] + p[:a] + p[a + 1:]
     else:
-        target = array_ops.gather(array_ops.shape(params, out_type=indices.dtype),
+        target = indexing_ops.gather(array_ops.shape(params, out_type=indices.dtype),
                                   [a] + list(range(a)) + list(range(a + 1, pr)))
-    scattered = array_ops.scatter_nd(array_ops.expand_dims(indices, -1), moved, target)
+    scattered = indexing_ops.scatter_nd(array_ops.expand_dims(indices, -1), moved, target)
     back = list(range(1, a + 1)) + [0] + list(range(a + 1, pr))
     return array_ops.transpose(scattered, back)
 
@@ -316,12 +314,12 @@ def _gather_nd_grad(op, grad):
     ref_shape = array_ops.shape(params, out_type=indices.dtype)
     if indices.shape.ndims == 2 and indices.shape[-1].value == 1:
         return IndexedSlices(grad, array_ops.squeeze(indices, axis=-1), ref_shape), None
-    return array_ops.scatter_nd(indices, grad, ref_shape), None
+    return indexing_ops.scatter_nd(indices, grad, ref_shape), None
 
 
 @RegisterGradient("ScatterNd")
 def _scatter_nd_grad(op, grad):
-    return None, array_ops.gather_nd(_dense(grad), op.inputs[0]), None
+    return None, indexing_ops.gather_nd(_dense(grad), op.inputs[0]), None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -337,7 +335,6 @@ def _select_grad(op, grad):
 
 @RegisterGradient("SelectV2")
 def _select_v2_grad(op, grad):
-    from .grad_util import unbroadcast
     c, x, y = op.inputs
     grad = _dense(grad)
     zeros = array_ops.zeros([], dtype=grad.dtype)
@@ -349,7 +346,6 @@ def _select_v2_grad(op, grad):
 @RegisterGradient("TopKV2")
 def _top_k_grad(op, grad, _):
     """Scatter the values' gradient to the positions the indices name (rows flattened)."""
-    from ..ops import math_ops
     x, indices = op.inputs[0], op.outputs[1]
     grad = _dense(grad)
     if x.shape.is_fully_defined() and indices.shape.is_fully_defined():
@@ -359,7 +355,7 @@ def _top_k_grad(op, grad, _):
         offsets = (np.arange(outer, dtype=np.int32) * n).reshape(-1, 1)
         flat = array_ops.reshape(
             math_ops.add(array_ops.reshape(indices, [outer, k]), offsets), [-1, 1])
-        dense = array_ops.scatter_nd(flat, array_ops.reshape(grad, [-1]), [outer * n])
+        dense = indexing_ops.scatter_nd(flat, array_ops.reshape(grad, [-1]), [outer * n])
         return array_ops.reshape(dense, dims), None
     in_shape = array_ops.shape(x)
     ind_lastdim = array_ops.shape(indices)[-1]
@@ -369,7 +365,7 @@ def _top_k_grad(op, grad, _):
     offsets = array_ops.expand_dims(math_ops.range(0, outerdim * in_lastdim, in_lastdim), -1)
     flat = array_ops.reshape(math_ops.add(ind_2d, offsets), [-1, 1])
     total = array_ops.expand_dims(math_ops.reduce_prod(in_shape), 0)
-    dense = array_ops.scatter_nd(flat, array_ops.reshape(grad, [-1]), total)
+    dense = indexing_ops.scatter_nd(flat, array_ops.reshape(grad, [-1]), total)
     return array_ops.reshape(dense, in_shape), None
 
 
@@ -379,19 +375,18 @@ def _top_k_grad(op, grad, _):
 @RegisterGradient("DynamicPartition")
 def _dynamic_partition_grad(op, *grads):
     """Partition the positions 0..n-1 the same way, then stitch the gradients back."""
-    from ..ops import math_ops
     data, partitions = op.inputs
     prefix = array_ops.shape(partitions)
     positions = array_ops.reshape(math_ops.range(math_ops.reduce_prod(prefix)), prefix)
-    parts = array_ops.dynamic_partition(positions, partitions, op.get_attr("num_partitions"))
-    stitched = array_ops.parallel_dynamic_stitch(parts, [_dense(g) for g in grads])
+    parts = indexing_ops.dynamic_partition(positions, partitions, op.get_attr("num_partitions"))
+    stitched = indexing_ops.parallel_dynamic_stitch(parts, [_dense(g) for g in grads])
     return array_ops.reshape(stitched, _shape_like(data)), None
 
 
 def _stitch_grad(op, grad):
     n = op.get_attr("N")
     grad = _dense(grad)
-    return [None] * n + [array_ops.gather(grad, i) for i in op.inputs[:n]]
+    return [None] * n + [indexing_ops.gather(grad, i) for i in op.inputs[:n]]
 
 
 RegisterGradient("DynamicStitch")(_stitch_grad)

@@ -16,9 +16,16 @@ attr) the first time a gradient asks for a value; cached plans are invalidated.
 from __future__ import annotations
 
 from ..framework import dtypes as _dtypes
+from ..framework.convert import convert_to_tensor
 from ..framework.func_graph import FuncGraph, FunctionDef
 from ..framework.graph import Tensor, get_default_graph
+from ..framework.indexed_slices import IndexedSlices
 from ..framework.tensor_shape import TensorShape
+from ..ops import array_ops, math_ops
+from ..ops.constant_op import constant
+from ..ops.control_flow_ops import unify_captures
+from ..ops.tensor_array_ops import add_n_lists, get_item, zeros_like_list
+from .gradients import gradients
 from .registry import RegisterGradient
 
 
@@ -27,8 +34,6 @@ def _trainable(dt) -> bool:
 
 
 def _zeros_like(t):
-    from ..ops import array_ops
-    from ..ops.tensor_array_ops import zeros_like_list
     return zeros_like_list(t) if t.dtype is _dtypes.variant else array_ops.zeros_like(t)
 
 
@@ -40,7 +45,6 @@ def _add_output(op, dtype, shape) -> Tensor:
 
 
 def _copy_constant(t):
-    from ..ops.constant_op import constant
     return constant(t.op.get_attr("value"), dtype=t.dtype)
 
 
@@ -79,8 +83,6 @@ def _hook(fg: FuncGraph, gg: FuncGraph, op, arg_offset: int, resolve):
 
 @RegisterGradient("If")
 def _if_grad(op, *grads):
-    from ..ops.control_flow_ops import _unify_captures
-    from .gradients import gradients
     n_out = len(op._attrs["Tout"])
     grads = list(grads[:n_out])
     outer = get_default_graph()
@@ -103,7 +105,7 @@ def _if_grad(op, *grads):
             gg.set_outputs([_densify(g) if g is not None else _zeros_like(x)
                             for g, x in zip(gxs, xs)])
         grad_graphs.append(gg)
-    captured = _unify_captures(grad_graphs)
+    captured = unify_captures(grad_graphs)
     touts = [arg_ts[i].dtype for i in diff]
     shapes = [a.shape.most_specific_compatible_shape(b.shape)
               for a, b in zip(grad_graphs[0].outputs, grad_graphs[1].outputs)]
@@ -119,8 +121,6 @@ def _if_grad(op, *grads):
 
 
 def _densify(g):
-    from ..framework.convert import convert_to_tensor
-    from ..framework.indexed_slices import IndexedSlices
     return convert_to_tensor(g) if isinstance(g, IndexedSlices) else g
 
 
@@ -139,11 +139,6 @@ def _while_accumulator(op, t: Tensor) -> Tensor:
 
 @RegisterGradient("While")
 def _while_grad(op, *grads):
-    from ..ops import math_ops
-    from ..ops.constant_op import constant
-    from ..ops.control_flow_ops import _unify_captures
-    from ..ops.tensor_array_ops import get_item
-    from .gradients import gradients
     n = op._attrs["n_loop"]
     if not op._attrs.get("back_prop", True):
         return [None] * len(op.inputs)  # while_loop(back_prop=False): no gradient, as in TF1
@@ -189,7 +184,7 @@ def _while_grad(op, *grads):
     cg.inputs.extend(cargs)
     with cg.as_default():
         cg.set_outputs([math_ops.less(cargs[0], cg.capture(count))])
-    captured = _unify_captures([cg, bg])
+    captured = unify_captures([cg, bg])
 
     init = [constant(0, dtype=int32, name="grad_counter")]
     for j in diff:
@@ -212,8 +207,6 @@ def _while_grad(op, *grads):
 
 
 def _accumulate(total, g):
-    from ..ops import math_ops
-    from ..ops.tensor_array_ops import add_n_lists
     if total.dtype is _dtypes.variant:
         return add_n_lists([total, g])
     return math_ops.add(total, g)

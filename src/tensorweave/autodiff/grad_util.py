@@ -7,6 +7,7 @@ nothing was broadcast); otherwise `BroadcastGradientArgs` computes them at run t
 from __future__ import annotations
 
 from ..framework.tensor_shape import TensorShape
+from ..ops import array_ops, math_ops
 
 __all__ = ["unbroadcast", "binary_unbroadcast", "static_reduction_axes"]
 
@@ -28,7 +29,6 @@ def static_reduction_axes(x_shape: TensorShape, g_shape: TensorShape):
 
 def unbroadcast(grad, x):
     """`grad` summed to `x`'s shape (x was broadcast to grad's shape in the forward op)."""
-    from ..ops import array_ops, math_ops
     axes = static_reduction_axes(x.shape, grad.shape)
     if axes is not None:
         if not axes:
@@ -68,7 +68,6 @@ def _pair_axes(a: TensorShape, b: TensorShape):
 
 
 def _sum_to(grad, x, axes):
-    from ..ops import array_ops, math_ops
     if not axes:
         return grad
     r = math_ops.reduce_sum(grad, axes)

@@ -18,6 +18,9 @@ from ..framework import dtypes as _dtypes
 from ..framework.convert import convert_to_tensor
 from ..framework.graph import Tensor, get_default_graph, name_scope
 from ..framework.indexed_slices import IndexedSlices
+from ..ops import array_ops, math_ops
+from ..ops.constant_op import constant
+from ..ops.tensor_array_ops import add_n_lists, zeros_like_list
 from .registry import get_gradient_function
 
 __all__ = ["gradients", "UnconnectedGradients", "aggregate_gradients", "hessians"]
@@ -58,14 +61,12 @@ def _to_graph_tensor(x, as_ref: bool):
 
 def aggregate_gradients(grads, name=None):
     """Sum a list of gradients (Tensors and/or IndexedSlices) for one tensor."""
-    from ..ops import array_ops, math_ops
     grads = [g for g in grads if g is not None]
     if not grads:
         return None
     if len(grads) == 1:
         return grads[0]
     if grads[0].dtype is _dtypes.variant:  # gradients of TensorArray lists
-        from ..ops.tensor_array_ops import add_n_lists
         return add_n_lists(grads)
     if all(isinstance(g, IndexedSlices) for g in grads):
         values = array_ops.concat([g.values for g in grads], 0)
@@ -95,7 +96,6 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
               gate_gradients=False, aggregation_method=None, stop_gradients=None,
               unconnected_gradients=UnconnectedGradients.NONE):
     """TF1 `tf.gradients`: symbolic d(sum ys)/d(x) for each x in `xs` (None if unconnected)."""
-    from ..ops import array_ops
     ys = [_to_graph_tensor(y, False) for y in _as_list(ys)]
     xs = [_to_graph_tensor(x, True) for x in _as_list(xs)]
     grad_ys = _as_list(grad_ys) if grad_ys is not None else [None] * len(ys)
@@ -235,14 +235,11 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
 
 def _zeros_like(t):
     if t.dtype is _dtypes.variant:
-        from ..ops.tensor_array_ops import zeros_like_list
         return zeros_like_list(t)
-    from ..ops import array_ops
     return array_ops.zeros_like(t)
 
 
 def _ones_const(dtype, name):
-    from ..ops.constant_op import constant
     return constant(1, dtype=dtype, name=name)
 
 
@@ -258,7 +255,6 @@ def hessians(ys, xs, name="hessians", colocate_gradients_with_ops=False, gate_gr
              aggregation_method=None):
     """TF1 `tf.hessians`: the Hessian of sum(ys) with respect to each x (via gradients of
     gradients; each x must be 1-D or is flattened as in TF1)."""
-    from ..ops import array_ops
     xs = _as_list(xs)
     out = []
     with name_scope(name, "hessians", _as_list(ys) + xs):

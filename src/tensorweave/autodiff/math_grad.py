@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..framework import dtypes
 from ..framework.convert import constant_value
-from ..ops import array_ops, math_ops
+from ..ops import array_ops, indexing_ops, linalg_ops, mask_ops, math_ops, segment_ops
 from ..ops.constant_op import constant
 from .grad_util import binary_unbroadcast, unbroadcast
 from .registry import NoGradient, RegisterGradient
@@ -160,7 +161,7 @@ def _zeta_grad(op, grad):
 @RegisterGradient("Cross")
 def _cross_grad(op, grad):
     u, v = op.inputs
-    return math_ops.cross(v, grad), math_ops.cross(grad, u)
+    return linalg_ops.cross(v, grad), linalg_ops.cross(grad, u)
 
 
 @RegisterGradient("AddN")
@@ -334,7 +335,7 @@ def _cast_grad(op, grad):
 def _matmul_grad(op, grad):
     a, b = (conj(t) for t in op.inputs)
     ta, tb = op.get_attr("transpose_a"), op.get_attr("transpose_b")
-    mm = math_ops.matmul
+    mm = linalg_ops.matmul
     if not ta and not tb:
         return mm(grad, b, transpose_b=True), mm(a, grad, transpose_a=True)
     if not ta and tb:
@@ -349,7 +350,7 @@ def _matmul_grad(op, grad):
 def _batch_matmul_grad(op, grad):
     x, y = op.inputs
     adj_x, adj_y = op.get_attr("adj_x"), op.get_attr("adj_y")
-    mm = math_ops.matmul
+    mm = linalg_ops.matmul
     if not adj_x:
         if not adj_y:
             gx, gy = mm(grad, y, adjoint_b=True), mm(x, grad, adjoint_a=True)
@@ -365,7 +366,7 @@ def _batch_matmul_grad(op, grad):
 
 def _explicit_subscripts(op):
     """The einsum equation of `op` with '...' replaced by letters (needs known ranks)."""
-    subs, out = math_ops.parse_einsum(op.get_attr("equation"), len(op.inputs))
+    subs, out = linalg_ops.parse_einsum(op.get_attr("equation"), len(op.inputs))
     used = set("".join(subs) + out)
     free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in used]
     n_ell = 0
@@ -402,7 +403,7 @@ def _einsum_grad(op, grad):
         if any(c not in seen for c in sub):  # summed over in x alone: broadcast back via ones
             operands.append(array_ops.ones_like(x))
             in_subs.append(sub)
-        g = math_ops.einsum(",".join(in_subs) + "->" + sub, *operands)
+        g = linalg_ops.einsum(",".join(in_subs) + "->" + sub, *operands)
         grads.append(unbroadcast(g, x))
     return grads
 
@@ -515,18 +516,17 @@ def _prod_others_static(x, red, dims):
 
 def _prod_others_dynamic(x, axes):
     """The same product when the axes or the rank are known only at run time (TF1's way)."""
-    from ..framework import dtypes
     rank = array_ops.rank(x)
     red = math_ops.cast(array_ops.reshape(axes, [-1]), dtypes.int32)
     red = math_ops.floormod(math_ops.add(red, rank), rank)
     idx = math_ops.range(0, rank)
     is_other = math_ops.reduce_all(math_ops.not_equal(array_ops.expand_dims(idx, 1),
                                                       array_ops.expand_dims(red, 0)), axis=1)
-    other = array_ops.boolean_mask(idx, is_other)
+    other = mask_ops.boolean_mask(idx, is_other)
     perm = array_ops.concat([red, other], 0)
     shape = array_ops.shape(x)
-    n_red = math_ops.reduce_prod(array_ops.gather(shape, red))
-    n_other = math_ops.reduce_prod(array_ops.gather(shape, other))
+    n_red = math_ops.reduce_prod(indexing_ops.gather(shape, red))
+    n_other = math_ops.reduce_prod(indexing_ops.gather(shape, other))
     permuted = array_ops.transpose(x, perm)
     flat = array_ops.reshape(permuted, array_ops.stack([n_red, n_other]))
     left = math_ops.cumprod(flat, axis=0, exclusive=True)
@@ -558,7 +558,7 @@ def _gather_drop_negatives(params, ids):
     """(params gathered at max(ids, 0) with zero rows where ids < 0, the keep mask shaped to
     broadcast against the result) -- TF1's _GatherDropNegatives."""
     zero = array_ops.zeros_like(ids)
-    gathered = array_ops.gather(params, math_ops.maximum(ids, zero))
+    gathered = indexing_ops.gather(params, math_ops.maximum(ids, zero))
     keep = math_ops.greater_equal(ids, zero)
     r_ids, r_g = ids.shape.ndims, gathered.shape.ndims
     if r_ids is None or r_g is None:
@@ -580,22 +580,22 @@ def _rows_like(counts, data):
 
 @RegisterGradient("SegmentSum")
 def _segment_sum_grad(op, grad):
-    return array_ops.gather(grad, op.inputs[1]), None
+    return indexing_ops.gather(grad, op.inputs[1]), None
 
 
 @RegisterGradient("SegmentMean")
 def _segment_mean_grad(op, grad):
     data, ids = op.inputs
-    counts = math_ops.segment_sum(array_ops.ones_like(ids, dtype=grad.dtype), ids)
-    return array_ops.gather(math_ops.realdiv(grad, _rows_like(counts, data)), ids), None
+    counts = segment_ops.segment_sum(array_ops.ones_like(ids, dtype=grad.dtype), ids)
+    return indexing_ops.gather(math_ops.realdiv(grad, _rows_like(counts, data)), ids), None
 
 
 def _segment_min_or_max_grad(op, grad):
     """The gradient goes to the elements equal to their segment's extreme, split among ties."""
     data, ids = op.inputs
-    is_selected = math_ops.equal(data, array_ops.gather(op.outputs[0], ids))
-    num_selected = math_ops.segment_sum(math_ops.cast(is_selected, grad.dtype), ids)
-    gathered = array_ops.gather(math_ops.divide(grad, num_selected), ids)
+    is_selected = math_ops.equal(data, indexing_ops.gather(op.outputs[0], ids))
+    num_selected = segment_ops.segment_sum(math_ops.cast(is_selected, grad.dtype), ids)
+    gathered = indexing_ops.gather(math_ops.divide(grad, num_selected), ids)
     return array_ops.where(is_selected, gathered, array_ops.zeros_like(data)), None
 
 
@@ -613,7 +613,8 @@ def _unsorted_segment_min_or_max_grad(op, grad):
     data, ids, num = op.inputs
     gathered_out, keep = _gather_drop_negatives(op.outputs[0], ids)
     is_selected = math_ops.logical_and(math_ops.equal(data, gathered_out), keep)
-    num_selected = math_ops.unsorted_segment_sum(math_ops.cast(is_selected, grad.dtype), ids, num)
+    num_selected = segment_ops.unsorted_segment_sum(math_ops.cast(is_selected, grad.dtype), ids,
+                                                    num)
     gathered = _gather_drop_negatives(math_ops.divide(grad, num_selected), ids)[0]
     return array_ops.where(is_selected, gathered, array_ops.zeros_like(gathered)), None, None
 
@@ -626,16 +627,15 @@ RegisterGradient("UnsortedSegmentMin")(_unsorted_segment_min_or_max_grad)
 def _unsorted_segment_prod_grad(op, grad):
     """The product of the other elements of the segment: out / x, or the product of the
     non-zero elements at the single zero of a segment (0 where a segment has several)."""
-    from ..framework import dtypes
     data, ids, num = op.inputs
     is_zero = math_ops.equal(data, array_ops.zeros_like(data))
-    num_zeros = math_ops.unsorted_segment_sum(math_ops.cast(is_zero, dtypes.int32), ids, num)
+    num_zeros = segment_ops.unsorted_segment_sum(math_ops.cast(is_zero, dtypes.int32), ids, num)
     grad = array_ops.where(math_ops.greater(num_zeros, 1), array_ops.zeros_like(grad), grad)
     non_zero_data = array_ops.where(is_zero, array_ops.ones_like(data), data)
-    non_zero_prod = math_ops.unsorted_segment_prod(non_zero_data, ids, num)
+    non_zero_prod = segment_ops.unsorted_segment_prod(non_zero_data, ids, num)
     clipped = math_ops.maximum(ids, array_ops.zeros_like(ids))
-    gathered_prod = array_ops.gather(op.outputs[0], clipped)
-    gathered_non_zero_prod = array_ops.gather(non_zero_prod, clipped)
+    gathered_prod = indexing_ops.gather(op.outputs[0], clipped)
+    gathered_non_zero_prod = indexing_ops.gather(non_zero_prod, clipped)
     prod_divided_by_el = math_ops.realdiv(gathered_prod, data)  # may be inf/nan: not selected
     partial = array_ops.where(is_zero, gathered_non_zero_prod, prod_divided_by_el)
     return mul(_gather_drop_negatives(grad, ids)[0], partial), None, None

@@ -8,7 +8,7 @@ gradient of `conv2d_transpose`).
 from __future__ import annotations
 
 from ..framework.graph import apply_op
-from ..ops import array_ops, math_ops, nn_ops
+from ..ops import array_ops, conv_ops, math_ops, nn_ops
 from .registry import NoGradient, RegisterGradient
 
 
@@ -190,12 +190,12 @@ def _register_conv_gradients(fwd_type, input_type, filter_type, conv, backprop_i
 
 
 _register_conv_gradients("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter",
-                         nn_ops.conv2d, nn_ops.conv2d_backprop_input,
-                         nn_ops.conv2d_backprop_filter)
+                         conv_ops.conv2d, conv_ops.conv2d_backprop_input,
+                         conv_ops.conv2d_backprop_filter)
 _register_conv_gradients("DepthwiseConv2dNative", "DepthwiseConv2dNativeBackpropInput",
-                         "DepthwiseConv2dNativeBackpropFilter", nn_ops.depthwise_conv2d_native,
-                         nn_ops.depthwise_conv2d_native_backprop_input,
-                         nn_ops.depthwise_conv2d_native_backprop_filter)
+                         "DepthwiseConv2dNativeBackpropFilter", conv_ops.depthwise_conv2d_native,
+                         conv_ops.depthwise_conv2d_native_backprop_input,
+                         conv_ops.depthwise_conv2d_native_backprop_filter)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -208,29 +208,29 @@ def _pool_kw(op) -> dict:
 
 @RegisterGradient("MaxPool")
 def _max_pool_grad(op, grad):
-    return nn_ops.max_pool_grad(op.inputs[0], op.outputs[0], grad, **_pool_kw(op))
+    return conv_ops.max_pool_grad(op.inputs[0], op.outputs[0], grad, **_pool_kw(op))
 
 
 @RegisterGradient("MaxPoolGrad")
 def _max_pool_grad_grad(op, grad):
     x, y, _ = op.inputs
-    return _zeros(x), _zeros(y), nn_ops.max_pool_grad_grad(x, y, grad, **_pool_kw(op))
+    return _zeros(x), _zeros(y), conv_ops.max_pool_grad_grad(x, y, grad, **_pool_kw(op))
 
 
 @RegisterGradient("MaxPoolGradGrad")
 def _max_pool_grad_grad_grad(op, grad):
     x, y, _ = op.inputs
-    return _zeros(x), _zeros(y), nn_ops.max_pool_grad(x, y, grad, **_pool_kw(op))
+    return _zeros(x), _zeros(y), conv_ops.max_pool_grad(x, y, grad, **_pool_kw(op))
 
 
 @RegisterGradient("AvgPool")
 def _avg_pool_grad(op, grad):
-    return nn_ops.avg_pool_grad(_shape_of(op.inputs[0]), grad, **_pool_kw(op))
+    return conv_ops.avg_pool_grad(_shape_of(op.inputs[0]), grad, **_pool_kw(op))
 
 
 @RegisterGradient("AvgPoolGrad")
 def _avg_pool_grad_grad(op, grad):
-    return None, nn_ops.avg_pool(grad, **_pool_kw(op))
+    return None, conv_ops.avg_pool(grad, **_pool_kw(op))
 
 
 # ----------------------------------------------------------------------------------------------

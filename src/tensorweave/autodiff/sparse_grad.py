@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..framework import dtypes as _dtypes
 from ..framework.sparse_tensor import SparseTensor
-from ..ops import array_ops, math_ops, sparse_ops
+from ..ops import array_ops, indexing_ops, math_ops, sparse_ops
 from .registry import NoGradient, RegisterGradient
 
 NoGradient("CTCGreedyDecoder")
@@ -20,7 +20,7 @@ NoGradient("CTCBeamSearchDecoder")
 def _sparse_to_dense_grad(op, grad):
     indices, _, values, _ = op.inputs
     idx = indices if indices.shape.ndims == 2 else array_ops.reshape(indices, [-1, 1])
-    gathered = array_ops.gather_nd(grad, idx)
+    gathered = indexing_ops.gather_nd(grad, idx)
     values_grad = gathered if values.shape.ndims != 0 else math_ops.reduce_sum(gathered)
     default_grad = math_ops.reduce_sum(grad) - math_ops.reduce_sum(gathered)
     return None, None, values_grad, default_grad
@@ -32,7 +32,7 @@ def _sparse_reorder_grad(op, _, values_grad):
     indices, _, shape = op.inputs
     positions = math_ops.range(array_ops.shape(indices)[0])
     reordered = sparse_ops.sparse_reorder(SparseTensor(indices, positions, shape))
-    return None, array_ops.gather(values_grad, array_ops.invert_permutation(reordered.values)), \
+    return None, indexing_ops.gather(values_grad, array_ops.invert_permutation(reordered.values)), \
         None
 
 
@@ -50,11 +50,11 @@ def _sparse_dense_matmul_grad(op, grad):
     rows, cols = a_indices[:, 0], a_indices[:, 1]
     op_b = array_ops.transpose(b, conjugate=cplx) if adj_b else b
     if not adj_a:
-        parts_g, parts_b = array_ops.gather(grad, rows), array_ops.gather(op_b, cols)
+        parts_g, parts_b = indexing_ops.gather(grad, rows), indexing_ops.gather(op_b, cols)
         if cplx:
             parts_b = math_ops.conj(parts_b)
     else:
-        parts_g, parts_b = array_ops.gather(grad, cols), array_ops.gather(op_b, rows)
+        parts_g, parts_b = indexing_ops.gather(grad, cols), indexing_ops.gather(op_b, rows)
         if cplx:
             parts_g = math_ops.conj(parts_g)
     return None, math_ops.reduce_sum(parts_g * parts_b, axis=1), None, b_grad
@@ -71,7 +71,7 @@ def _sparse_reduce_sum_grad(op, out_grad):
     kept_shape = array_ops.where_v2(reduced, array_ops.ones_like(shape), shape)
     grad = array_ops.reshape(out_grad, kept_shape)
     kept = math_ops.cast(math_ops.logical_not(reduced), _dtypes.int64)
-    return None, array_ops.gather_nd(grad, indices * kept), None, None
+    return None, indexing_ops.gather_nd(grad, indices * kept), None, None
 
 
 _CTC_SECOND_ORDER = "_CTCLossGradientHasNoGradient"

@@ -9,6 +9,7 @@ from ..framework.convert import convert_to_tensor
 from ..framework.graph import colocate_with, name_scope
 from ..framework.indexed_slices import IndexedSlices
 from . import array_ops, math_ops
+from .nn_ops import l2_loss
 
 __all__ = ["clip_by_value", "clip_by_norm", "global_norm", "clip_by_global_norm",
            "clip_by_average_norm"]
@@ -66,7 +67,6 @@ def _check_list(t_list):
 
 def global_norm(t_list, name=None):
     """TF1 `tf.global_norm`: sqrt(sum of ||t||^2 over the list); None entries are ignored."""
-    from .nn_ops import l2_loss
     t_list = _check_list(t_list)
     with name_scope(name, "global_norm", [t for t in t_list if t is not None]):
         values = [_values(t, f"t_{i}") if t is not None else None for i, t in enumerate(t_list)]

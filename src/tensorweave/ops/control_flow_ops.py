@@ -36,6 +36,9 @@ from ..framework.func_graph import FunctionDef, build_func_graph
 from ..framework.graph import Operation, Tensor, _as_op, get_default_graph, name_scope
 from ..framework.op_registry import register_op
 from ..framework.tensor_shape import TensorShape, as_shape
+from . import array_ops, math_ops
+from .array_ops import identity
+from .tensor_array_ops import TensorArray
 
 __all__ = ["no_op", "group", "tuple", "with_dependencies", "cond", "case", "while_loop",
            "Assert"]
@@ -74,7 +77,6 @@ def group(*inputs, name=None) -> Operation:
 
 def with_dependencies(dependencies, output_tensor, name=None):
     """`output_tensor` (through an Identity) computed only after `dependencies` have run."""
-    from .array_ops import identity
     with name_scope(name, "control_dependency", list(dependencies) + [output_tensor]) as scope:
         g = get_default_graph()
         with g.control_dependencies(dependencies):
@@ -135,7 +137,6 @@ def _while_shape(op):
 # building bodies
 # ----------------------------------------------------------------------------------------------
 def _leaf_to_tensor(x, what):
-    from .tensor_array_ops import TensorArray
     if isinstance(x, TensorArray):
         return x.handle
     if isinstance(x, Tensor):
@@ -146,7 +147,7 @@ def _leaf_to_tensor(x, what):
     return convert_to_tensor(x)
 
 
-def _unify_captures(graphs):
+def unify_captures(graphs):
     """Give each FuncGraph the same capture placeholders, in one order; returns outer tensors."""
     outer, seen = [], {}
     for g in graphs:
@@ -239,7 +240,7 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
             shapes.append(a.shape.most_specific_compatible_shape(b.shape))
         if len(graphs[0].outputs) != len(graphs[1].outputs):
             raise ValueError("true_fn and false_fn must return the same number of tensors")
-        captured = _unify_captures(graphs)
+        captured = unify_captures(graphs)
         attrs = {"then_branch": FunctionDef.from_func_graph(graphs[0]),
                  "else_branch": FunctionDef.from_func_graph(graphs[1]),
                  "Tcond": pred.dtype, "Tin": [t.dtype for t in captured], "Tout": touts,
@@ -259,7 +260,6 @@ def _unpack_singleton(x):
 
 def _wrap_arrays(templates, leaves):
     """Leaves that were TensorArrays in the body come back as TensorArrays of the outer graph."""
-    from .tensor_array_ops import TensorArray
     return [tmpl._with_handle(v) if isinstance(tmpl, TensorArray) else v
             for tmpl, v in zip(templates, leaves)]
 
@@ -286,7 +286,6 @@ def case(pred_fn_pairs, default=None, exclusive=False, strict=False, name="case"
             preds = [p for p, _ in pairs]
         fns = [f for _, f in pairs]
         if exclusive and len(preds) > 1:
-            from . import array_ops, math_ops
             count = math_ops.reduce_sum(math_ops.cast(array_ops.stack(preds), _dtypes.int32))
             guard = Assert(math_ops.less_equal(count, 1),
                            ["More than one condition evaluated as True but exclusive=True. "
@@ -309,7 +308,6 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
                back_prop=True, swap_memory=False, name=None, maximum_iterations=None,
                return_same_structure=False):
     """TF1 `tf.while_loop`: repeat `loop_vars = body(*loop_vars)` while `cond(*loop_vars)`."""
-    from .tensor_array_ops import TensorArray
     if not callable(cond):
         raise TypeError("cond must be callable.")
     if not callable(body):
@@ -353,7 +351,6 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
             return nest.pack_sequence_as(loop_vars, leaves)
 
         def cond_fn(i, *args):
-            from . import math_ops
             r = cond(*pack(args))
             r = convert_to_tensor(r)
             if r.dtype is not _dtypes.bool or not r.shape.is_compatible_with([]):
@@ -363,7 +360,6 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
             return r
 
         def body_fn(i, *args):
-            from . import math_ops
             packed = pack(args)
             res = body(*packed)
             if not nest.is_sequence(res):
@@ -393,7 +389,7 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
         cg.set_outputs([cres])
         bg, _, bres = build_func_graph(f"{base}_body", body_fn, specs, outer)
         bg.set_outputs(list(bres))
-        captured = _unify_captures([cg, bg])
+        captured = unify_captures([cg, bg])
         n = len(specs)
         attrs = {"cond": FunctionDef.from_func_graph(cg), "body": FunctionDef.from_func_graph(bg),
                  "T": [d for d, _ in specs] + [t.dtype for t in captured], "n_loop": n,

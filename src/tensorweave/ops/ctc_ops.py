@@ -26,9 +26,9 @@ from ..framework.op_registry import register_op
 from ..framework.sparse_tensor import SparseTensor
 from ..framework.tensor_shape import TensorShape
 from . import array_ops
+from .op_util import shape_error as _fail
 from .sparse_ops import check_dtype_in as _dtype
 from .sparse_ops import check_rank as _rank
-from .sparse_ops import shape_error as _fail
 
 __all__ = ["ctc_loss", "ctc_greedy_decoder", "ctc_beam_search_decoder"]
 

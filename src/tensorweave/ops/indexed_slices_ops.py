@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..framework.convert import register_tensor_conversion_function
 from ..framework.indexed_slices import IndexedSlices
-from . import array_ops, math_ops
+from . import indexing_ops, segment_ops
 
 __all__: list = []
 
@@ -16,8 +16,8 @@ def _to_dense(value, dtype=None, name=None, as_ref=False):
     if value.dense_shape is None:
         raise ValueError(f"Tensor conversion requested for IndexedSlices without dense_shape: "
                          f"{value!r}")
-    return math_ops.unsorted_segment_sum(value.values, value.indices,
-                                         array_ops.gather(value.dense_shape, 0), name=name)
+    return segment_ops.unsorted_segment_sum(value.values, value.indices,
+                                         indexing_ops.gather(value.dense_shape, 0), name=name)
 
 
 register_tensor_conversion_function(IndexedSlices, _to_dense)

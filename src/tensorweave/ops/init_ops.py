@@ -325,7 +325,6 @@ variance_scaling_initializer = VarianceScaling
 glorot_uniform_initializer = GlorotUniform
 glorot_normal_initializer = GlorotNormal
 orthogonal_initializer = Orthogonal
-identity_initializer = Identity
 
 
 def lecun_normal(seed=None):

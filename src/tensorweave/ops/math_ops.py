@@ -1,6 +1,7 @@
-"""Math ops: element-wise arithmetic with broadcasting, comparisons, unary functions, matmul and
-einsum, reductions, scans, casts, complex numbers, ranges, segment sums, norms and the `Tensor`
-operators.
+"""Math ops: element-wise arithmetic with broadcasting, comparisons, unary functions, `add_n`,
+reductions, arg max/min and scans, casts, complex numbers, ranges, and the `Tensor` operators
+(`+`, `<`, `~`, ...; `@` is installed by `linalg_ops`).  Linear algebra is in `linalg_ops`,
+segment reductions in `segment_ops`.
 
 Definitions (shape/dtype functions, registered once per op type) and the TF1 Python wrappers
 only; kernels live in `tensorweave/kernels/cpu/math.py` and gradients in
@@ -17,9 +18,11 @@ import numpy as np
 from ..framework import dtypes as _dtypes
 from ..framework.convert import constant_value, convert_to_tensor
 from ..framework.graph import Tensor, name_scope
+from ..framework.indexed_slices import IndexedSlices
 from ..framework.op_registry import register_op
 from ..framework.slicing import range_size
-from ..framework.tensor_shape import Dimension, TensorShape
+from ..framework.tensor_shape import TensorShape
+from . import array_ops
 from .op_util import binary_inputs, broadcast_static, check_dtype, fmt_shape, op1, same_dtype_inputs
 
 __all__ = [
@@ -36,8 +39,6 @@ __all__ = [
     "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh",
     "tanh", "sigmoid", "erf", "erfc", "lgamma", "digamma", "floor", "ceil",
     "round", "rint", "is_nan", "is_inf", "is_finite", "reciprocal",
-    # linear algebra
-    "matmul", "tensordot", "einsum",
     # reductions and scans
     "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "reduce_any",
     "reduce_all", "reduce_logsumexp", "count_nonzero",
@@ -45,13 +46,9 @@ __all__ = [
     # casts and complex numbers
     "cast", "to_float", "to_double", "to_int32", "to_int64", "to_bfloat16", "saturate_cast",
     "complex", "real", "imag", "conj", "angle",
-    # sequences, segments, norms
-    "range", "linspace", "lin_space", "unsorted_segment_sum", "segment_sum", "norm",
-    "log_sigmoid", "polygamma", "zeta", "unsorted_segment_mean", "unsorted_segment_sqrt_n",
-    "unsorted_segment_prod", "unsorted_segment_max", "unsorted_segment_min", "segment_prod",
-    "segment_max", "segment_min", "segment_mean",
-    "bincount", "cross", "lbeta", "arg_max", "arg_min", "is_non_decreasing",
-    "is_strictly_increasing",
+    # sequences and special functions
+    "range", "linspace", "lin_space", "log_sigmoid", "polygamma", "zeta", "lbeta", "arg_max",
+    "arg_min", "is_non_decreasing", "is_strictly_increasing",
 ]
 
 #: Names TF1 has only under `tf.math` (exported by `tensorweave.math`, not at top level).
@@ -68,7 +65,6 @@ _SIGNED = _F + _C + _SINT
 _NUM = _dtypes.NUMERIC
 _ALL = _NUM + (_dtypes.bool, _dtypes.string)
 _BOOL = (_dtypes.bool,)
-_pyrange = builtins.range
 
 
 def _scope(name, default, values):
@@ -220,7 +216,6 @@ def logical_xor(x, y, name="LogicalXor"):
 
 def scalar_mul(scalar, x, name=None):
     """TF1 `tf.scalar_mul`: a scalar times a Tensor or IndexedSlices."""
-    from ..framework.indexed_slices import IndexedSlices
     base = x.values if isinstance(x, IndexedSlices) else convert_to_tensor(x)
     scalar = convert_to_tensor(scalar, dtype=base.dtype, name="scalar")
     if scalar.shape.ndims not in (None, 0):
@@ -327,7 +322,7 @@ def round(x, name=None):  # noqa: A001 - TF1 name
 
 def log_sigmoid(x, name=None):
     """TF1 `tf.log_sigmoid`: log(1 / (1 + exp(-x))) = -softplus(-x), stable for large |x|."""
-    from .nn_ops import softplus
+    from .nn_ops import softplus  # cycle: nn_ops imports math_ops
     with _scope(name, "LogSigmoid", [x]) as scope:
         x = convert_to_tensor(x, name="x")
         return negative(softplus(negative(x)), name=scope)
@@ -345,8 +340,7 @@ def polyval(coeffs, x, name=None):
     with _scope(name, "polyval", list(coeffs) + [x]):
         x = convert_to_tensor(x, name="x")
         if not coeffs:
-            from .array_ops import zeros_like
-            return zeros_like(x)
+            return array_ops.zeros_like(x)
         cs = [convert_to_tensor(c, dtype_hint=x.dtype, name=f"coeff_{i}")
               for i, c in enumerate(coeffs)]
         p = cs[0]
@@ -379,274 +373,6 @@ def unary_grad_op(op_type, y, dy, name=None):
     return op1(op_type, [y, dy], {"T": y.dtype}, name or op_type)
 
 
-# ----------------------------------------------------------------------------------------------
-# matmul, batched matmul
-# ----------------------------------------------------------------------------------------------
-_MATMUL_TYPES = _FC + (_dtypes.int32, _dtypes.int64)
-
-
-def _matmul_inputs_check(op, a, b, a_arg, b_arg):
-    if a.dtype is not b.dtype:
-        raise TypeError(f"Input '{b_arg}' of '{op.type}' Op has type {b.dtype.name} that does not "
-                        f"match type {a.dtype.name} of argument '{a_arg}'.")
-    check_dtype(a, _MATMUL_TYPES, op.type, a_arg)
-
-
-def _inner_mismatch(op, k1, k2):
-    a, b = op.inputs
-    raise ValueError(f"Dimensions must be equal, but are {k1} and {k2} for '{op.name}' "
-                     f"(op: '{op.type}') with input shapes: {fmt_shape(a.shape)}, "
-                     f"{fmt_shape(b.shape)}.")
-
-
-@register_op("MatMul")
-def _matmul_shape(op):
-    a, b = op.inputs
-    _matmul_inputs_check(op, a, b, "a", "b")
-    for t in (a, b):
-        if t.shape.ndims not in (None, 2):
-            raise ValueError(f"Shape must be rank 2 but is rank {t.shape.ndims} for '{op.name}' "
-                             f"(op: 'MatMul') with input shapes: {fmt_shape(a.shape)}, "
-                             f"{fmt_shape(b.shape)}.")
-    sa, sb = a.shape.with_rank(2), b.shape.with_rank(2)
-    m, k1 = (sa[1], sa[0]) if op.get_attr("transpose_a") else (sa[0], sa[1])
-    k2, n = (sb[1], sb[0]) if op.get_attr("transpose_b") else (sb[0], sb[1])
-    if not k1.is_compatible_with(k2):
-        _inner_mismatch(op, k1, k2)
-    return [(a.dtype, TensorShape([m, n]))]
-
-
-@register_op("BatchMatMulV2")
-def _batch_matmul_shape(op):
-    a, b = op.inputs
-    _matmul_inputs_check(op, a, b, "x", "y")
-    sa, sb = a.shape, b.shape
-    if sa.ndims is None or sb.ndims is None:
-        return [(a.dtype, TensorShape(None))]
-    for t in (sa, sb):
-        if t.ndims < 2:
-            raise ValueError(f"Shape must be at least rank 2 but is rank {t.ndims} for "
-                             f"'{op.name}' (op: 'BatchMatMulV2') with input shapes: "
-                             f"{fmt_shape(sa)}, {fmt_shape(sb)}.")
-    la, lb = sa.as_list(), sb.as_list()
-    m, k1 = (la[-1], la[-2]) if op.get_attr("adj_x") else (la[-2], la[-1])
-    k2, n = (lb[-1], lb[-2]) if op.get_attr("adj_y") else (lb[-2], lb[-1])
-    if not Dimension(k1).is_compatible_with(Dimension(k2)):
-        _inner_mismatch(op, k1, k2)
-    batch = broadcast_static(TensorShape(la[:-2]), TensorShape(lb[:-2]), op)
-    return [(a.dtype, batch.concatenate([m, n]))]
-
-
-def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_b=False,
-           a_is_sparse=False, b_is_sparse=False, name=None):
-    """TF1 `tf.matmul`: `MatMul` for matrices, `BatchMatMulV2` (broadcast batch dims) when
-    either operand has rank > 2 or unknown rank.  Adjoint = conjugate transpose."""
-    with _scope(name, "MatMul", [a, b]) as scope:
-        if transpose_a and adjoint_a:
-            raise ValueError("Only one of transpose_a and adjoint_a can be True.")
-        if transpose_b and adjoint_b:
-            raise ValueError("Only one of transpose_b and adjoint_b can be True.")
-        a = convert_to_tensor(a, name="a")
-        b = b if isinstance(b, Tensor) else convert_to_tensor(b, dtype_hint=a.dtype, name="b")
-        if a.dtype is not b.dtype:
-            raise TypeError(f"Input 'b' of 'MatMul' Op has type {b.dtype.name} that does not "
-                            f"match type {a.dtype.name} of argument 'a'.")
-        ra, rb = a.shape.ndims, b.shape.ndims
-        if ra is None or rb is None or ra > 2 or rb > 2:
-            if transpose_a:
-                a, adjoint_a = conj(a), True
-            if transpose_b:
-                b, adjoint_b = conj(b), True
-            return op1("BatchMatMulV2", [a, b], {"T": a.dtype, "adj_x": bool(adjoint_a),
-                                                 "adj_y": bool(adjoint_b)}, scope)
-        if adjoint_a:
-            a, transpose_a = conj(a), True
-        if adjoint_b:
-            b, transpose_b = conj(b), True
-        return op1("MatMul", [a, b], {"T": a.dtype, "transpose_a": bool(transpose_a),
-                                      "transpose_b": bool(transpose_b)}, scope)
-
-
-# ----------------------------------------------------------------------------------------------
-# tensordot
-# ----------------------------------------------------------------------------------------------
-def _tensordot_axes(a, b, axes):
-    ra, rb = a.shape.ndims, b.shape.ndims
-    if ra is None or rb is None:
-        raise ValueError("tensordot needs operands of known rank, got shapes "
-                         f"{fmt_shape(a.shape)} and {fmt_shape(b.shape)}")
-    if isinstance(axes, Tensor):
-        axes = constant_value(axes)
-        if axes is None:
-            raise ValueError("tensordot axes must be known when the graph is built")
-        axes = axes.tolist()
-    if isinstance(axes, (int, np.integer)):
-        n = int(axes)
-        if n < 0:
-            raise ValueError(f"'axes' must be at least 0, got {n}.")
-        if n > ra or n > rb:
-            raise ValueError(f"'axes' must not be larger than the number of dimensions of "
-                             f"tensor {a if n > ra else b}, got {n}.")
-        return list(_pyrange(ra - n, ra)), list(_pyrange(n))
-    axes = list(axes)
-    if len(axes) != 2:
-        raise ValueError(f"'axes' must be an integer or have length 2, got {axes}.")
-    a_axes, b_axes = axes
-    a_axes = [a_axes] if isinstance(a_axes, (int, np.integer)) else list(a_axes)
-    b_axes = [b_axes] if isinstance(b_axes, (int, np.integer)) else list(b_axes)
-    if len(a_axes) != len(b_axes):
-        raise ValueError(f"Different number of contraction axes 'a' and 'b', {len(a_axes)} != "
-                         f"{len(b_axes)}.")
-    return [int(i) % ra for i in a_axes], [int(i) % rb for i in b_axes]
-
-
-def _tensordot_reshape(x, axes, flipped=False):
-    """`x` transposed (free dims, contracted dims) and reshaped to a matrix, as in TF1."""
-    from . import array_ops
-    shape = x.shape.as_list()
-    free = [i for i in _pyrange(len(shape)) if i not in axes]
-    perm = list(axes) + free if flipped else free + list(axes)
-    free_dims = [shape[i] for i in free]
-    if x.shape.is_fully_defined():
-        prod_free = int(np.prod(free_dims, dtype=np.int64))
-        prod_axes = int(np.prod([shape[i] for i in axes], dtype=np.int64))
-        new_shape = [prod_axes, prod_free] if flipped else [prod_free, prod_axes]
-    else:
-        new_shape = [-1, _dim_product(x, axes)] if not flipped else [_dim_product(x, axes), -1]
-    xt = array_ops.transpose(x, perm) if perm != list(_pyrange(len(shape))) else x
-    if xt.shape.as_list() != new_shape:
-        xt = array_ops.reshape(xt, new_shape)
-    return xt, free_dims
-
-
-def _dim_product(x, axes):
-    dims = [x.shape.as_list()[i] for i in axes]
-    if any(d is None for d in dims):
-        raise ValueError(f"tensordot needs the contracted dimensions of {x.name} to be known, "
-                         f"got shape {fmt_shape(x.shape)}")
-    return int(np.prod(dims, dtype=np.int64))
-
-
-def tensordot(a, b, axes, name=None):
-    """TF1 `tf.tensordot`: contract `axes` of `a` with `axes` of `b` (transpose, reshape,
-    `MatMul`, reshape, as TF1 builds it)."""
-    from . import array_ops
-    with _scope(name, "Tensordot", [a, b, axes]) as scope:
-        a = convert_to_tensor(a, name="a")
-        b = convert_to_tensor(b, name="b")
-        a_axes, b_axes = _tensordot_axes(a, b, axes)
-        a_mat, a_free = _tensordot_reshape(a, a_axes)
-        b_mat, b_free = _tensordot_reshape(b, b_axes, True)
-        ab = matmul(a_mat, b_mat)
-        out_dims = a_free + b_free
-        if any(d is None for d in out_dims):
-            sa, sb = array_ops.shape(a), array_ops.shape(b)
-            parts = [array_ops.gather(sa, [i for i in _pyrange(len(a.shape)) if i not in a_axes]),
-                     array_ops.gather(sb, [i for i in _pyrange(len(b.shape)) if i not in b_axes])]
-            return array_ops.reshape(ab, array_ops.concat(parts, 0), name=scope)
-        return array_ops.reshape(ab, out_dims, name=scope)
-
-
-# ----------------------------------------------------------------------------------------------
-# einsum
-# ----------------------------------------------------------------------------------------------
-def parse_einsum(equation: str, n_inputs: int):
-    """([input subscripts], output subscripts) of an einsum equation (implicit output filled in:
-    '...' first, then the letters used once, sorted), or ValueError."""
-    if not isinstance(equation, str):
-        raise TypeError(f"einsum equation must be a string, got {type(equation).__name__}")
-    eq = equation.replace(" ", "")
-    lhs, arrow, out = eq.partition("->")
-    subs = lhs.split(",")
-    if len(subs) != n_inputs:
-        raise ValueError(f"einsum equation {equation!r} names {len(subs)} operands but "
-                         f"{n_inputs} were given")
-    for s in subs + ([out] if arrow else []):
-        letters = s.replace("...", "", 1)
-        if "." in letters or not all(c.isalpha() and c.isascii() for c in letters):
-            raise ValueError(f"Invalid subscripts {s!r} in einsum equation {equation!r}: use "
-                             "letters and at most one '...'")
-    if not arrow:
-        letters = "".join(s.replace("...", "") for s in subs)
-        out = ("..." if any("..." in s for s in subs) else "") + "".join(
-            sorted(c for c in set(letters) if letters.count(c) == 1))
-    known = set("".join(subs))
-    for c in out.replace("...", ""):
-        if c not in known:
-            raise ValueError(f"Output subscript {c!r} of einsum equation {equation!r} does not "
-                             "appear in any input")
-    if len(set(out.replace("...", ""))) != len(out.replace("...", "")):
-        raise ValueError(f"Output subscripts of einsum equation {equation!r} repeat a letter")
-    return subs, out
-
-
-def _merge_einsum_dim(sizes, c, d, op):
-    """Record size `d` of subscript `c` (a size 1 broadcasts, as in numpy)."""
-    old = sizes.get(c, 1)
-    if old == 1:
-        sizes[c] = d
-    elif old is None and d != 1:
-        sizes[c] = d
-    elif d not in (1, None, old):
-        raise ValueError(f"Dimensions of subscript {c!r} must be equal, but are {old} and {d} "
-                         f"for '{op.name}' (op: 'Einsum') with equation "
-                         f"{op.get_attr('equation')!r}")
-
-
-@register_op("Einsum")
-def _einsum_shape(op):
-    ins = op.inputs
-    for t in ins[1:]:
-        if t.dtype is not ins[0].dtype:
-            raise TypeError(f"Einsum inputs must all have dtype {ins[0].dtype.name}, got "
-                            f"{t.dtype.name}")
-    check_dtype(ins[0], _NUM, "Einsum", "inputs")
-    subs, out = parse_einsum(op.get_attr("equation"), len(ins))
-    sizes: dict = {}
-    ell = TensorShape([])
-    for s, t in zip(subs, ins):
-        if t.shape.ndims is None:
-            return [(ins[0].dtype, TensorShape(None))]
-        dims = t.shape.as_list()
-        letters = s.replace("...", "")
-        if "..." in s:
-            n_ell = len(dims) - len(letters)
-            if n_ell < 0:
-                raise ValueError(f"Input {t.name} of rank {len(dims)} is too small for "
-                                 f"subscripts {s!r} of '{op.name}' (op: 'Einsum')")
-            head = s.index("...")
-            ell = broadcast_static(ell, TensorShape(dims[head:head + n_ell]), op)
-            dims = dims[:head] + dims[head + n_ell:]
-        elif len(dims) != len(letters):
-            raise ValueError(f"Input {t.name} has rank {len(dims)} but subscripts {s!r} of "
-                             f"'{op.name}' (op: 'Einsum') name {len(letters)} dimensions")
-        for c, d in zip(letters, dims):
-            _merge_einsum_dim(sizes, c, d, op)
-    if "..." not in out and ell.ndims:
-        raise ValueError(f"Output subscripts of '{op.name}' (op: 'Einsum') need '...' for the "
-                         f"broadcast dimensions {fmt_shape(ell)}")
-    out_dims = []
-    for part in out.split("...") if "..." in out else [out]:
-        out_dims.append([sizes[c] for c in part])
-    if "..." in out:
-        dims = out_dims[0] + ell.as_list() + out_dims[1]
-    else:
-        dims = out_dims[0]
-    return [(ins[0].dtype, TensorShape(dims))]
-
-
-def einsum(equation, *inputs, **kwargs):
-    """TF `tf.einsum(equation, *inputs, name=None)` (op `Einsum`, numpy semantics)."""
-    name = kwargs.pop("name", None)
-    if kwargs:
-        raise TypeError(f"Invalid keyword arguments for einsum: {', '.join(kwargs)}")
-    if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
-        inputs = tuple(inputs[0])
-    with _scope(name, "einsum", list(inputs)) as scope:
-        inputs = same_dtype_inputs(list(inputs), "Einsum")
-        return op1("Einsum", inputs, {"equation": equation, "N": len(inputs),
-                                      "T": inputs[0].dtype}, scope)
-
 
 # ----------------------------------------------------------------------------------------------
 # add_n
@@ -674,8 +400,7 @@ def add_n(inputs, name=None):
                          "same dtype and shape")
     inputs = same_dtype_inputs(inputs, "AddN")
     if len(inputs) == 1:
-        from .array_ops import identity
-        return identity(inputs[0], name=name) if name else inputs[0]
+        return array_ops.identity(inputs[0], name=name) if name else inputs[0]
     return op1("AddN", inputs, {"T": inputs[0].dtype, "N": len(inputs)}, name or "AddN")
 
 
@@ -732,8 +457,7 @@ def reduction_axes(x, axis):
         r = x.shape.ndims
         if r is not None:
             return convert_to_tensor(np.arange(r, dtype=np.int32))
-        from .array_ops import rank
-        return range(0, rank(x))
+        return range(0, array_ops.rank(x))
     if isinstance(axis, Tensor) or hasattr(axis, "_as_graph_element"):
         return convert_to_tensor(axis)
     return convert_to_tensor(np.asarray(axis, dtype=np.int32), name="reduction_indices")
@@ -780,7 +504,6 @@ reduce_all = reduce_op("All", "logical and")
 def reduce_logsumexp(input_tensor, axis=None, keepdims=None, name=None, reduction_indices=None,
                      keep_dims=None):
     """TF1 `tf.reduce_logsumexp`: log(sum(exp(x))) computed stably (max subtracted)."""
-    from . import array_ops
     axis, keepdims = _reduce_args(axis, keepdims, reduction_indices, keep_dims)
     with _scope(name, "ReduceLogSumExp", [input_tensor]):
         x = convert_to_tensor(input_tensor)
@@ -815,11 +538,10 @@ def reduce_std(input_tensor, axis=None, keepdims=False, name=None):
 def count_nonzero(input_tensor, axis=None, keepdims=None, dtype=_dtypes.int64, name=None,
                   reduction_indices=None, keep_dims=None):
     """TF1 `tf.count_nonzero`: the number of non-zero elements along `axis`."""
-    from .array_ops import zeros
     axis, keepdims = _reduce_args(axis, keepdims, reduction_indices, keep_dims)
     with _scope(name, "count_nonzero", [input_tensor]):
         x = convert_to_tensor(input_tensor, name="input_tensor")
-        zero = zeros([], dtype=x.dtype)
+        zero = array_ops.zeros([], dtype=x.dtype)
         return cast(reduce_sum(cast(not_equal(x, zero), _dtypes.int64), axis=axis,
                                keepdims=keepdims), dtype=dtype)
 
@@ -833,10 +555,9 @@ def reduce_euclidean_norm(input_tensor, axis=None, keepdims=False, name=None):
 
 def zero_fraction(value, name=None):
     """`tf.math.zero_fraction`: the fraction of zeros in `value` (float32)."""
-    from .array_ops import size
     with _scope(name, "zero_fraction", [value]):
         value = convert_to_tensor(value, name="value")
-        n = cast(size(value, out_type=_dtypes.int64), _dtypes.float32)
+        n = cast(array_ops.size(value, out_type=_dtypes.int64), _dtypes.float32)
         nonzero = cast(count_nonzero(value, dtype=_dtypes.int64), _dtypes.float32)
         return subtract(convert_to_tensor(1.0), realdiv(nonzero, n))
 
@@ -919,8 +640,7 @@ def arg_min(input, dimension, output_type=_dtypes.int64, name=None):  # noqa: A0
 
 
 def _monotonic_diff(x):
-    from .array_ops import reshape
-    x = reshape(x, [-1])
+    x = array_ops.reshape(x, [-1])
     if not (x.dtype.is_floating or x.dtype.is_integer or x.dtype.is_complex):
         raise TypeError(f"Expected x to be numeric, instead found: {x}")
     return subtract(x[1:], x[:-1])
@@ -980,7 +700,6 @@ def _cast_shape(op):
 def cast(x, dtype, name=None):
     """TF1 `tf.cast` (returns `x` itself when the dtype already matches)."""
     dtype = _dtypes.as_dtype(dtype)
-    from ..framework.indexed_slices import IndexedSlices
     if isinstance(x, IndexedSlices):
         return IndexedSlices(cast(x.values, dtype, name=name), x.indices, x.dense_shape)
     if isinstance(x, Tensor) and x.dtype is dtype:
@@ -1080,8 +799,7 @@ def _complex_part(op_type, real_fallback):
 
 
 def _zeros_like(x):
-    from .array_ops import zeros_like
-    return zeros_like(x)
+    return array_ops.zeros_like(x)
 
 
 real = _complex_part("Real", lambda x: x)
@@ -1180,185 +898,6 @@ def linspace(start, stop, num, name=None):
 lin_space = linspace
 
 
-# ----------------------------------------------------------------------------------------------
-# segment sums
-# ----------------------------------------------------------------------------------------------
-def _segment_check(op, data, ids):
-    check_dtype(data, _REAL if op.type.endswith(("Max", "Min")) else _NUM, op.type, "data")
-    if not ids.dtype.is_integer:
-        raise TypeError(f"Value passed to parameter 'segment_ids' has DataType {ids.dtype.name} "
-                        "not in list of allowed values: int32, int64")
-
-
-def _unsorted_segment_shape(op):
-    data, ids, num = op.inputs
-    _segment_check(op, data, ids)
-    if not num.dtype.is_integer or num.shape.ndims not in (None, 0):
-        raise ValueError(f"num_segments must be an integer scalar for '{op.name}', got "
-                         f"{num.dtype.name} of shape {fmt_shape(num.shape)}")
-    n = constant_value(num)
-    n = None if n is None else int(n)
-    if data.shape.ndims is None or ids.shape.ndims is None:
-        return [(data.dtype, TensorShape(None))]
-    k = ids.shape.ndims
-    lead = TensorShape(data.shape.as_list()[:k])
-    if data.shape.ndims < k or not lead.is_compatible_with(ids.shape):
-        raise ValueError(f"segment_ids.shape = {fmt_shape(ids.shape)} does not prefix "
-                         f"data.shape = {fmt_shape(data.shape)} for '{op.name}' "
-                         f"(op: '{op.type}')")
-    return [(data.dtype, TensorShape([n] + data.shape.as_list()[k:]))]
-
-
-def _segment_shape(op):
-    data, ids = op.inputs
-    _segment_check(op, data, ids)
-    if ids.shape.ndims not in (None, 1):
-        raise ValueError(f"Shape must be rank 1 but is rank {ids.shape.ndims} for '{op.name}' "
-                         f"(op: '{op.type}') (segment_ids)")
-    if data.shape.ndims is None:
-        return [(data.dtype, TensorShape(None))]
-    if data.shape.ndims < 1 or not data.shape[:1].is_compatible_with(ids.shape):
-        raise ValueError(f"segment_ids should be the same size as dimension 0 of input: "
-                         f"{fmt_shape(ids.shape)} vs {fmt_shape(data.shape)} for '{op.name}' "
-                         f"(op: '{op.type}')")
-    return [(data.dtype, TensorShape([None] + data.shape.as_list()[1:]))]
-
-
-for _k in ("Sum", "Prod", "Max", "Min"):
-    register_op(f"UnsortedSegment{_k}")(_unsorted_segment_shape)
-for _k in ("Sum", "Prod", "Max", "Min", "Mean"):
-    register_op(f"Segment{_k}")(_segment_shape)
-
-
-def _unsorted_segment_op(kind, doc):
-    op_type = f"UnsortedSegment{kind}"
-
-    def fn(data, segment_ids, num_segments, name=None):
-        with _scope(name, op_type, [data, segment_ids, num_segments]) as scope:
-            data = convert_to_tensor(data, name="data")
-            ids = convert_to_tensor(segment_ids, name="segment_ids")
-            num = convert_to_tensor(num_segments, dtype_hint=_dtypes.int32, name="num_segments")
-            return op1(op_type, [data, ids, num],
-                       {"T": data.dtype, "Tindices": ids.dtype, "Tnumsegments": num.dtype},
-                       scope)
-    fn.__name__ = fn.__qualname__ = f"unsorted_segment_{kind.lower()}"
-    fn.__doc__ = (f"TF1 `tf.{fn.__name__}`: out[i] = {doc} of the data[j...] with "
-                  "segment_ids[j...] == i (negative ids are dropped).")
-    return fn
-
-
-def _segment_op(kind, doc):
-    op_type = f"Segment{kind}"
-
-    def fn(data, segment_ids, name=None):
-        with _scope(name, op_type, [data, segment_ids]) as scope:
-            data = convert_to_tensor(data, name="data")
-            ids = convert_to_tensor(segment_ids, name="segment_ids")
-            return op1(op_type, [data, ids], {"T": data.dtype, "Tindices": ids.dtype}, scope)
-    fn.__name__ = fn.__qualname__ = f"segment_{kind.lower()}"
-    fn.__doc__ = (f"TF1 `tf.{fn.__name__}`: the {doc} of the rows of `data` per segment id "
-                  "(ids sorted; segments without rows hold 0).")
-    return fn
-
-
-unsorted_segment_sum = _unsorted_segment_op("Sum", "the sum (0 when empty)")
-unsorted_segment_prod = _unsorted_segment_op("Prod", "the product (1 when empty)")
-unsorted_segment_max = _unsorted_segment_op("Max", "the maximum (the dtype's lowest when empty)")
-unsorted_segment_min = _unsorted_segment_op("Min", "the minimum (the dtype's highest when empty)")
-segment_sum = _segment_op("Sum", "sum")
-segment_prod = _segment_op("Prod", "product")
-segment_max = _segment_op("Max", "maximum")
-segment_min = _segment_op("Min", "minimum")
-segment_mean = _segment_op("Mean", "mean")
-
-
-def _segment_counts(data, ids, num_segments):
-    """How many ids fall in each segment (at least 1), shaped to broadcast against the sums."""
-    from .array_ops import ones_like, reshape
-    n = unsorted_segment_sum(ones_like(ids, dtype=data.dtype), ids, num_segments)
-    if data.shape.ndims is None or ids.shape.ndims is None:
-        raise ValueError("unsorted_segment_mean/sqrt_n need data and segment_ids of known rank")
-    n = reshape(n, [-1] + [1] * (data.shape.ndims - ids.shape.ndims))
-    return maximum(n, convert_to_tensor(1, dtype=data.dtype))
-
-
-def unsorted_segment_mean(data, segment_ids, num_segments, name=None):
-    """TF1 `tf.unsorted_segment_mean`: the segment sums divided by the segment sizes."""
-    with _scope(name, "UnsortedSegmentMean", [data, segment_ids]):
-        data = convert_to_tensor(data, name="data")
-        ids = convert_to_tensor(segment_ids, name="segment_ids")
-        n = _segment_counts(data, ids, num_segments)
-        return realdiv(unsorted_segment_sum(data, ids, num_segments), n)
-
-
-def unsorted_segment_sqrt_n(data, segment_ids, num_segments, name=None):
-    """TF1 `tf.unsorted_segment_sqrt_n`: the segment sums divided by sqrt(segment sizes)."""
-    with _scope(name, "UnsortedSegmentSqrtN", [data, segment_ids]):
-        data = convert_to_tensor(data, name="data")
-        ids = convert_to_tensor(segment_ids, name="segment_ids")
-        n = _segment_counts(data, ids, num_segments)
-        return realdiv(unsorted_segment_sum(data, ids, num_segments), sqrt(n))
-
-
-@register_op("Bincount")
-def _bincount_shape(op):
-    arr, size, weights = op.inputs
-    check_dtype(arr, (_dtypes.int32,), "Bincount", "arr")
-    check_dtype(weights, (_dtypes.int32, _dtypes.int64) + _F, "Bincount", "weights")
-    if size.shape.ndims not in (None, 0):
-        raise ValueError(f"Shape must be rank 0 but is rank {size.shape.ndims} for "
-                         f"'{op.name}' (op: 'Bincount') (size)")
-    n = constant_value(size)
-    return [(weights.dtype, TensorShape([None if n is None else int(n)]))]
-
-
-def bincount(arr, weights=None, minlength=None, maxlength=None, dtype=_dtypes.int32):
-    """TF1 `tf.bincount`: counts (or summed weights) of each value in the int32 `arr`;
-    the length is max(arr) + 1, at least `minlength`, at most `maxlength`."""
-    from .array_ops import shape
-    with _scope(None, "bincount", [arr, weights, minlength, maxlength]):
-        arr = convert_to_tensor(arr, name="arr", dtype=_dtypes.int32)
-        nonempty = greater(reduce_prod(shape(arr)), 0)
-        output_size = multiply(cast(nonempty, _dtypes.int32), add(reduce_max(arr), 1))
-        if minlength is not None:
-            output_size = maximum(convert_to_tensor(minlength, name="minlength",
-                                                    dtype=_dtypes.int32), output_size)
-        if maxlength is not None:
-            output_size = minimum(convert_to_tensor(maxlength, name="maxlength",
-                                                    dtype=_dtypes.int32), output_size)
-        if weights is not None:
-            weights = convert_to_tensor(weights, name="weights")
-            return unsorted_segment_sum(weights, arr, output_size)
-        from .constant_op import constant
-        empty = constant([], _dtypes.as_dtype(dtype))
-        return op1("Bincount", [arr, output_size, empty], {"T": empty.dtype}, "Bincount")
-
-
-@register_op("Cross")
-def _cross_shape(op):
-    a, b = op.inputs
-    if a.dtype is not b.dtype:
-        raise TypeError(f"Input 'b' of 'Cross' Op has type {b.dtype.name} that does not match "
-                        f"type {a.dtype.name} of argument 'a'.")
-    check_dtype(a, _REAL, "Cross", "a")
-    if not a.shape.is_compatible_with(b.shape):
-        raise ValueError(f"Dimensions must be equal for '{op.name}' (op: 'Cross') with input "
-                         f"shapes: {fmt_shape(a.shape)}, {fmt_shape(b.shape)}.")
-    s = a.shape.merge_with(b.shape)
-    if s.ndims is not None and (s.ndims < 1 or s[-1].value not in (None, 3)):
-        raise ValueError(f"Dimension must be 3 but is {s[-1].value if s.ndims else 'absent'} "
-                         f"for '{op.name}' (op: 'Cross') with input shapes: "
-                         f"{fmt_shape(a.shape)}, {fmt_shape(b.shape)}.")
-    return [(a.dtype, s)]
-
-
-def cross(a, b, name=None):
-    """TF1 `tf.cross`: the pairwise cross product of 3-vectors along the last axis."""
-    with _scope(name, "Cross", [a, b]) as scope:
-        a, b = binary_inputs(a, b, "Cross")
-        return op1("Cross", [a, b], {"T": a.dtype}, scope)
-
-
 def lbeta(x, name=None):
     """TF1 `tf.lbeta`: log(|Beta(x)|) over the last axis = sum(lgamma(x)) - lgamma(sum(x))."""
     with _scope(name, "lbeta", [x]):
@@ -1366,77 +905,11 @@ def lbeta(x, name=None):
         return subtract(reduce_sum(lgamma(x), axis=[-1]), lgamma(reduce_sum(x, axis=[-1])))
 
 
-# ----------------------------------------------------------------------------------------------
-# norm
-# ----------------------------------------------------------------------------------------------
-def _norm_args(tensor, ord, axis):  # noqa: A002
-    is_matrix = isinstance(axis, (tuple, list)) and len(axis) == 2
-    if is_matrix:
-        axis = tuple(axis)
-        if not all(isinstance(a, (int, np.integer)) for a in axis) or axis[0] == axis[1]:
-            raise ValueError(f"'axis' must be None, an integer, or a tuple of 2 unique integers, "
-                             f"got {axis}")
-        supported = ["euclidean", "fro", 1, 2, np.inf]
-        if not (ord in ("euclidean", "fro") if isinstance(ord, str) else ord in (1, 2, np.inf)):
-            raise ValueError(f"'ord' must be a supported matrix norm in {supported}, got {ord}")
-        if not isinstance(ord, str) and ord == 2:
-            raise NotImplementedError("the matrix 2-norm (largest singular value) needs an SVD "
-                                      "op, which tensorweave does not have")
-        return axis, True
-    if isinstance(axis, (tuple, list)) and len(axis) == 1:
-        axis = axis[0]
-    if not (axis is None or isinstance(axis, (int, np.integer))):
-        raise ValueError(f"'axis' must be None, an integer, or a tuple of 2 unique integers, "
-                         f"got {axis}")
-    if isinstance(ord, str):
-        if ord not in ("euclidean", "fro"):
-            raise ValueError(f"'ord' must be a supported vector norm, got {ord}")
-        if ord == "fro" and axis is not None:
-            raise ValueError(f"'ord' must be a supported vector norm, got {ord}")
-    elif not np.isreal(ord) or ord <= 0:
-        raise ValueError(f"'ord' must be a supported vector norm, got {ord}")
-    return (None if axis is None else (int(axis),)), False
-
-
-def norm(tensor, ord="euclidean", axis=None, keepdims=None, name=None,  # noqa: A002
-         keep_dims=None):
-    """TF1 `tf.norm`: vector p-norms (euclidean, 1, inf, any p > 0) over `axis` or all
-    elements, and the Frobenius, 1- and inf-norms of matrices over a pair of axes."""
-    from . import array_ops
-    if keep_dims is not None:
-        if keepdims is not None:
-            raise ValueError("Cannot specify both 'keepdims' and 'keep_dims'.")
-        keepdims = keep_dims
-    keepdims = bool(keepdims)
-    axis, is_matrix = _norm_args(tensor, ord, axis)
-    with _scope(name, "norm", [tensor]):
-        x = convert_to_tensor(tensor)
-        red = None if axis is None else list(axis)
-        if isinstance(ord, str) or ord == 2:
-            result = sqrt(reduce_sum(multiply(x, conj(x)), red, keepdims=True))
-        else:
-            result = abs(x)
-            if ord == 1:
-                result = reduce_sum(result, None if axis is None else axis[0], keepdims=True)
-                if is_matrix:
-                    result = reduce_max(result, axis[-1], keepdims=True)
-            elif ord == np.inf:
-                if is_matrix:
-                    result = reduce_sum(result, axis[1], keepdims=True)
-                result = reduce_max(result, None if axis is None else axis[0], keepdims=True)
-            else:
-                p = convert_to_tensor(ord, dtype=result.dtype)
-                result = pow(reduce_sum(pow(result, p), red, keepdims=True),
-                             realdiv(convert_to_tensor(1, dtype=result.dtype), p))
-        if not keepdims:
-            result = array_ops.squeeze(result, red)
-        return result
-
 
 # ----------------------------------------------------------------------------------------------
 # operators on Tensor
 # ----------------------------------------------------------------------------------------------
-def _binary_operator(func, op_name):
+def binary_operator(func, op_name):
     """`x <op> y` and its reflection: the node is named `op_name` (TF1's lower-case names)."""
     def forward(x, y):
         with name_scope(None, op_name, [x, y]) as scope:
@@ -1454,10 +927,10 @@ def _install_operators():
     for op, func, name in (("add", add, "add"), ("sub", subtract, "sub"),
                            ("mul", multiply, "mul"), ("truediv", truediv, "truediv"),
                            ("floordiv", floordiv, "floordiv"), ("mod", floormod, "mod"),
-                           ("pow", pow, "pow"), ("matmul", matmul, "matmul"),
+                           ("pow", pow, "pow"),
                            ("and", logical_and, "and"), ("or", logical_or, "or"),
                            ("xor", logical_xor, "xor")):
-        forward, reflected = _binary_operator(func, name)
+        forward, reflected = binary_operator(func, name)
         T._override_operator(f"__{op}__", forward)
         T._override_operator(f"__r{op}__", reflected)
     T._override_operator("__lt__", lambda x, y: less(x, y))
@@ -1483,3 +956,4 @@ def _name_generated_wrappers():
 
 
 _name_generated_wrappers()
+

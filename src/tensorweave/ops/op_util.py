@@ -1,18 +1,28 @@
-"""Shared building blocks for op definitions: common shape functions and wrapper helpers.
+"""Shared building blocks for op definitions: common shape functions, checks and wrapper helpers.
 
 Every op module registers its ops with `register_op` and writes thin Python wrappers; what they
-have in common (numpy-style broadcasting of static shapes, "same as input 0" shapes, converting a
-binary op's operands to one dtype with TF1's error messages, creating a one-output op) lives here.
+have in common lives here: numpy-style broadcasting of static shapes, "same as input 0" shapes,
+the checks shape functions make with TF's error messages (`shape_error`: message, node, op type,
+input shapes), reading small integer inputs the graph fixes (axes, perms), converting a binary
+op's operands to one dtype, and creating a one-output op.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..framework import dtypes as _dtypes
-from ..framework.convert import convert_to_tensor
+from ..framework.convert import constant_value, convert_to_tensor
 from ..framework.graph import Tensor, apply_op
 from ..framework.tensor_shape import Dimension, TensorShape
 
-__all__ = ["broadcast_static", "unchanged_shape", "binary_broadcast_shape", "binary_inputs",
-           "op1", "check_dtype", "same_dtype_inputs"]
+__all__ = ["broadcast_static", "unchanged_shape", "binary_inputs",
+           "op1", "check_dtype", "same_dtype_inputs", "shape_error", "op_context",
+           "check_index_input", "check_input_rank", "check_types", "rank_at_least",
+           "rank_exactly", "merge_shapes", "merge_compatible", "const_ints", "const_int",
+           "py_ints", "index_input", "is_tensor_like", "INDEX_TYPES"]
+
+#: the dtypes of index inputs (axes, perms, paddings, indices)
+INDEX_TYPES = (_dtypes.int32, _dtypes.int64)
 
 
 def broadcast_static(a: TensorShape, b: TensorShape, op=None) -> TensorShape:
@@ -38,33 +48,21 @@ def broadcast_static(a: TensorShape, b: TensorShape, op=None) -> TensorShape:
         else:
             where = f" for '{op.name}' (op: '{op.type}')" if op is not None else ""
             raise ValueError(f"Dimensions must be equal, but are {x} and {y}{where} with input "
-                             f"shapes: {_fmt(a)}, {_fmt(b)}.")
+                             f"shapes: {fmt_shape(a)}, {fmt_shape(b)}.")
     return TensorShape(out)
 
 
-def _fmt(s: TensorShape) -> str:
+def fmt_shape(s: TensorShape) -> str:
+    """A static shape as TF prints it in errors: `[2,?,3]`, `?` for an unknown rank."""
     if s.ndims is None:
         return "?"
     return "[" + ",".join("?" if d is None else str(d) for d in s.as_list()) + "]"
-
-
-def fmt_shape(s: TensorShape) -> str:
-    return _fmt(s)
 
 
 def unchanged_shape(op):
     """Shape function: one output with input 0's dtype and shape."""
     x = op.inputs[0]
     return [(x.dtype, x.shape)]
-
-
-def binary_broadcast_shape(op):
-    """Shape function: one output with the inputs' dtype and their broadcast shape."""
-    x, y = op.inputs[0], op.inputs[1]
-    if x.dtype is not y.dtype:
-        raise TypeError(f"Input 'y' of '{op.type}' Op has type {y.dtype.name} that does not match "
-                        f"type {x.dtype.name} of argument 'x'.")
-    return [(x.dtype, broadcast_static(x.shape, y.shape, op))]
 
 
 def binary_inputs(x, y, op_type: str):
@@ -126,9 +124,121 @@ def op1(op_type: str, inputs, attrs=None, name=None) -> Tensor:
     return apply_op(op_type, list(inputs), attrs, name).outputs[0]
 
 
-def dim(v) -> Dimension:
-    return v if isinstance(v, Dimension) else Dimension(v)
-
-
 FLOAT_TYPES = _dtypes.FLOATING
-NUMERIC_TYPES = _dtypes.NUMERIC
+
+
+# ----------------------------------------------------------------------------------------------
+# checks made by shape functions, with TF's error messages
+# ----------------------------------------------------------------------------------------------
+def op_context(op) -> str:
+    """"for 'node' (op: 'Type') with input shapes: [2,3], [3]." -- the tail of TF's shape errors."""
+    shapes = ", ".join(fmt_shape(t.shape) for t in op.inputs)
+    return f"for '{op.name}' (op: '{op.type}') with input shapes: {shapes}."
+
+
+def shape_error(op, msg: str, exc=ValueError):
+    """Raise `exc` in TF's shape-error format: message, node, op type, input shapes."""
+    raise exc(f"{msg} {op_context(op)}")
+
+
+def check_index_input(op, t, arg: str) -> None:
+    """TypeError unless index input `t` (argument `arg`) is int32 or int64."""
+    if t.dtype not in INDEX_TYPES:
+        raise TypeError(f"Value passed to parameter '{arg}' has DataType {t.dtype.name} not in "
+                        f"list of allowed values: int32, int64 (node '{op.name}', op "
+                        f"'{op.type}')")
+
+
+def check_input_rank(op, t, rank: int, arg: str) -> None:
+    """ValueError unless input `t` (argument `arg`) has rank `rank` (or an unknown rank)."""
+    if t.shape.ndims is not None and t.shape.ndims != rank:
+        shape_error(op, f"Shape must be rank {rank} but is rank {t.shape.ndims} for input "
+                        f"'{arg}'")
+
+
+def check_types(op, allowed) -> None:
+    """TypeError unless input 0 has a dtype in `allowed` and every other input the same."""
+    x = op.inputs[0]
+    if x.dtype not in allowed:
+        names = ", ".join(d.name for d in allowed)
+        raise TypeError(f"Value passed to '{op.type}' node '{op.name}' has DataType "
+                        f"{x.dtype.name} not in list of allowed values: {names}")
+    for i, t in enumerate(op.inputs[1:], 1):
+        if t.dtype is not x.dtype:
+            raise TypeError(f"Input {i} of '{op.type}' node '{op.name}' has type {t.dtype.name} "
+                            f"that does not match type {x.dtype.name} of input 0.")
+
+
+def rank_at_least(op, t, rank: int, what: str = "") -> TensorShape:
+    """`t`'s static shape, ValueError when its rank is known and below `rank`."""
+    if t.shape.ndims is not None and t.shape.ndims < rank:
+        shape_error(op, f"Shape must be at least rank {rank} but is rank {t.shape.ndims}{what}")
+    return t.shape
+
+
+def rank_exactly(op, t, rank: int, what: str = "") -> TensorShape:
+    """`t`'s static shape with rank `rank` (ValueError when its known rank differs)."""
+    if t.shape.ndims is not None and t.shape.ndims != rank:
+        shape_error(op, f"Shape must be rank {rank} but is rank {t.shape.ndims}{what}")
+    return t.shape.with_rank(rank)
+
+
+def merge_shapes(op, a: TensorShape, b: TensorShape, note: str = "") -> TensorShape:
+    """Merge two static shapes with TF's messages (rank, then the first differing dimension)."""
+    if a.ndims is None:
+        return b
+    if b.ndims is None:
+        return a
+    if a.ndims != b.ndims:
+        shape_error(op, f"Shapes must be equal rank, but are {a.ndims} and {b.ndims}{note}")
+    out = []
+    for i, (x, y) in enumerate(zip(a.as_list(), b.as_list())):
+        if x is not None and y is not None and x != y:
+            shape_error(op, f"Dimension {i} in both shapes must be equal, but are {x} and {y}. "
+                            f"Shapes are {fmt_shape(a)} and {fmt_shape(b)}.{note}")
+        out.append(x if x is not None else y)
+    return TensorShape(out)
+
+
+def merge_compatible(op, a: TensorShape, b: TensorShape) -> TensorShape:
+    """Merge two static shapes, ValueError "Incompatible shapes" naming both when they differ."""
+    if not a.is_compatible_with(b):
+        shape_error(op, f"Incompatible shapes {fmt_shape(a)} and {fmt_shape(b)}")
+    return a.merge_with(b)
+
+
+# ----------------------------------------------------------------------------------------------
+# small integer inputs: reading them at build time, making them from Python values
+# ----------------------------------------------------------------------------------------------
+def const_ints(t):
+    """The values of an integer tensor fixed by the graph, as a list of ints (else None)."""
+    v = constant_value(t)
+    return None if v is None else [int(a) for a in np.reshape(v, -1)]
+
+
+def const_int(t):
+    """The value of a one-element integer tensor fixed by the graph (else None)."""
+    v = const_ints(t)
+    return v[0] if v is not None and len(v) == 1 else None
+
+
+def py_ints(value):
+    """`value` with TensorShapes and Dimensions replaced by ints (so it converts to a tensor)."""
+    if isinstance(value, TensorShape):
+        return value.as_list()
+    if isinstance(value, Dimension):
+        return value.value
+    if isinstance(value, (list, tuple)) and any(isinstance(v, (Dimension, list, tuple))
+                                                 for v in value):
+        return [py_ints(v) for v in value]
+    return value
+
+
+def index_input(value, name: str, dtype=None) -> Tensor:
+    """An int32/int64 tensor (axis, perm, paddings, ...) from a python value or tensor."""
+    return convert_to_tensor(py_ints(value), dtype=dtype, name=name)
+
+
+def is_tensor_like(x) -> bool:
+    """A Tensor, or an object that stands for one (a Variable)."""
+    return isinstance(x, Tensor) or hasattr(x, "_as_graph_element")

@@ -21,7 +21,8 @@ from ..framework.op_registry import register_op
 from ..framework.random_seed import get_seed, set_random_seed
 from ..framework.tensor_shape import TensorShape, dimension_value
 from . import math_ops
-from .op_util import fmt_shape, op1
+from .array_ops import broadcast_to
+from .op_util import broadcast_static, fmt_shape, op1
 
 __all__ = ["random_normal", "random_uniform", "truncated_normal", "random_shuffle",
            "multinomial", "random_gamma", "random_poisson", "set_random_seed", "get_seed"]
@@ -325,13 +326,11 @@ def _broadcast_like(alpha, beta):
     """`alpha` broadcast to the common shape of `alpha` and `beta` (static shapes only)."""
     if alpha.shape.ndims is None or beta.shape.ndims is None:
         raise ValueError("random_gamma needs alpha and beta of known rank")
-    from .op_util import broadcast_static
     target = broadcast_static(alpha.shape, beta.shape)
     if target == alpha.shape:
         return alpha
     if not target.is_fully_defined():
         raise ValueError(f"random_gamma cannot broadcast alpha {alpha.shape} to {target}")
-    from .array_ops import broadcast_to
     return broadcast_to(alpha, target.as_list())
 
 

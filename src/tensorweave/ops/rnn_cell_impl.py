@@ -30,7 +30,8 @@ from ..framework import nest
 from ..framework.convert import constant_value, convert_to_tensor
 from ..framework.graph import Tensor, device as _device, name_scope
 from ..framework.tensor_shape import Dimension, TensorShape
-from . import array_ops, clip_ops, init_ops, lstm_ops, math_ops, nn_ops, random_ops
+from . import (array_ops, clip_ops, indexing_ops, init_ops, linalg_ops, lstm_ops, mask_ops,
+               math_ops, nn_ops, random_ops, slicing_ops)
 from .variable_scope import get_variable, variable_scope
 
 __all__ = ["RNNCell", "LayerRNNCell", "BasicRNNCell", "BasicLSTMCell", "LSTMCell", "GRUCell",
@@ -239,7 +240,7 @@ def _activation(activation):
 def _linear(args, kernel, bias):
     """bias_add(matmul(concat(args, 1), kernel), bias)."""
     x = args[0] if len(args) == 1 else array_ops.concat(args, 1)
-    return nn_ops.bias_add(math_ops.matmul(x, kernel), bias)
+    return nn_ops.bias_add(linalg_ops.matmul(x, kernel), bias)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -288,8 +289,8 @@ class _LSTMBase(RNNCell):
         if self._state_is_tuple:
             c, h = state
             return c, h
-        return (array_ops.slice(state, [0, 0], [-1, c_size]),
-                array_ops.slice(state, [0, c_size], [-1, h_size]))
+        return (slicing_ops.slice(state, [0, 0], [-1, c_size]),
+                slicing_ops.slice(state, [0, c_size], [-1, h_size]))
 
     def _pack_state(self, c, h):
         return LSTMStateTuple(c, h) if self._state_is_tuple else array_ops.concat([c, h], 1)
@@ -419,7 +420,7 @@ class LSTMCell(_LSTMBase):
         else:
             m = sig(o) * act(c)
         if self._num_proj is not None:
-            m = math_ops.matmul(m, self._proj_kernel)
+            m = linalg_ops.matmul(m, self._proj_kernel)
             if self._proj_clip is not None:
                 m = clip_ops.clip_by_value(m, -self._proj_clip, self._proj_clip)
         return m, self._pack_state(c, m)
@@ -520,7 +521,7 @@ class MultiRNNCell(RNNCell):
                                          f"{len(self.state_size)}, but received: {state}")
                     cur_state = state[k]
                 else:
-                    cur_state = array_ops.slice(state, [0, pos], [-1, cell.state_size])
+                    cur_state = slicing_ops.slice(state, [0, pos], [-1, cell.state_size])
                     pos += cell.state_size
                 cur, new = cell(cur, cur_state)
                 new_states.append(new)
@@ -845,15 +846,15 @@ class LSTMBlockFusedCell(_ScopedLayer):
             final = LSTMStateTuple(cs[-1], h[-1])
             outputs = h
         else:
-            mask = array_ops.transpose(array_ops.sequence_mask(sequence_length, time,
+            mask = array_ops.transpose(mask_ops.sequence_mask(sequence_length, time,
                                                                dtype=h.dtype), [1, 0])
             outputs = h * array_ops.expand_dims(mask, -1)
             idx = array_ops.stack([math_ops.cast(sequence_length, _dtypes.int32),
                                    math_ops.range(array_ops.shape(h)[1])], axis=1)
             cs_all = array_ops.concat([array_ops.expand_dims(cs0, 0), cs], 0)
             h_all = array_ops.concat([array_ops.expand_dims(h0, 0), h], 0)
-            final = LSTMStateTuple(array_ops.gather_nd(cs_all, idx),
-                                   array_ops.gather_nd(h_all, idx))
+            final = LSTMStateTuple(indexing_ops.gather_nd(cs_all, idx),
+                                   indexing_ops.gather_nd(h_all, idx))
         if is_list:
             outputs = array_ops.unstack(outputs)
         return outputs, final

@@ -19,20 +19,12 @@ from ..framework.graph import Tensor, apply_op, name_scope
 from ..framework.op_registry import register_op
 from ..framework.sparse_tensor import SparseTensor, SparseTensorValue
 from ..framework.tensor_shape import Dimension, TensorShape, dimension_value
-from . import array_ops, math_ops
+from . import array_ops, indexing_ops, math_ops
 from .constant_op import placeholder, placeholder_with_default
-from .op_util import fmt_shape, op1
+from .op_util import INDEX_TYPES, op1, shape_error
 
 __all__ = ["sparse_placeholder", "sparse_tensor_to_dense", "sparse_to_dense", "sparse_reorder",
            "sparse_tensor_dense_matmul", "sparse_reduce_sum"]
-
-_INDEX_TYPES = (_dtypes.int32, _dtypes.int64)
-
-
-def shape_error(op, msg: str, exc=ValueError):
-    """Raise `exc` in TF's shape-error format: message, node, op type, input shapes."""
-    shapes = ", ".join(fmt_shape(t.shape) for t in op.inputs)
-    raise exc(f"{msg} for '{op.name}' (op: '{op.type}') with input shapes: {shapes}.")
 
 
 def _rank_at_most(op, t, rank: int, what: str) -> None:
@@ -135,7 +127,7 @@ def sparse_placeholder(dtype, shape=None, name=None) -> SparseTensor:
 @register_op("SparseToDense")
 def _sparse_to_dense_shape(op):
     indices, output_shape, values, default = op.inputs
-    check_dtype_in(op, indices, _INDEX_TYPES, "sparse_indices")
+    check_dtype_in(op, indices, INDEX_TYPES, "sparse_indices")
     _same_dtype(op, indices, output_shape, "sparse_indices", "output_shape")
     _same_dtype(op, values, default, "sparse_values", "default_value")
     _rank_at_most(op, indices, 2, "sparse_indices")
@@ -153,7 +145,7 @@ def _sparse_to_dense_shape(op):
 def _to_dense(indices, output_shape, values, default_value, validate_indices, name):
     with name_scope(name, "SparseToDense", [indices, output_shape, values]) as scope:
         i = convert_to_tensor(indices, name="sparse_indices")
-        if i.dtype not in _INDEX_TYPES:
+        if i.dtype not in INDEX_TYPES:
             raise TypeError(f"sparse_indices must be int32 or int64, got {i.dtype.name}")
         s = convert_to_tensor(output_shape, name="output_shape",
                               dtype=None if isinstance(output_shape, Tensor) else i.dtype)
@@ -218,7 +210,7 @@ def sparse_reorder(sp_input, name=None) -> SparseTensor:
 @register_op("SparseTensorDenseMatMul")
 def _sparse_dense_matmul_shape(op):
     a_indices, a_values, a_shape, b = op.inputs
-    check_dtype_in(op, a_indices, _INDEX_TYPES, "a_indices")
+    check_dtype_in(op, a_indices, INDEX_TYPES, "a_indices")
     check_dtype_in(op, a_shape, (_dtypes.int64,), "a_shape")
     _same_dtype(op, a_values, b, "a_values", "b")
     check_rank(op, a_indices, 2, "a_indices")
@@ -314,6 +306,6 @@ def from_dense(tensor, name=None) -> SparseTensor:
     with name_scope(name, "dense_to_sparse", [tensor]):
         x = convert_to_tensor(tensor)
         indices = array_ops.where_v2(math_ops.not_equal(x, array_ops.zeros_like(x)))
-        values = array_ops.gather_nd(x, indices)
+        values = indexing_ops.gather_nd(x, indices)
         shape = array_ops.shape(x, out_type=_dtypes.int64)
         return SparseTensor(indices, values, shape)

@@ -17,10 +17,12 @@ the output's gradient list" (zeros when absent, using the element's runtime shap
 from __future__ import annotations
 
 from ..framework import dtypes as _dtypes
-from ..framework.convert import convert_to_tensor
-from ..framework.graph import Tensor, apply_op, name_scope
+from ..framework.convert import constant_value, convert_to_tensor
+from ..framework.graph import Tensor, apply_op, get_default_graph, name_scope
 from ..framework.op_registry import register_op
 from ..framework.tensor_shape import TensorShape, as_shape
+from .array_ops import identity
+from .constant_op import constant
 from .op_util import op1
 
 __all__ = ["TensorArray"]
@@ -139,7 +141,6 @@ class TensorArray:
             raise ValueError("Size must be provided when there is no handle")
         with name_scope(name or tensor_array_name, "TensorArray", []) as scope:
             size = convert_to_tensor(size, dtype=_dtypes.int32)
-            from ..framework.convert import constant_value
             cv = constant_value(size)
             self._static_size = None if cv is None or self._dynamic_size else int(cv)
             self._handle = op1("TensorListReserve", [size],
@@ -257,12 +258,12 @@ class TensorArray:
         return op1("TensorListLength", [self._handle], {}, name or "TensorArraySize")
 
     def identity(self) -> TensorArray:
-        from .array_ops import identity
         return self._with_handle(identity(self._handle))
 
     def close(self, name=None):
-        from .control_flow_ops import no_op
-        return no_op(name=name or "TensorArrayClose")
+        # a NoOp made directly (as TF1's gen_control_flow_ops.no_op): control_flow_ops, which
+        # defines `no_op`, imports this module for its TensorArray loop variables
+        return get_default_graph().create_op("NoOp", [], None, name=name or "TensorArrayClose")
 
     def grad(self, source, flow=None, name=None):
         raise NotImplementedError("TensorArray.grad: gradients flow through tw.gradients")
@@ -283,7 +284,6 @@ def _as_element(value, dtype) -> Tensor:
 def _shape_hint(shape: TensorShape) -> Tensor:
     """An int32 vector of the element shape (-1 for unknown dims; [-1] scalar for unknown
     rank) that list kernels use to make zeros for elements never written."""
-    from .constant_op import constant
     if shape.ndims is None:
         return constant(-1, dtype=_dtypes.int32, name="element_shape")
     return constant([-1 if d is None else d for d in shape.as_list()], dtype=_dtypes.int32,

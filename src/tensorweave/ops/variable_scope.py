@@ -15,8 +15,11 @@ import enum
 import threading
 
 from ..framework import dtypes as _dtypes
+from ..framework.func_graph import init_scope, root_graph
 from ..framework.graph import GraphKeys, get_default_graph, name_scope
 from ..framework.tensor_shape import TensorShape, as_shape
+from . import init_ops
+from .variables import Variable
 
 __all__ = ["VariableScope", "variable_scope", "get_variable", "get_local_variable",
            "get_variable_scope", "AUTO_REUSE", "no_regularizer", "variable_op_scope"]
@@ -198,7 +201,6 @@ class _VariableStore:
 
     def _get_single_variable(self, name, shape, dtype, initializer, regularizer, reuse,
                              trainable, collections, caching_device, validate_shape, constraint):
-        from .variables import Variable
         initializing_from_value = initializer is not None and not callable(initializer)
         if initializing_from_value and shape is not None:
             raise ValueError("If initializer is a constant, do not specify shape.")
@@ -246,7 +248,6 @@ class _VariableStore:
             variable_dtype = dtype.base_dtype
         if trainable is None:
             trainable = True
-        from ..framework.func_graph import init_scope
         with init_scope(), name_scope(None):  # variable names depend on variable scopes only
             v = Variable(initial_value=init_val, name=name, trainable=trainable,
                          collections=collections, caching_device=caching_device,
@@ -255,7 +256,6 @@ class _VariableStore:
         self._vars[name] = v
         if regularizer is not None:
             graph = get_default_graph()
-            from ..framework.func_graph import root_graph
             graph = root_graph(graph)
             with graph.as_default(), graph.colocate_with(v), name_scope(name + "/Regularizer/"):
                 loss = regularizer(v)
@@ -265,7 +265,6 @@ class _VariableStore:
 
 
 def _default_initializer(name, dtype):
-    from . import init_ops
     if dtype.is_floating:
         return init_ops.glorot_uniform_initializer()
     if dtype.is_integer or dtype.is_unsigned or dtype.is_bool:
@@ -282,7 +281,6 @@ class _ScopeState(threading.local):
 
 
 def _graph_state(graph):
-    from ..framework.func_graph import root_graph
     graph = root_graph(graph)  # variables of a function body live in the outermost graph
     st = getattr(graph, "_tw_variable_scope_state", None)
     if st is None:

@@ -11,10 +11,14 @@ from __future__ import annotations
 from ..framework import dtypes as _dtypes
 from ..framework.convert import convert_to_tensor, register_tensor_conversion_function
 from ..framework.default_session import get_default_session
-from ..framework.graph import (GraphKeys, Tensor, get_collection, get_default_graph,
-                               name_scope)
+from ..framework.func_graph import init_scope
+from ..framework.graph import GraphKeys, Tensor, get_collection, get_default_graph, name_scope
 from ..framework.tensor_shape import TensorShape, as_shape
 from . import state_ops
+from .array_ops import identity
+from .constant_op import constant
+from .control_flow_ops import group, no_op
+from .op_util import op1
 
 __all__ = ["Variable", "VariableV1", "RefVariable", "global_variables", "local_variables",
            "trainable_variables", "model_variables", "moving_average_variables",
@@ -55,7 +59,6 @@ class Variable:
         self._caching_device = caching_device
         self._save_slice_info = None
         init_from_fn = callable(initial_value)
-        from ..framework.func_graph import init_scope
         with init_scope() as graph:
             with name_scope(name, "Variable", [] if init_from_fn else [initial_value]) as scope:
                 var_name = scope[:-1]
@@ -85,7 +88,6 @@ class Variable:
                         self._variable, iv, validate_shape=validate_shape,
                         name="Assign").op
                     with name_scope("read"):
-                        from .array_ops import identity
                         self._snapshot = identity(self._variable, name=scope + "read/")
                 del var_name
         for key in collections:
@@ -180,13 +182,11 @@ class Variable:
         return self._snapshot
 
     def read_value(self) -> Tensor:
-        from .array_ops import identity
         return identity(self._variable, name="read")
 
     def initialized_value(self) -> Tensor:
         """The variable's value, or its initial value if it is not initialized yet."""
         with self.graph.control_dependencies(None):
-            from .op_util import op1
             return op1("VariableValueOr", [self._variable, self._initial_value],
                        {"T": self.dtype}, "VariableValueOr")
 
@@ -308,7 +308,6 @@ def moving_average_variables(scope=None) -> list:
 
 def variables_initializer(var_list, name="init"):
     """A grouped op running the initializers of `var_list` (a NoOp when empty)."""
-    from .control_flow_ops import group, no_op
     var_list = list(var_list)
     if var_list:
         return group(*[v.initializer for v in var_list], name=name)
@@ -341,7 +340,6 @@ def is_variable_initialized(variable):
 
 def assert_variables_initialized(var_list=None):
     """An op that fails (FailedPrecondition) when any of `var_list` is not initialized."""
-    from .control_flow_ops import group
     var_list = global_variables() if var_list is None else list(var_list)
     reads = [v.value() for v in var_list]
     return group(*reads, name="assert_variables_initialized")
@@ -349,11 +347,9 @@ def assert_variables_initialized(var_list=None):
 
 def report_uninitialized_variables(var_list=None, name="report_uninitialized_variables"):
     """A 1-D string tensor with the names of the variables that are not initialized."""
-    from .op_util import op1
     var_list = global_variables() + local_variables() if var_list is None else list(var_list)
     with name_scope(name) as scope:
         if not var_list:
-            from .constant_op import constant
             return constant([], dtype=_dtypes.string, name=scope)
         names = [v.op.name.encode() for v in var_list]
         inits = [state_ops.is_variable_initialized(v) for v in var_list]

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..autodiff.gradients import gradients
+from ..client.session import Session
+from ..framework.default_session import get_default_session
+from ..framework import dtypes
+from ..framework.graph import Graph
+from ..framework.indexed_slices import IndexedSlices
+from ..ops import array_ops, math_ops
+from ..ops.constant_op import constant, placeholder
+
 __all__ = ["compute_gradient", "compute_gradient_error", "check_gradients"]
 
 
 def _session():
-    from ..client.session import Session, get_default_session
     s = get_default_session()
     return (s, False) if s is not None else (Session(), True)
 
@@ -22,9 +30,6 @@ def _session():
 def compute_gradient(x, x_shape, y, y_shape, x_init_value=None, delta=1e-3, init_targets=None,
                      extra_feed_dict=None):
     """(theoretical, numerical) Jacobians of `y` w.r.t. `x` (lists of each when x is a list)."""
-    from ..autodiff.gradients import gradients
-    from ..ops import array_ops
-    from ..ops.constant_op import placeholder
     xs = x if isinstance(x, (list, tuple)) else [x]
     shapes = x_shape if isinstance(x, (list, tuple)) else [x_shape]
     inits = x_init_value if isinstance(x, (list, tuple)) else [x_init_value]
@@ -96,13 +101,6 @@ def check_gradients(fn, inputs, *, delta: float = 1e-6, rtol: float = 1e-5, atol
     check (default: all floating ones).  Raises AssertionError naming function, argument,
     element, symbolic and numeric values.
     """
-    from ..autodiff.gradients import gradients
-    from ..client.session import Session
-    from ..framework import dtypes
-    from ..framework.graph import Graph
-    from ..framework.indexed_slices import IndexedSlices
-    from ..ops import math_ops
-    from ..ops.constant_op import constant, placeholder
     inputs = [np.asarray(v) for v in inputs]
     fname = name or getattr(fn, "__name__", "fn")
     if wrt is None:

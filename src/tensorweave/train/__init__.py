@@ -20,9 +20,9 @@ from .learning_rate_decay import (cosine_decay, exponential_decay, inverse_time_
 from .momentum import MomentumOptimizer
 from .optimizer import Optimizer
 from .moving_averages import ExponentialMovingAverage, assign_moving_average
-from .meta_graph import MetaGraphDef, export_meta_graph, import_meta_graph
+from .meta_graph import MetaGraphDef, SaverDef, export_meta_graph
 from .rmsprop import RMSPropOptimizer
-from .saver import Saver, SaverDef
+from .saver import Saver, import_meta_graph
 from .server_lib import ClusterSpec, Server
 from .device_setter import replica_device_setter
 from .training_util import (assert_global_step, create_global_step, get_global_step,

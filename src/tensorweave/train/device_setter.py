@@ -7,7 +7,10 @@ scope) are merged over these, as in TF1.
 """
 from __future__ import annotations
 
+import warnings
+
 from ..framework.device_spec import DeviceSpec
+from .server_lib import ClusterSpec
 
 __all__ = ["replica_device_setter"]
 
@@ -52,7 +55,6 @@ def replica_device_setter(ps_tasks=0, ps_device="/job:ps", worker_device="/job:w
                           merge_devices=True, cluster=None, ps_ops=None, ps_strategy=None):
     """TF1 `tf.train.replica_device_setter`: a device function for `tw.device`."""
     if cluster is not None:
-        from .server_lib import ClusterSpec
         spec = ClusterSpec(cluster)
         ps_tasks = spec.num_tasks("ps") if "ps" in spec.jobs else 0
     if ps_tasks == 0:
@@ -60,7 +62,6 @@ def replica_device_setter(ps_tasks=0, ps_device="/job:ps", worker_device="/job:w
     if ps_ops is None:
         ps_ops = list(STANDARD_PS_OPS)
     if not merge_devices:
-        import warnings
         warnings.warn("DEPRECATION: It is recommended to set merge_devices=true in "
                       "replica_device_setter", stacklevel=2)
     if ps_strategy is None:

@@ -3,8 +3,8 @@
 `export_meta_graph` writes {"format", "version", "graph_def", "saver_def", "collections"} where a
 collection is a list of items, each `{"variable": {...}}` (the names of a Variable's ops, as TF1's
 VariableDef), `{"tensor": name}`, `{"operation": name}` or a plain string/number; items of other
-kinds are left out, as TF1 does.  `import_meta_graph` adds the graph to the default graph, rebuilds
-the collections (Variables included) and returns a `Saver` bound to the imported restore ops.
+kinds are left out, as TF1 does.  `SaverDef` is the saver part: the names of a Saver's ops.
+Reading one back (`import_meta_graph`, which returns a Saver) is in `saver.py`, as in TF1.
 Nothing read executes code.
 """
 from __future__ import annotations
@@ -12,15 +12,47 @@ from __future__ import annotations
 import msgpack
 
 from ..framework.graph import Operation, Tensor, get_default_graph
-from ..framework.graphdef import GraphDef, import_graph_def, unpack
+from ..framework.graphdef import GraphDef, unpack
 from ..ops.variables import Variable
 from . import checkpoint_format
-from .saver import Saver, SaverDef
 
-__all__ = ["MetaGraphDef", "export_meta_graph", "import_meta_graph"]
+__all__ = ["MetaGraphDef", "SaverDef", "export_meta_graph"]
 
 _FORMAT = "tensorweave.MetaGraphDef"
 _VERSION = 1
+
+
+class SaverDef:
+    """TF1's `SaverDef`: what a Saver needs to find its ops again (e.g. after import)."""
+
+    V1, V2 = 1, 2
+
+    def __init__(self, filename_tensor_name="", save_tensor_name="", restore_op_name="",
+                 max_to_keep=5, sharded=False, keep_checkpoint_every_n_hours=10000.0,
+                 version=V2, tensors=None):
+        self.filename_tensor_name = filename_tensor_name
+        self.save_tensor_name = save_tensor_name
+        self.restore_op_name = restore_op_name
+        self.max_to_keep = max_to_keep
+        self.sharded = sharded
+        self.keep_checkpoint_every_n_hours = keep_checkpoint_every_n_hours
+        self.version = version
+        #: [(checkpoint key, variable tensor name, restore placeholder name or "")]
+        self.tensors = list(tensors or [])
+
+    def to_dict(self) -> dict:
+        return dict(vars(self), tensors=[list(t) for t in self.tensors])
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SaverDef:
+        if not isinstance(d, dict) or set(d) - set(vars(cls())):
+            raise ValueError(f"Malformed SaverDef {str(d)[:80]!r}")
+        sd = cls(**d)
+        if not all(isinstance(t, (list, tuple)) and len(t) == 3
+                   and all(isinstance(x, str) for x in t) for t in sd.tensors):
+            raise ValueError("Malformed SaverDef tensor list")
+        sd.tensors = [tuple(t) for t in sd.tensors]
+        return sd
 
 
 class MetaGraphDef:
@@ -92,51 +124,3 @@ def export_meta_graph(filename=None, meta_info_def=None, graph_def=None, saver_d
     if filename is not None:
         checkpoint_format.atomic_write(str(filename), [meta.SerializeToString()])
     return meta
-
-
-def _variable_from_def(graph, d, scope):
-    """A Variable wrapping already-imported ops (TF1 `Variable(variable_def=...)`)."""
-    with graph.as_default():
-        return Variable(variable_def=d, import_scope=scope[:-1] if scope else None)
-
-
-def import_meta_graph(meta_graph_or_file, clear_devices=False, import_scope=None, **kwargs):
-    """Import a meta graph into the default graph; returns its Saver (None without variables)."""
-    meta = meta_graph_or_file
-    if not isinstance(meta, MetaGraphDef):
-        with open(meta, "rb") as f:
-            meta = MetaGraphDef.FromString(f.read())
-    graph = get_default_graph()
-    graph_def = meta.graph_def
-    if clear_devices:
-        for n in graph_def.node:
-            n.device = ""
-    import_graph_def(graph_def, name=import_scope or "")
-    scope = (import_scope + "/") if import_scope else ""
-    variables = {}
-    for key, items in meta.collection_def.items():
-        for it in items:
-            if not isinstance(it, dict) or len(it) != 1:
-                raise ValueError(f"Malformed collection item in {key!r}: {it!r}")
-            (kind, value), = it.items()
-            if kind == "variable":
-                vname = value["variable_name"]
-                if vname not in variables:
-                    variables[vname] = _variable_from_def(graph, value, scope)
-                graph.add_to_collection(key, variables[vname])
-            elif kind == "tensor":
-                graph.add_to_collection(key, graph.get_tensor_by_name(scope + value))
-            elif kind == "operation":
-                graph.add_to_collection(key, graph.get_operation_by_name(scope + value))
-            elif kind == "value":
-                graph.add_to_collection(key, value)
-            else:
-                raise ValueError(f"Unknown collection item kind {kind!r} in {key!r}")
-    sd = meta.saver_def
-    if sd is not None and sd.tensors:
-        if scope:
-            sd = SaverDef.from_dict(dict(sd.to_dict(), restore_op_name=scope + sd.restore_op_name,
-                                         tensors=[(k, scope + t, scope + p)
-                                                  for k, t, p in sd.tensors]))
-        return Saver(saver_def=sd)
-    return Saver() if variables else None

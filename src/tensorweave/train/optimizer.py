@@ -217,28 +217,22 @@ class Optimizer:
     def _slot_dict(self, slot_name):
         return self._slots.setdefault(slot_name, {})
 
-    def _zeros_slot(self, var, slot_name, op_name):
+    def _get_or_make(self, var, slot_name, make):
+        """`var`'s slot `slot_name`, created by `make()` the first time."""
         named = self._slot_dict(slot_name)
         key = _var_key(var)
         if key not in named:
-            named[key] = slot_creator.create_zeros_slot(var, op_name)
+            named[key] = make()
         return named[key]
+
+    def _zeros_slot(self, var, slot_name, op_name):
+        return self._get_or_make(var, slot_name,
+                                 lambda: slot_creator.create_zeros_slot(var, op_name))
 
     def _get_or_make_slot_with_initializer(self, var, initializer, shape, dtype, slot_name,
                                            op_name):
-        named = self._slot_dict(slot_name)
-        key = _var_key(var)
-        if key not in named:
-            named[key] = slot_creator.create_slot_with_initializer(var, initializer, shape,
-                                                                   dtype, op_name)
-        return named[key]
-
-    def _get_or_make_slot(self, var, val, slot_name, op_name):
-        named = self._slot_dict(slot_name)
-        key = _var_key(var)
-        if key not in named:
-            named[key] = slot_creator.create_slot(var, val, op_name)
-        return named[key]
+        return self._get_or_make(var, slot_name, lambda: slot_creator.create_slot_with_initializer(
+            var, initializer, shape, dtype, op_name))
 
     def _create_non_slot_variable(self, initial_value, name, colocate_with):
         """A variable of the optimizer itself (one per graph), colocated with `colocate_with`."""

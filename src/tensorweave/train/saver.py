@@ -10,6 +10,9 @@ directions go through `Session.run`, the same Saver works wherever the variables
 
 Order of a save, so that a crash at any point leaves the previous checkpoint usable: data file
 (atomic) -> meta graph (atomic) -> state file (atomic) -> deletion of old checkpoints.
+
+`import_meta_graph` adds a saved meta graph (`meta_graph.py`) to the default graph, rebuilds its
+collections (Variables included) and returns a `Saver` bound to the imported restore ops.
 """
 from __future__ import annotations
 
@@ -20,45 +23,14 @@ import numpy as np
 
 from ..framework import errors
 from ..framework.graph import GraphKeys, Tensor, get_collection, get_default_graph, name_scope
+from ..framework.graphdef import import_graph_def
 from ..ops import control_flow_ops, state_ops
 from ..ops.constant_op import placeholder
 from ..ops.variables import Variable
 from . import checkpoint_format, checkpoint_management, training_util
+from .meta_graph import MetaGraphDef, SaverDef, export_meta_graph
 
-__all__ = ["Saver", "SaverDef"]
-
-
-class SaverDef:
-    """TF1's `SaverDef`: what a Saver needs to find its ops again (e.g. after import)."""
-
-    V1, V2 = 1, 2
-
-    def __init__(self, filename_tensor_name="", save_tensor_name="", restore_op_name="",
-                 max_to_keep=5, sharded=False, keep_checkpoint_every_n_hours=10000.0,
-                 version=V2, tensors=None):
-        self.filename_tensor_name = filename_tensor_name
-        self.save_tensor_name = save_tensor_name
-        self.restore_op_name = restore_op_name
-        self.max_to_keep = max_to_keep
-        self.sharded = sharded
-        self.keep_checkpoint_every_n_hours = keep_checkpoint_every_n_hours
-        self.version = version
-        #: [(checkpoint key, variable tensor name, restore placeholder name or "")]
-        self.tensors = list(tensors or [])
-
-    def to_dict(self) -> dict:
-        return dict(vars(self), tensors=[list(t) for t in self.tensors])
-
-    @classmethod
-    def from_dict(cls, d: dict) -> SaverDef:
-        if not isinstance(d, dict) or set(d) - set(vars(cls())):
-            raise ValueError(f"Malformed SaverDef {str(d)[:80]!r}")
-        sd = cls(**d)
-        if not all(isinstance(t, (list, tuple)) and len(t) == 3
-                   and all(isinstance(x, str) for x in t) for t in sd.tensors):
-            raise ValueError("Malformed SaverDef tensor list")
-        sd.tensors = [tuple(t) for t in sd.tensors]
-        return sd
+__all__ = ["Saver", "import_meta_graph"]
 
 
 def _is_variable_ref(t) -> bool:
@@ -267,7 +239,6 @@ class Saver:
         values = sess.run(self._save_fetches)
         checkpoint_format.write_checkpoint(checkpoint_prefix, dict(zip(self._keys, values)))
         if write_meta_graph:
-            from .meta_graph import export_meta_graph
             export_meta_graph(checkpoint_management.meta_graph_filename(checkpoint_prefix,
                                                                         meta_graph_suffix),
                               graph=sess.graph, saver_def=self.saver_def,
@@ -320,8 +291,55 @@ class Saver:
                           export_scope=None, clear_devices=False,
                           clear_extraneous_savers=False, strip_default_attrs=False,
                           save_debug_info=False):
-        from .meta_graph import export_meta_graph
         return export_meta_graph(filename, graph=self._graph or get_default_graph(),
                                  saver_def=self.saver_def, collection_list=collection_list,
                                  clear_devices=clear_devices,
                                  strip_default_attrs=strip_default_attrs)
+
+
+def _variable_from_def(graph, d, scope):
+    """A Variable wrapping already-imported ops (TF1 `Variable(variable_def=...)`)."""
+    with graph.as_default():
+        return Variable(variable_def=d, import_scope=scope[:-1] if scope else None)
+
+
+def import_meta_graph(meta_graph_or_file, clear_devices=False, import_scope=None, **kwargs):
+    """Import a meta graph into the default graph; returns its Saver (None without variables)."""
+    meta = meta_graph_or_file
+    if not isinstance(meta, MetaGraphDef):
+        with open(meta, "rb") as f:
+            meta = MetaGraphDef.FromString(f.read())
+    graph = get_default_graph()
+    graph_def = meta.graph_def
+    if clear_devices:
+        for n in graph_def.node:
+            n.device = ""
+    import_graph_def(graph_def, name=import_scope or "")
+    scope = (import_scope + "/") if import_scope else ""
+    variables = {}
+    for key, items in meta.collection_def.items():
+        for it in items:
+            if not isinstance(it, dict) or len(it) != 1:
+                raise ValueError(f"Malformed collection item in {key!r}: {it!r}")
+            (kind, value), = it.items()
+            if kind == "variable":
+                vname = value["variable_name"]
+                if vname not in variables:
+                    variables[vname] = _variable_from_def(graph, value, scope)
+                graph.add_to_collection(key, variables[vname])
+            elif kind == "tensor":
+                graph.add_to_collection(key, graph.get_tensor_by_name(scope + value))
+            elif kind == "operation":
+                graph.add_to_collection(key, graph.get_operation_by_name(scope + value))
+            elif kind == "value":
+                graph.add_to_collection(key, value)
+            else:
+                raise ValueError(f"Unknown collection item kind {kind!r} in {key!r}")
+    sd = meta.saver_def
+    if sd is not None and sd.tensors:
+        if scope:
+            sd = SaverDef.from_dict(dict(sd.to_dict(), restore_op_name=scope + sd.restore_op_name,
+                                         tensors=[(k, scope + t, scope + p)
+                                                  for k, t, p in sd.tensors]))
+        return Saver(saver_def=sd)
+    return Saver() if variables else None

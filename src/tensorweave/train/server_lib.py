@@ -17,6 +17,9 @@ import tempfile
 
 import msgpack
 
+from ..runtime.devices import local_devices
+from ..runtime.master import start_worker_process
+
 __all__ = ["ClusterSpec", "Server", "create_local_cluster"]
 
 
@@ -95,7 +98,6 @@ class Server:
 
     def __init__(self, server_or_cluster_def, job_name=None, task_index=None, protocol=None,
                  config=None, start=True):
-        from ..runtime.devices import local_devices
         cluster = ClusterSpec(server_or_cluster_def)
         if job_name is None:
             if len(cluster.jobs) != 1:
@@ -122,7 +124,6 @@ class Server:
 
     def start(self) -> None:
         """Start the task's worker processes (once; `Server(start=False)` defers this)."""
-        from ..runtime.master import start_worker_process
         if self._procs:
             return
         fd, path = tempfile.mkstemp(prefix="tw-cluster-", suffix=".msgpack")
