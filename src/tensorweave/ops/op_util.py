@@ -15,12 +15,13 @@ from ..framework.convert import constant_value, convert_to_tensor
 from ..framework.graph import Tensor, apply_op
 from ..framework.tensor_shape import Dimension, TensorShape
 
-__all__ = ["broadcast_static", "unchanged_shape", "binary_inputs",
-           "op1", "check_dtype", "same_dtype_inputs", "shape_error", "op_context",
-           "check_index_input", "check_input_rank", "check_types", "rank_at_least",
-           "rank_exactly", "merge_shapes", "merge_compatible", "const_ints", "const_int",
-           "py_ints", "index_input", "is_tensor_like", "INDEX_TYPES"]
+__all__ = ["broadcast_static", "unchanged_shape", "fmt_shape", "binary_inputs", "op1",
+           "check_dtype", "same_dtype_inputs", "shape_error", "op_context", "check_index_input",
+           "check_input_rank", "check_types", "rank_at_least", "rank_exactly", "merge_shapes",
+           "merge_compatible", "const_ints", "const_int", "py_ints", "index_input",
+           "is_tensor_like", "FLOAT_TYPES", "INDEX_TYPES"]
 
+FLOAT_TYPES = _dtypes.FLOATING
 #: the dtypes of index inputs (axes, perms, paddings, indices)
 INDEX_TYPES = (_dtypes.int32, _dtypes.int64)
 
@@ -124,14 +125,11 @@ def op1(op_type: str, inputs, attrs=None, name=None) -> Tensor:
     return apply_op(op_type, list(inputs), attrs, name).outputs[0]
 
 
-FLOAT_TYPES = _dtypes.FLOATING
-
-
 # ----------------------------------------------------------------------------------------------
 # checks made by shape functions, with TF's error messages
 # ----------------------------------------------------------------------------------------------
 def op_context(op) -> str:
-    """"for 'node' (op: 'Type') with input shapes: [2,3], [3]." -- the tail of TF's shape errors."""
+    """The tail of TF's shape errors: `for 'node' (op: 'Type') with input shapes: [2,3], [3].`"""
     shapes = ", ".join(fmt_shape(t.shape) for t in op.inputs)
     return f"for '{op.name}' (op: '{op.type}') with input shapes: {shapes}."
 
