@@ -1,5 +1,12 @@
 """Test-suite setup: every test gets a fresh default graph, kernels are output-checked, and
-hypothesis runs a bounded number of examples."""
+hypothesis runs a bounded number of examples.
+
+The op tests run on two device types: the CPU and "MARKED" (`tensorweave.test.marked_backend`),
+a device whose arrays refuse to mix with host numpy arrays as CuPy's do, so a kernel that
+computes with numpy instead of its backend's array module fails there.  A test of those modules
+runs once per device type (`[CPU]`, `[MARKED]`); `tw.Session()` without an explicit config
+uses that device.
+"""
 from __future__ import annotations
 
 import os
@@ -13,6 +20,40 @@ settings.register_profile("tw", max_examples=25, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow,
                                                  HealthCheck.function_scoped_fixture])
 settings.load_profile("tw")
+
+
+#: the single-device op test modules, run on every device type of `DEVICE_TYPES`
+OP_TEST_MODULES = {
+    "test_array_grad", "test_array_indexing", "test_array_ops", "test_clip_ops",
+    "test_control_flow", "test_conv_ops", "test_ctc", "test_init_ops", "test_learning_rate",
+    "test_lstm_ops", "test_math_ops", "test_nn_ops", "test_optimizers", "test_random_ops",
+    "test_rnn", "test_rnn_cells", "test_sparse", "test_tensor_array", "test_variables",
+}
+DEVICE_TYPES = ["CPU", "MARKED"]
+#: tests of those modules that are about the CPU device itself, run on the CPU only
+CPU_ONLY = {
+    "test_rnn_cells.py::test_residual_and_device_wrappers",   # pins cells to /device:CPU:0
+}
+
+
+def pytest_generate_tests(metafunc):
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if module in OP_TEST_MODULES and \
+            f"{module}.py::{metafunc.function.__name__}" not in CPU_ONLY:
+        metafunc.parametrize("device_type", DEVICE_TYPES, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def device_type(request, monkeypatch):
+    """The device type a test's sessions run on: "CPU", or "MARKED" for the op tests' second
+    run (sessions without a config then get `device_count={"CPU": 0, "MARKED": 1}`)."""
+    kind = getattr(request, "param", "CPU")
+    if kind != "CPU":
+        from tensorweave.client.config import ConfigProto
+        from tensorweave.test import marked_backend
+        marked_backend.install()
+        monkeypatch.setitem(ConfigProto._fields, "device_count", lambda: {"CPU": 0, kind: 1})
+    return kind
 
 
 @pytest.fixture(autouse=True)

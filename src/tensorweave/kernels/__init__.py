@@ -3,9 +3,12 @@
 A kernel table maps an op type to a *kernel factory* `factory(node, ctx) -> fn`: given the node
 (`NodeDef`: name, op, attrs) and the `KernelContext` of the device, it returns the function that
 computes the node's outputs from its input values (`fn(*inputs) -> value | tuple | None`).
-Factories
-specialise once, when a plan is compiled (read attrs, pick a numpy function), so the step itself
-only calls `fn`.  Adding a backend is adding a table (`register_backend`), not editing ops.
+Factories specialise once, when a plan is compiled (read attrs, bind the functions of the
+backend's array module `ctx.xp`), so the step itself only calls `fn`.  Kernels are written once
+against the array module: the CPU's table serves any device type whose array module and
+allocator behave like numpy's (CuPy), and a backend may register a table covering only part of
+the op set (the placer puts the rest elsewhere).  Adding a backend is adding a table
+(`register_backend`), not editing ops.
 
 A backend also names its `Allocator`: how its device holds tensors.  The wire, feeds and fetches
 carry host (numpy) memory; a worker moves what arrives onto its device (`to_device`: fed and
@@ -18,8 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Allocator", "Backend", "register_backend", "get_backend", "kernel_factory",
-           "has_kernel", "backends"]
+__all__ = ["Allocator", "Backend", "register_backend", "get_backend", "has_kernel", "backends"]
 
 
 @dataclass(frozen=True)
@@ -82,11 +84,3 @@ def backends() -> dict[str, Backend]:
 def has_kernel(device_type: str, op_type: str) -> bool:
     return op_type in get_backend(device_type).kernels
 
-
-def kernel_factory(device_type: str, op_type: str):
-    kernels = get_backend(device_type).kernels
-    try:
-        return kernels[op_type]
-    except KeyError:
-        raise NotImplementedError(f"No {device_type} kernel registered for op type "
-                                  f"{op_type!r}") from None

@@ -6,14 +6,19 @@ device; each worker process has one for the device it serves).  Stateful kernels
 random ops) keep their state here, so two plans of the same session see the same variables and
 continue the same random streams, as in TF1.
 
-Kernel factories take their array module from `ctx.xp` (the backend's: numpy for the CPU) and
-move host values onto the device with `ctx.to_device`.  Functional ops (`If`, `While`) compile
-their bodies through `ctx.compile_function(fdef, key_prefix, extra_outputs=())`, which the
-runtime that compiles the plan installs (kernels never import the runtime).
+Kernel factories take their array module from `ctx.xp` (the backend's: numpy for the CPU), move
+host values onto the device with `ctx.to_device` and read device values on the host with
+`ctx.to_host` (the backend allocator's moves; the CPU's are free).  String tensors live on the
+host on every device type: `ctx.module_for(dtype)` is numpy for them, `xp` otherwise.
+Functional ops (`If`, `While`) compile their bodies through
+`ctx.compile_function(fdef, key_prefix, extra_outputs=())`, which the runtime that compiles the
+plan installs (kernels never import the runtime).
 """
 from __future__ import annotations
 
 import threading
+
+import numpy as np
 
 __all__ = ["KernelContext"]
 
@@ -28,8 +33,6 @@ class KernelContext:
             backend = get_backend("CPU")
         self.device = device
         self.backend = backend
-        #: the backend's array module (numpy, cupy, ...): what kernels compute with
-        self.xp = backend.array_module
         #: variable key -> current buffer (a device array owned by the store, updated in place)
         self.variables: dict = {}
         #: stateful kernels shared by all plans of the session, keyed by node name
@@ -40,9 +43,24 @@ class KernelContext:
         #: whether plans check every kernel output against the graph (the test suite's mode)
         self.validate = False
 
+    @property
+    def xp(self):
+        """The backend's array module (numpy, cupy, ...): what kernels compute with."""
+        return self.backend.array_module
+
+    def module_for(self, dtype):
+        """The array module for tensors of `dtype` (a tw DType or numpy dtype): numpy for
+        strings, which are host values on every device type, else `xp`."""
+        kind = getattr(dtype, "np", dtype)
+        return np if kind is not None and np.dtype(kind).kind in "OSU" else self.xp
+
     def to_device(self, value):
         """A host value in this device's memory (the backend allocator's `to_device`)."""
         return self.backend.allocator.to_device(value)
+
+    def to_host(self, value):
+        """A device value as a host numpy array (the backend allocator's `to_host`)."""
+        return self.backend.allocator.to_host(value)
 
     def reset(self) -> None:
         with self.lock:

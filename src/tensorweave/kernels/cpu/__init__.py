@@ -1,6 +1,8 @@
-"""The CPU backend: numpy kernels, one table per op family, merged into one table.
+"""The CPU backend: the kernels, one table per op family, merged into one table, run on numpy.
 
 Each module below exports `KERNELS = {op_type: factory}`; an op type may appear in one module only.
+The kernels compute with their context's array module (`ctx.xp`), so the same table also serves
+other device types whose arrays behave like numpy's (see `tensorweave.test.marked_backend`).
 """
 from __future__ import annotations
 
@@ -33,4 +35,4 @@ def _host(value):
 HOST = Allocator("host", empty=np.empty, to_device=_same, to_host=_host, array_type=np.ndarray,
                  on_host=True)
 
-BACKEND = register_backend("CPU", KERNELS, priority=0, array_module=np, allocator=HOST)
+register_backend("CPU", KERNELS, priority=0, array_module=np, allocator=HOST)

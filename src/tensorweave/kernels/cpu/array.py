@@ -1,9 +1,13 @@
-"""CPU kernels for array ops (numpy): shapes, reshaping, slicing, joining, gathering, masks.
+"""Kernels for array ops: shapes, reshaping, slicing, joining, gathering, masks.
 
-Factories specialise on constant inputs (perm, axis, begin/end/strides, ...) where the graph fixes
-them.  Kernels never write into their inputs; ops registered `may_alias` (transpose, slices,
-split, reverse, ...) may return views.  Index errors raise `ValueError` with TF's message; the
-executor re-raises them as `InvalidArgumentError` naming the node.
+They compute with the backend's array module (`ctx.xp`), or numpy for string tensors, which are
+host values on every device type (`ctx.module_for`).  Shape-like inputs (a reshape's shape,
+paddings, begin/size, ...) are read on the host (`ctx.to_host`), once in the factory when the
+graph fixes them (`node.const_inputs`); results computed on the host (shapes, offsets) are moved
+to the device with `ctx.to_device`.  Kernels never write into their inputs; ops registered
+`may_alias` (transpose, slices, split, reverse, ...) may return views.  Index errors raise
+`ValueError` with TF's message; the executor re-raises them as `InvalidArgumentError` naming the
+node.
 """
 from __future__ import annotations
 
@@ -18,17 +22,25 @@ def _ints(v) -> list:
     return [int(a) for a in np.reshape(v, -1)]
 
 
+def _module(node, ctx):
+    """The array module for this node's tensors: numpy for strings (host values), else xp."""
+    return ctx.module_for(node.attr.get("T") or node.out_dtypes[0])
+
+
 def _arr(v, dt):
-    """`v` as a numpy value (indexing an object array of strings yields bare `bytes`)."""
-    return v if isinstance(v, (np.ndarray, np.generic)) else np.array(v, dtype=dt)
+    """`v`, an element or slice of a tensor of dtype `dt`, as an array (indexing an object
+    array of strings yields bare `bytes`)."""
+    return v if dt is None or dt.kind != "O" or isinstance(v, (np.ndarray, np.generic)) \
+        else np.array(v, dtype=dt)
 
 
-def _given(node, pos, convert):
-    """`convert` for input `pos`, done once here when the graph fixes that input (an axis,
-    paddings, ...), else at each call."""
+def _given(node, ctx, pos, convert):
+    """`convert` of input `pos` read on the host: done once here when the graph fixes that input
+    (an axis, paddings, ...), else at each call."""
     c = node.const_inputs.get(pos)
     if c is None:
-        return convert
+        to_host = ctx.to_host
+        return lambda v: convert(to_host(v))
     fixed = convert(c)
     return lambda _v: fixed
 
@@ -41,16 +53,16 @@ def _fmt(shape) -> str:
     return "[" + ",".join(str(d) for d in shape) + "]"
 
 
-def _first_bad(bad) -> tuple:
+def _first_bad(xp, bad) -> tuple:
     """The multi-index of the first True in `bad` (as TF reports it), as a string and tuple."""
-    pos = np.unravel_index(int(np.argmax(bad.reshape(-1))), bad.shape)
+    pos = np.unravel_index(int(xp.argmax(bad.reshape(-1))), bad.shape)
     return ("[" + ",".join(str(int(p)) for p in pos) + "]" if pos else ""), pos
 
 
-def _check_range(indices, n, what="indices") -> None:
+def _check_range(xp, indices, n, what="indices") -> None:
     if indices.size and (indices.min() < 0 or indices.max() >= n):
         bad = (indices < 0) | (indices >= n)
-        s, pos = _first_bad(bad)
+        s, pos = _first_bad(xp, bad)
         raise ValueError(f"{what}{s} = {indices[pos]} is not in [0, {n})")
 
 
@@ -60,56 +72,59 @@ def _identity(node, ctx):
 
 def _shape(node, ctx):
     dt = node.attr.get("out_type").np
-    return lambda x: np.array(np.shape(x), dtype=dt)
+    asarray = ctx.xp.asarray
+    return lambda x: asarray(np.shape(x), dtype=dt)
 
 
 def _size(node, ctx):
     dt = node.attr.get("out_type").np
-    return lambda x: np.array(np.size(x), dtype=dt)
+    asarray = ctx.xp.asarray
+    return lambda x: asarray(np.size(x), dtype=dt)
 
 
 def _rank(node, ctx):
-    return lambda x: np.array(np.ndim(x), dtype=np.int32)
+    asarray = ctx.xp.asarray
+    return lambda x: asarray(np.ndim(x), dtype=np.int32)
 
 
 def _fill(node, ctx):
     dt = node.out_dtypes[0].np
-    return lambda dims, value: np.full(tuple(int(d) for d in dims), value, dtype=dt)
+    full, to_host = _module(node, ctx).full, ctx.to_host
+    return lambda dims, value: full(tuple(_ints(to_host(dims))), value, dtype=dt)
 
 
 def _zeros_like(node, ctx):
     dt = node.out_dtypes[0].np
     if dt.kind == "O":
         return lambda x: np.full(np.shape(x), b"", dtype=object)
-    return lambda x: np.zeros(np.shape(x), dtype=dt)
+    zeros = ctx.xp.zeros
+    return lambda x: zeros(np.shape(x), dtype=dt)
 
 
 def _ones_like(node, ctx):
     dt = node.out_dtypes[0].np
-    return lambda x: np.ones(np.shape(x), dtype=dt)
+    ones = ctx.xp.ones
+    return lambda x: ones(np.shape(x), dtype=dt)
 
 
 def _reshape(node, ctx):
-    c = node.const_inputs.get(1)
-    if c is not None:
-        target = tuple(int(d) for d in np.reshape(c, -1))
-        return lambda x, _s: np.reshape(x, target)
-    return lambda x, s: np.reshape(x, tuple(int(d) for d in np.reshape(s, -1)))
+    reshape = _module(node, ctx).reshape
+    target = _given(node, ctx, 1, lambda s: tuple(_ints(s)))
+    return lambda x, s: reshape(x, target(s))
 
 
 def _broadcast_to(node, ctx):
-    c = node.const_inputs.get(1)
-    if c is not None:
-        target = tuple(int(d) for d in np.reshape(c, -1))
-        return lambda x, _s: np.broadcast_to(x, target)
-    return lambda x, s: np.broadcast_to(x, tuple(int(d) for d in np.reshape(s, -1)))
+    broadcast_to = _module(node, ctx).broadcast_to
+    target = _given(node, ctx, 1, lambda s: tuple(_ints(s)))
+    return lambda x, s: broadcast_to(x, target(s))
 
 
 def _broadcast_gradient_args(node, ctx):
     dt = node.out_dtypes[0].np
+    to_host, to_device = ctx.to_host, ctx.to_device
 
     def bga(s0, s1):
-        s0, s1 = [int(d) for d in s0], [int(d) for d in s1]
+        s0, s1 = _ints(to_host(s0)), _ints(to_host(s1))
         n = max(len(s0), len(s1))
         a = [1] * (n - len(s0)) + s0
         b = [1] * (n - len(s1)) + s1
@@ -125,17 +140,20 @@ def _broadcast_gradient_args(node, ctx):
                 raise ValueError(f"Incompatible shapes: {s0} vs. {s1}")
         r0 = list(range(n - len(s0))) + [i for i in r0 if i >= n - len(s0)]
         r1 = list(range(n - len(s1))) + [i for i in r1 if i >= n - len(s1)]
-        return np.array(sorted(set(r0)), dtype=dt), np.array(sorted(set(r1)), dtype=dt)
+        return (to_device(np.array(sorted(set(r0)), dtype=dt)),
+                to_device(np.array(sorted(set(r1)), dtype=dt)))
     return bga
 
 
 def _reduced_shape(node, ctx):
+    to_host, to_device = ctx.to_host, ctx.to_device
+
     def reduced(shape, axes):
-        out = np.array(shape, copy=True)
+        out = np.array(to_host(shape), copy=True)
         r = out.shape[0]
-        for a in np.reshape(axes, -1):
-            out[int(a) % r] = 1
-        return out
+        for a in _ints(to_host(axes)):
+            out[a % r] = 1
+        return to_device(out)
     return reduced
 
 
@@ -152,13 +170,17 @@ def _check_perm(perm, ndim) -> tuple:
     return tuple(perm)
 
 
-def _transpose_with(post):
+def _transpose_with(conj: bool):
     def factory(node, ctx):
+        xp = _module(node, ctx)
+        transpose = xp.transpose
+        post = xp.conj if conj else (lambda y: y)
         c = node.const_inputs.get(1)
         if c is not None:
             perm = tuple(_ints(c))
-            return lambda x, _p: post(np.transpose(x, perm))
-        return lambda x, p: post(np.transpose(x, _check_perm(_ints(p), np.ndim(x))))
+            return lambda x, _p: post(transpose(x, perm))
+        to_host = ctx.to_host
+        return lambda x, p: post(transpose(x, _check_perm(_ints(to_host(p)), np.ndim(x))))
     return factory
 
 
@@ -166,49 +188,55 @@ def _transpose_with(post):
 # concat / split / pack / unpack
 # ----------------------------------------------------------------------------------------------
 def _concat(node, ctx):
-    axis = _given(node, node.attr["N"], _int)
+    axis = _given(node, ctx, node.attr["N"], _int)
+    concatenate = _module(node, ctx).concatenate
 
     def concat(*args):
-        return np.concatenate(args[:-1], axis=axis(args[-1]))
+        return concatenate(args[:-1], axis=axis(args[-1]))
     return concat
 
 
 def _concat_offset(node, ctx):
+    to_host, to_device = ctx.to_host, ctx.to_device
+
     def concat_offset(cd, *shapes):
+        shapes = [to_host(s) for s in shapes]
         n = len(shapes[0])
-        a = int(cd)
+        a = int(to_host(cd))
         if not -n <= a < n:
             raise ValueError(f"Concat dim is out of range: {a} vs. {n}")
         a %= n
         out, off = [], 0
         for s in shapes:
-            o = np.zeros(n, dtype=np.asarray(s).dtype)
+            o = np.zeros(n, dtype=s.dtype)
             o[a] = off
             off += int(s[a])
-            out.append(o)
+            out.append(to_device(o))
         return tuple(out)
     return concat_offset
 
 
 def _split(node, ctx):
     n = node.attr["num_split"]
-    axis = _given(node, 0, _int)
+    axis = _given(node, ctx, 0, _int)
+    xp = _module(node, ctx)
 
     def split(a, x):
-        x = np.asarray(x)
+        x = xp.asarray(x)
         a = axis(a) % x.ndim
         if x.shape[a] % n:
             raise ValueError(f"Number of ways to split should evenly divide the split dimension, "
                              f"but got split_dim {a} (size = {x.shape[a]}) and num_split {n}")
-        return tuple(np.split(x, n, axis=a))
+        return tuple(xp.split(x, n, axis=a))
     return split
 
 
 def _split_v(node, ctx):
-    axis, given_sizes = _given(node, 2, _int), _given(node, 1, _ints)
+    axis, given_sizes = _given(node, ctx, 2, _int), _given(node, ctx, 1, _ints)
+    xp = _module(node, ctx)
 
     def split_v(x, sizes, a):
-        x = np.asarray(x)
+        x = xp.asarray(x)
         a = axis(a) % x.ndim
         sizes = list(given_sizes(sizes))
         d = x.shape[a]
@@ -218,25 +246,28 @@ def _split_v(node, ctx):
             raise ValueError(f"Determined shape must either match input shape along split_dim "
                              f"exactly if fully specified, or be less than the size of the input "
                              f"along split_dim if not fully specified.  Got: {sum(sizes)}")
-        return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=a))
+        bounds = np.cumsum(sizes)[:-1].tolist()
+        return tuple(xp.split(x, bounds, axis=a))
     return split_v
 
 
 def _pack(node, ctx):
     axis = node.attr["axis"]
-    return lambda *xs: np.stack(xs, axis=axis)
+    stack = _module(node, ctx).stack
+    return lambda *xs: stack(xs, axis=axis)
 
 
 def _unpack(node, ctx):
     axis, num = node.attr["axis"], node.attr["num"]
     dt = node.out_dtypes[0].np if node.out_dtypes else None
+    xp = _module(node, ctx)
 
     def unpack(x):
-        x = np.asarray(x)
+        x = xp.asarray(x)
         if x.shape[axis] != num:
             raise ValueError(f"Input shape axis {axis % x.ndim} must equal {num}, got shape "
                              f"{_fmt(x.shape)}")
-        moved = np.moveaxis(x, axis, 0)
+        moved = xp.moveaxis(x, axis, 0)
         return tuple(_arr(moved[i], dt) for i in range(num))
     return unpack
 
@@ -245,24 +276,26 @@ def _unpack(node, ctx):
 # expand_dims / squeeze / tile / reverse
 # ----------------------------------------------------------------------------------------------
 def _expand_dims(node, ctx):
-    dim = _given(node, 1, _int)
+    dim = _given(node, ctx, 1, _int)
+    expand = _module(node, ctx).expand_dims
 
     def expand_dims(x, d):
         d = dim(d)
         r = np.ndim(x)
         if d < -r - 1 or d > r:
             raise ValueError(f"Tried to expand dim index {d} for tensor with {r} dimensions.")
-        return np.expand_dims(x, d)
+        return expand(x, d)
     return expand_dims
 
 
 def _squeeze(node, ctx):
     axes = list(node.attr.get("squeeze_dims") or [])
+    xp = _module(node, ctx)
     if not axes:
-        return np.squeeze
+        return xp.squeeze
 
     def squeeze(x):
-        x = np.asarray(x)
+        x = xp.asarray(x)
         r = x.ndim
         for a in axes:
             if not -r <= a < r:
@@ -271,12 +304,13 @@ def _squeeze(node, ctx):
             if x.shape[a] != 1:
                 raise ValueError(f"Can not squeeze dim[{a % r}], expected a dimension of 1, "
                                  f"got {x.shape[a]}")
-        return np.squeeze(x, axis=tuple(a % r for a in axes))
+        return xp.squeeze(x, axis=tuple(a % r for a in axes))
     return squeeze
 
 
 def _tile(node, ctx):
-    multiples = _given(node, 1, _ints)
+    multiples = _given(node, ctx, 1, _ints)
+    tile_ = _module(node, ctx).tile
 
     def tile(x, m):
         m = multiples(m)
@@ -285,12 +319,13 @@ def _tile(node, ctx):
                              f"{np.ndim(x)} but got length {len(m)}")
         if min(m, default=0) < 0:
             raise ValueError(f"Expected multiples argument to be non-negative, but got {m}")
-        return np.tile(x, m)
+        return tile_(x, m)
     return tile
 
 
 def _reverse(node, ctx):
-    given_axes = _given(node, 1, _ints)
+    given_axes = _given(node, ctx, 1, _ints)
+    flip = _module(node, ctx).flip
 
     def reverse(x, axis):
         r = np.ndim(x)
@@ -301,7 +336,7 @@ def _reverse(node, ctx):
                                  f"[{-r}, {r - 1}]")
         if len({a % r for a in axes}) != len(axes):
             raise ValueError(f"axis {axes} specifies a dimension more than once")
-        return np.flip(x, tuple(a % r for a in axes))
+        return flip(x, tuple(a % r for a in axes))
     return reverse
 
 
@@ -321,9 +356,9 @@ def _paddings(p, x):
     return [(int(a), int(b)) for a, b in p]
 
 
-def _pad_constant(x, pads, value, dt):
-    x = np.asarray(x)
-    out = np.full(tuple(d + a + b for d, (a, b) in zip(x.shape, pads)), value, dtype=dt)
+def _pad_constant(xp, x, pads, value, dt):
+    x = xp.asarray(x)
+    out = xp.full(tuple(d + a + b for d, (a, b) in zip(x.shape, pads)), value, dtype=dt)
     out[tuple(slice(a, a + d) for d, (a, _) in zip(x.shape, pads))] = x
     return out
 
@@ -331,23 +366,26 @@ def _pad_constant(x, pads, value, dt):
 def _pad(node, ctx):
     dt = node.out_dtypes[0].np
     zero = b"" if dt.kind == "O" else 0
-    pairs = _given(node, 1, _pairs)
-    return lambda x, p: _pad_constant(x, _paddings(pairs(p), x), zero, dt)
+    pairs = _given(node, ctx, 1, _pairs)
+    xp = _module(node, ctx)
+    return lambda x, p: _pad_constant(xp, x, _paddings(pairs(p), x), zero, dt)
 
 
 def _pad_v2(node, ctx):
     dt = node.out_dtypes[0].np
-    pairs = _given(node, 1, _pairs)
-    return lambda x, p, c: _pad_constant(x, _paddings(pairs(p), x), c, dt)
+    pairs = _given(node, ctx, 1, _pairs)
+    xp = _module(node, ctx)
+    return lambda x, p, c: _pad_constant(xp, x, _paddings(pairs(p), x), c, dt)
 
 
 def _mirror_pad(node, ctx):
     mode = node.attr["mode"]
     off = 1 if mode == "REFLECT" else 0
-    pairs = _given(node, 1, _pairs)
+    pairs = _given(node, ctx, 1, _pairs)
+    xp = _module(node, ctx)
 
     def mirror_pad(x, p):
-        x = np.asarray(x)
+        x = xp.asarray(x)
         pads = _paddings(pairs(p), x)
         for (a, b), d in zip(pads, x.shape):
             if a > d - off or b > d - off:
@@ -355,25 +393,27 @@ def _mirror_pad(node, ctx):
                                  f"the dimension size: {a}, {b} vs {d} ({mode})")
         if x.ndim == 0:
             return x.copy()
-        return np.pad(x, pads, mode=mode.lower())
+        return xp.pad(x, pads, mode=mode.lower())
     return mirror_pad
 
 
 def _mirror_pad_grad(node, ctx):
     off = 1 if node.attr["mode"] == "REFLECT" else 0
+    pairs = _given(node, ctx, 1, _pairs)
+    xp = ctx.xp
 
     def mirror_pad_grad(g, p):
-        g = np.asarray(g)
+        g = xp.asarray(g)
         out = g
-        for axis, (a, b) in enumerate(_paddings(_pairs(p), g)):
-            m = np.moveaxis(out, axis, 0)
+        for axis, (a, b) in enumerate(_paddings(pairs(p), g)):
+            m = xp.moveaxis(out, axis, 0)
             n = m.shape[0] - a - b
             core = m[a:a + n].copy()
             if a:
                 core[off:off + a] += m[:a][::-1]
             if b:
                 core[n - off - b:n - off] += m[a + n:][::-1]
-            out = np.moveaxis(core, 0, axis)
+            out = xp.moveaxis(core, 0, axis)
         return out if out is not g else g.copy()
     return mirror_pad_grad
 
@@ -383,59 +423,65 @@ def _mirror_pad_grad(node, ctx):
 # ----------------------------------------------------------------------------------------------
 def _gather(node, ctx):
     dt = node.out_dtypes[0].np
-    axis = _given(node, 2, _int)
+    axis = _given(node, ctx, 2, _int)
+    xp, ixp = _module(node, ctx), ctx.xp
+    to_host = ctx.to_host if xp is not ixp else (lambda i: i)   # host params: host indices
 
     def gather(p, i, a):
-        p, i = np.asarray(p), np.asarray(i)
+        p, i = xp.asarray(p), xp.asarray(to_host(i))
         a = axis(a)
         if not -p.ndim <= a < p.ndim:
             raise ValueError(f"Expected axis in the range [{-p.ndim}, {p.ndim}), but got {a}")
-        _check_range(i, p.shape[a])
-        return _arr(np.take(p, i, axis=a), dt)
+        _check_range(xp, i, p.shape[a])
+        return _arr(xp.take(p, i, axis=a), dt)
     return gather
 
 
-def _nd_check(i, limits, what):
+def _nd_check(xp, i, limits, what):
     """Each row of `i[..., :k]` must lie inside `limits`; TF's message names the first bad row."""
     if i.size:
-        bad = ((i < 0) | (i >= np.asarray(limits, dtype=np.int64))).any(axis=-1)
+        bad = ((i < 0) | (i >= xp.asarray(limits, dtype=np.int64))).any(axis=-1)
         if bad.any():
-            s, pos = _first_bad(bad)
+            s, pos = _first_bad(xp, bad)
             row = ", ".join(str(int(v)) for v in i[pos])
             raise ValueError(f"indices{s} = [{row}] does not index into {what}")
 
 
 def _gather_nd(node, ctx):
     dt = node.out_dtypes[0].np
+    xp, ixp = _module(node, ctx), ctx.xp
+    to_host = ctx.to_host if xp is not ixp else (lambda i: i)
 
     def gather_nd(p, i):
-        p, i = np.asarray(p), np.asarray(i)
+        p, i = xp.asarray(p), xp.asarray(to_host(i))
         k = i.shape[-1]
-        _nd_check(i, p.shape[:k], f"param shape {_fmt(p.shape)}")
+        _nd_check(xp, i, p.shape[:k], f"param shape {_fmt(p.shape)}")
         if k == 0:
-            return np.broadcast_to(p, i.shape[:-1] + p.shape).copy()
-        return _arr(p[tuple(np.moveaxis(i, -1, 0))], dt)
+            return xp.broadcast_to(p, i.shape[:-1] + p.shape).copy()
+        return _arr(p[tuple(xp.moveaxis(i, -1, 0))], dt)
     return gather_nd
 
 
 def _scatter_nd(node, ctx):
     dt = node.out_dtypes[0].np
+    xp = ctx.xp
+    shape_of = _given(node, ctx, 2, lambda s: tuple(_ints(s)))
 
     def scatter_nd(i, u, s):
-        i, u = np.asarray(i), np.asarray(u)
-        shape = tuple(_ints(s))
+        i, u = xp.asarray(i), xp.asarray(u)
+        shape = shape_of(s)
         k = i.shape[-1]
         want = i.shape[:-1] + shape[k:]
         if k > len(shape) or u.shape != want:
             raise ValueError(f"Must have updates.shape = indices.shape[:-1] + shape[indices."
                              f"shape[-1]:], got updates.shape {_fmt(u.shape)}, indices.shape "
                              f"{_fmt(i.shape)}, shape {_fmt(shape)}")
-        _nd_check(i, shape[:k], f"shape {_fmt(shape)}")
-        out = np.zeros(shape, dtype=dt)
+        _nd_check(xp, i, shape[:k], f"shape {_fmt(shape)}")
+        out = xp.zeros(shape, dtype=dt)
         if k == 0:
             out += u.reshape((-1,) + shape).sum(axis=0, dtype=dt)
         else:
-            np.add.at(out, tuple(np.moveaxis(i, -1, 0)), u)
+            xp.add.at(out, tuple(xp.moveaxis(i, -1, 0)), u)
         return out
     return scatter_nd
 
@@ -446,27 +492,33 @@ def _scatter_nd(node, ctx):
 def _one_hot(node, ctx):
     dt = node.out_dtypes[0].np
     axis = node.attr["axis"]
+    xp, to_host = ctx.xp, ctx.to_host
 
     def one_hot(i, depth, on, off):
-        i = np.asarray(i)
-        d = int(depth)
+        i = xp.asarray(i)
+        d = int(to_host(depth))
         if d < 0:
             raise ValueError(f"depth must be non-negative, got: {d}")
         a = i.ndim if axis == -1 else axis
         shape = [1] * (i.ndim + 1)
         shape[a] = d
-        hit = np.expand_dims(i, a) == np.arange(d).reshape(shape)
-        return np.where(hit, on, off).astype(dt, copy=False)
+        hit = xp.expand_dims(i, a) == xp.arange(d).reshape(shape)
+        return xp.where(hit, on, off).astype(dt, copy=False)
     return one_hot
 
 
 def _where(node, ctx):
-    return lambda c: np.argwhere(c).astype(np.int64, copy=False)
+    argwhere = ctx.xp.argwhere
+    return lambda c: argwhere(c).astype(np.int64, copy=False)
 
 
 def _select(node, ctx):
+    xp = _module(node, ctx)
+    ixp = ctx.xp
+    to_host = ctx.to_host if xp is not ixp else (lambda c: c)   # host branches: host mask
+
     def select(c, x, y):
-        c, x, y = np.asarray(c), np.asarray(x), np.asarray(y)
+        c, x, y = xp.asarray(to_host(c)), xp.asarray(x), xp.asarray(y)
         if x.shape != y.shape:
             raise ValueError(f"'then' and 'else' must have the same size.  but received: "
                              f"{_fmt(x.shape)} vs. {_fmt(y.shape)}")
@@ -478,12 +530,17 @@ def _select(node, ctx):
         elif c.ndim and c.shape != x.shape:
             raise ValueError(f"'cond' and 'then' must have the same shape (or 'cond' must be a "
                              f"scalar or a vector): {_fmt(c.shape)} vs. {_fmt(x.shape)}")
-        return np.where(c, x, y)
+        return xp.where(c, x, y)
     return select
 
 
 def _select_v2(node, ctx):
-    return lambda c, x, y: np.where(c, x, y)
+    xp = _module(node, ctx)
+    where = xp.where
+    if xp is ctx.xp:
+        return where
+    to_host = ctx.to_host
+    return lambda c, x, y: where(to_host(c), x, y)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -491,10 +548,11 @@ def _select_v2(node, ctx):
 # ----------------------------------------------------------------------------------------------
 def _slice(node, ctx):
     dt = node.out_dtypes[0].np
-    begin, size = _given(node, 1, _ints), _given(node, 2, _ints)
+    begin, size = _given(node, ctx, 1, _ints), _given(node, ctx, 2, _ints)
+    xp = _module(node, ctx)
 
     def slice_(x, b, s):
-        x = np.asarray(x)
+        x = xp.asarray(x)
         b, s = begin(b), size(s)
         if len(b) != x.ndim or len(s) != x.ndim:
             raise ValueError(f"Expected begin and size arguments to be 1-D tensors of size "
@@ -531,8 +589,8 @@ def _ss_index(items, dense) -> tuple:
     return tuple(out)
 
 
-def _ss_indexer(node):
-    """fn(shape, begin, end, strides) -> numpy index, cached per input shape when constant."""
+def _ss_indexer(node, ctx):
+    """fn(shape, begin, end, strides) -> index, cached per input shape when constant."""
     masks = [int(node.attr.get(m, 0)) for m in SS_MASKS]
     consts = [node.const_inputs.get(p) for p in (1, 2, 3)]
 
@@ -541,7 +599,8 @@ def _ss_indexer(node):
         return _ss_index(items, dense)
 
     if any(c is None for c in consts):
-        return compute
+        to_host = ctx.to_host
+        return lambda shape, b, e, s: compute(shape, to_host(b), to_host(e), to_host(s))
     cache: dict = {}
 
     def cached(shape, b, e, s):
@@ -554,21 +613,23 @@ def _ss_indexer(node):
 
 def _strided_slice(node, ctx):
     dt = node.out_dtypes[0].np
-    index = _ss_indexer(node)
+    index = _ss_indexer(node, ctx)
+    asarray = _module(node, ctx).asarray
 
     def strided_slice(x, b, e, s):
-        x = np.asarray(x)
+        x = asarray(x)
         return _arr(x[index(x.shape, b, e, s)], dt)
     return strided_slice
 
 
 def _strided_slice_grad(node, ctx):
     dt = node.out_dtypes[0].np
-    index = _ss_indexer(node)
+    index = _ss_indexer(node, ctx)
+    zeros, to_host = ctx.xp.zeros, ctx.to_host
 
     def strided_slice_grad(shape, b, e, s, dy):
-        shape = tuple(_ints(shape))
-        out = np.zeros(shape, dtype=dt)
+        shape = tuple(_ints(to_host(shape)))
+        out = zeros(shape, dtype=dt)
         out[index(shape, b, e, s)] = dy
         return out
     return strided_slice_grad
@@ -579,16 +640,18 @@ def _strided_slice_grad(node, ctx):
 # ----------------------------------------------------------------------------------------------
 def _dynamic_partition(node, ctx):
     n = node.attr["num_partitions"]
+    xp, ixp = _module(node, ctx), ctx.xp
+    to_host = ctx.to_host if xp is not ixp else (lambda i: i)
 
     def dynamic_partition(data, partitions):
-        data, partitions = np.asarray(data), np.asarray(partitions)
+        data, partitions = xp.asarray(data), xp.asarray(to_host(partitions))
         if data.shape[:partitions.ndim] != partitions.shape:
             raise ValueError(f"data.shape must start with partitions.shape, got data.shape = "
                              f"{_fmt(data.shape)}, partitions.shape = {_fmt(partitions.shape)}")
-        _check_range(partitions, n, "partitions")
+        _check_range(xp, partitions, n, "partitions")
         if partitions.ndim == 0:
             return tuple(data[None] if int(partitions) == i else
-                         np.zeros((0,) + data.shape, dtype=data.dtype) for i in range(n))
+                         xp.zeros((0,) + data.shape, dtype=data.dtype) for i in range(n))
         return tuple(data[partitions == i] for i in range(n))
     return dynamic_partition
 
@@ -596,19 +659,21 @@ def _dynamic_partition(node, ctx):
 def _dynamic_stitch(node, ctx):
     n = node.attr["N"]
     dt = node.out_dtypes[0].np
+    xp, ixp = _module(node, ctx), ctx.xp
+    to_host = ctx.to_host if xp is not ixp else (lambda i: i)
 
     def dynamic_stitch(*args):
-        indices = [np.asarray(i) for i in args[:n]]
-        data = [np.asarray(d) for d in args[n:]]
+        indices = [xp.asarray(to_host(i)) for i in args[:n]]
+        data = [xp.asarray(d) for d in args[n:]]
         rows = max((int(i.max()) + 1 for i in indices if i.size), default=0)
         tail = data[0].shape[indices[0].ndim:]
-        out = np.zeros((rows,) + tail, dtype=dt)
+        out = xp.zeros((rows,) + tail, dtype=dt)
         for k, (i, d) in enumerate(zip(indices, data)):
             if d.shape != i.shape + tail:
                 raise ValueError(f"data[{k}].shape = {_fmt(d.shape)} does not start with "
                                  f"indices[{k}].shape = {_fmt(i.shape)} followed by "
                                  f"{_fmt(tail)}")
-            _check_range(i, rows if rows else 1, f"indices[{k}]")
+            _check_range(xp, i, rows if rows else 1, f"indices[{k}]")
             out[i.reshape(-1)] = d.reshape((-1,) + tail)
         return out
     return dynamic_stitch
@@ -619,44 +684,50 @@ def _dynamic_stitch(node, ctx):
 # ----------------------------------------------------------------------------------------------
 def _unique(node, ctx):
     idx_dt = node.attr["out_idx"].np
+    xp = _module(node, ctx)
+    to_device = ctx.to_device   # (the indices of string values are computed on the host)
 
     def unique(x):
-        x = np.asarray(x)
+        x = xp.asarray(x)
         if x.size == 0:
-            return x.copy(), np.zeros(0, dtype=idx_dt)
-        u, first, inv = np.unique(x, return_index=True, return_inverse=True)
-        order = np.argsort(first, kind="stable")
-        rank = np.empty(len(order), dtype=idx_dt)
-        rank[order] = np.arange(len(order), dtype=idx_dt)
-        return u[order], rank[inv.reshape(-1)]
+            return x.copy(), to_device(np.zeros(0, dtype=idx_dt))
+        u, first, inv = xp.unique(x, return_index=True, return_inverse=True)
+        order = xp.argsort(first, kind="stable")
+        rank = xp.empty(len(order), dtype=idx_dt)
+        rank[order] = xp.arange(len(order), dtype=idx_dt)
+        return u[order], to_device(rank[inv.reshape(-1)])
     return unique
 
 
 def _top_k(node, ctx):
+    xp, to_host = ctx.xp, ctx.to_host
+
     def top_k(x, k):
-        x = np.asarray(x)
-        k = int(k)
+        x = xp.asarray(x)
+        k = int(to_host(k))
         n = x.shape[-1]
         if k < 0:
             raise ValueError(f"Need k >= 0, got {k}")
         if n < k:
             raise ValueError(f"input must have at least k columns. Had {n}, needed {k}")
         # stable descending order with ties broken by the lower index: sort the reversed row
-        order = np.argsort(x[..., ::-1], axis=-1, kind="stable")[..., ::-1][..., :k]
+        order = xp.argsort(x[..., ::-1], axis=-1, kind="stable")[..., ::-1][..., :k]
         idx = (n - 1 - order).astype(np.int32)
-        return np.take_along_axis(x, idx, axis=-1), idx
+        return xp.take_along_axis(x, idx, axis=-1), idx
     return top_k
 
 
 def _invert_permutation(node, ctx):
+    xp = ctx.xp
+
     def invert_permutation(x):
-        x = np.asarray(x)
+        x = xp.asarray(x)
         n = x.size
-        _check_range(x, n, "x")
-        out = np.full(n, -1, dtype=x.dtype)
-        out[x] = np.arange(n, dtype=x.dtype)
+        _check_range(xp, x, n, "x")
+        out = xp.full(n, -1, dtype=x.dtype)
+        out[x] = xp.arange(n, dtype=x.dtype)
         if n and out.min() < 0:
-            missing = int(np.argmin(out))
+            missing = int(xp.argmin(out))
             raise ValueError(f"{missing} is missing from the permutation (some value is "
                              "duplicated)")
         return out
@@ -665,7 +736,8 @@ def _invert_permutation(node, ctx):
 
 def _shape_n(node, ctx):
     dt = node.attr.get("out_type").np
-    return lambda *xs: tuple(np.array(np.shape(x), dtype=dt) for x in xs)
+    asarray = ctx.xp.asarray
+    return lambda *xs: tuple(asarray(np.shape(x), dtype=dt) for x in xs)
 
 
 def _identity_n(node, ctx):
@@ -685,8 +757,8 @@ KERNELS = {
     "ZerosLike": _zeros_like,
     "OnesLike": _ones_like,
     "Reshape": _reshape,
-    "Transpose": _transpose_with(lambda y: y),
-    "ConjugateTranspose": _transpose_with(np.conj),
+    "Transpose": _transpose_with(conj=False),
+    "ConjugateTranspose": _transpose_with(conj=True),
     "ConcatV2": _concat,
     "ConcatOffset": _concat_offset,
     "Split": _split,

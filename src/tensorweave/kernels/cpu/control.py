@@ -1,8 +1,9 @@
-"""CPU kernels for graph plumbing and control flow: NoOp, If, While, Assert.
+"""Kernels for graph plumbing and control flow: NoOp, If, While, Assert.
 
 `If` and `While` compile their function attrs when their own plan is compiled
 (`ctx.compile_function`, installed by the runtime), so running a branch or an iteration costs
-one call of a compiled function.
+one call of a compiled function.  Predicates and the tensors an `Assert` prints are read on the
+host (`ctx.to_host`).
 """
 from __future__ import annotations
 
@@ -34,9 +35,10 @@ def _if(node, ctx):
     then_pos = [i for i, n in enumerate(inter) if n.startswith("then:")]
     else_pos = [i for i, n in enumerate(inter) if n.startswith("else:")]
     total = n_out + len(inter)
+    to_host = ctx.to_host
 
     def run_if(pred, *args):
-        if pred:
+        if to_host(pred):
             out, pos = then_fn(*args), then_pos
         else:
             out, pos = else_fn(*args), else_pos
@@ -61,12 +63,13 @@ def _while(node, ctx):
     # a TensorArray or an accumulator, so kernels must not overwrite it in place.
     body_fn = _compile(node, ctx, node.attr["body"], "body", extra_outputs=acc)
     total = n + k
+    to_host = ctx.to_host
 
     def run_while(*args):
         vals = list(args[:n])
         caps = args[n:]
         lists = [[] for _ in range(k)]
-        while cond_fn(*vals, *caps)[0]:
+        while to_host(cond_fn(*vals, *caps)[0]):
             out = body_fn(*vals, *caps)
             vals = list(out[:n])
             for j in range(k):
@@ -79,15 +82,16 @@ def _while(node, ctx):
 def _assert(node, ctx):
     template = list(node.attr.get("template", []))
     summarize = int(node.attr.get("summarize", 3))
+    to_host = ctx.to_host
 
     def check(cond, *tensors):
-        if cond:
+        if to_host(cond):
             return None
         it = iter(tensors)
         parts = []
         for item in template:
             if item == _TENSOR_SLOT:
-                v = np.asarray(next(it)).reshape(-1)
+                v = np.asarray(to_host(next(it))).reshape(-1)
                 parts.append(" ".join(str(x) for x in v[:summarize])
                              + ("..." if v.size > summarize else ""))
             else:

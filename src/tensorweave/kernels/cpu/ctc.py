@@ -1,4 +1,4 @@
-"""CPU kernels: CTC loss (forward-backward in log space) and the greedy and beam decoders.
+"""Kernels: CTC loss (forward-backward in log space) and the greedy and beam decoders.
 
 All three follow TF1's kernels (`ctc_loss_calculator.h`, `ctc_decoder_ops.cc`,
 `ctc_beam_search.h`) in their input checks, error messages and edge cases:
@@ -17,6 +17,10 @@ All three follow TF1's kernels (`ctc_loss_calculator.h`, `ctc_decoder_ops.cc`,
   (blank, label, total) log probabilities for the previous and the current frame -- and its
   candidate, eviction and ordering rules, so beam widths smaller than the number of prefixes
   prune exactly as TF1 does.
+
+Like TF1's, these kernels run on the host (a frame-by-frame recursion over small arrays and a
+beam search in Python): on every device type they read their inputs with `ctx.to_host` and move
+their outputs to the device with `ctx.to_device`.
 """
 from __future__ import annotations
 
@@ -153,8 +157,13 @@ def _ctc_loss(node, ctx):
     merge = bool(node.attr.get("ctc_merge_repeated", True))
     ignore_longer = bool(node.attr.get("ignore_longer_outputs_than_inputs", False))
     dt = node.out_dtypes[0].np
+    to_host, to_device = ctx.to_host, ctx.to_device
 
-    def ctc_loss(inputs, labels_indices, labels_values, sequence_length):
+    def ctc_loss(*args):
+        loss, grad = _ctc_loss_on_host(*(to_host(a) for a in args))
+        return to_device(loss), to_device(grad)
+
+    def _ctc_loss_on_host(inputs, labels_indices, labels_values, sequence_length):
         if np.ndim(inputs) != 3:
             raise ValueError("inputs is not a 3-Tensor")
         if np.ndim(labels_indices) != 2:
@@ -226,8 +235,13 @@ def _ctc_greedy_decoder(node, ctx):
     merge = bool(node.attr.get("merge_repeated", True))
     blank_attr = int(node.attr.get("blank_index", -1))
     dt = node.out_dtypes[3].np
+    to_host, to_device = ctx.to_host, ctx.to_device
 
     def ctc_greedy_decoder(inputs, sequence_length):
+        out = _greedy_on_host(to_host(inputs), to_host(sequence_length))
+        return tuple(to_device(v) for v in out)
+
+    def _greedy_on_host(inputs, sequence_length):
         seq_len = _check_decoder_inputs(inputs, sequence_length)
         _, batch, num_classes = inputs.shape
         blank = blank_attr + num_classes if blank_attr < 0 else blank_attr
@@ -366,8 +380,13 @@ def _ctc_beam_search_decoder(node, ctx):
     top_paths = int(node.attr["top_paths"])
     merge = bool(node.attr.get("merge_repeated", True))
     dt = node.out_dtypes[-1].np
+    to_host, to_device = ctx.to_host, ctx.to_device
 
     def ctc_beam_search_decoder(inputs, sequence_length):
+        out = _beam_on_host(to_host(inputs), to_host(sequence_length))
+        return tuple(to_device(v) for v in out)
+
+    def _beam_on_host(inputs, sequence_length):
         seq_len = _check_decoder_inputs(inputs, sequence_length)
         batch = inputs.shape[1]
         paths = [[] for _ in range(top_paths)]

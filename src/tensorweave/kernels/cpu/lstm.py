@@ -1,5 +1,5 @@
-"""CPU kernels: the fused LSTM ops (`LSTMBlockCell`, `BlockLSTM` and their gradients) and
-`ReverseSequence` (numpy).
+"""Kernels: the fused LSTM ops (`LSTMBlockCell`, `BlockLSTM` and their gradients) and
+`ReverseSequence`, on the backend's array module (`ctx.xp`).
 
 Layout and cost model.  Inside the kernels a step is *feature-major*: the four gates of step t
 are one contiguous `[4 * cell, batch]` block (rows in TF's gate order i, ci, f, o), the state
@@ -48,7 +48,8 @@ class _Buffers:
     pooled while fewer than `keep` of its shape exist.  Views handed out (outputs) keep their
     base referenced, so an array is never reused while any consumer can still read it."""
 
-    def __init__(self, keep: int = 6):
+    def __init__(self, xp, keep: int = 6):
+        self.xp = xp               # the array module the kernel computes with
         self._keep = keep
         self._pool: dict = {}
         self._lock = threading.Lock()
@@ -60,7 +61,7 @@ class _Buffers:
             for a in arrays:
                 if sys.getrefcount(a) <= 3:
                     return a
-            a = np.empty(shape, dtype)
+            a = self.xp.empty(shape, dtype)
             if len(arrays) < self._keep:
                 arrays.append(a)
             return a
@@ -84,6 +85,7 @@ def _half(fn):
 
 
 def _seq_len(seq_len_max, time: int) -> int:
+    """`seq_len_max` (read on the host) checked against the length of x."""
     n = int(seq_len_max)
     if n < 0 or n > time:
         raise ValueError(f"seq_len_max must be in [0, {time}] (the length of x), got {n}")
@@ -109,7 +111,7 @@ def _inputs_t(buf, x, n):
         out = buf.empty((nin, n, batch), x.dtype)
         out[...] = fm[:n].transpose(1, 0, 2)
         return out.reshape(nin, n * batch)
-    return np.reshape(x[:n], (n * batch, nin)).T
+    return buf.xp.reshape(x[:n], (n * batch, nin)).T
 
 
 #: from this many steps on, the forward pass scales and transposes the weights once (a step's
@@ -123,9 +125,9 @@ def _scaled_transpose(buf, a, scale):
     to the same cache set, which makes the copy 4x slower than the matmuls it serves."""
     rows, cols = a.shape
     padded = buf.empty((rows, cols + 16), a.dtype)[:, :cols]
-    np.multiply(a, scale, out=padded)
+    buf.xp.multiply(a, scale, out=padded)
     out = buf.empty((cols, rows), a.dtype)
-    np.copyto(out, padded.T)
+    buf.xp.copyto(out, padded.T)
     return out
 
 
@@ -145,6 +147,7 @@ def _sigmoid_from_tanh(v):
 def _forward(buf, n, x, cs_prev, h_prev, w, wci, wcf, wco, b, forget_bias, clip, peep):
     """Steps 0..n-1 over x [time, batch, input]; returns feature-major (gates [time, 4 * cell,
     batch] holding the activations i, ci, f, o; cs, co, h [time, cell, batch])."""
+    xp = buf.xp
     time, batch, nin = x.shape
     cell = cs_prev.shape[1]
     dt = x.dtype
@@ -159,52 +162,52 @@ def _forward(buf, n, x, cs_prev, h_prev, w, wci, wcf, wco, b, forget_bias, clip,
     # the sigmoid rows (i, f, o) are halved before the tanh: in the weights and bias once for a
     # long sequence, in each step's gate block for a short one (copying the weights costs more)
     prescale = n >= _PRESCALE_FROM
-    scale = np.full(c4, 0.5, dt)
+    scale = xp.full(c4, 0.5, dt)
     scale[rci] = 1.0
-    bias = np.asarray(b, dt) * scale if prescale else np.array(b, dt)
+    bias = xp.asarray(b, dt) * scale if prescale else xp.array(b, dt)
     bias[rf] += 0.5 * forget_bias if prescale else forget_bias
-    w_x = np.multiply(w[:nin], scale, out=buf.empty((nin, c4), dt)) if prescale else w[:nin]
-    gx = np.matmul(w_x.T, _inputs_t(buf, x, n),                  # [4 * cell, n * batch]
+    w_x = xp.multiply(w[:nin], scale, out=buf.empty((nin, c4), dt)) if prescale else w[:nin]
+    gx = xp.matmul(w_x.T, _inputs_t(buf, x, n),                  # [4 * cell, n * batch]
                    out=buf.empty((c4, n * batch), dt))
     gx += bias[:, None]
     w_ht = _scaled_transpose(buf, w[nin:], scale) if prescale else w[nin:].T   # [4c, c]
     if peep:
-        wci_s, wcf_s, wco_s = (0.5 * np.asarray(v, dt)[:, None] for v in (wci, wcf, wco))
+        wci_s, wcf_s, wco_s = (0.5 * xp.asarray(v, dt)[:, None] for v in (wci, wcf, wco))
     tmp = buf.empty((c4, batch), dt)
     tmp_c = buf.empty((cell, batch), dt)
-    c_prev = np.ascontiguousarray(cs_prev.T)
-    hp = np.ascontiguousarray(h_prev.T)
+    c_prev = xp.ascontiguousarray(cs_prev.T)
+    hp = xp.ascontiguousarray(h_prev.T)
     act = slice(0, 3 * cell) if peep else slice(0, c4)
     for t in range(n):
         g = gates[t]
-        np.matmul(w_ht, hp, out=tmp)
-        np.add(tmp, gx[:, t * batch:(t + 1) * batch], out=g)
+        xp.matmul(w_ht, hp, out=tmp)
+        xp.add(tmp, gx[:, t * batch:(t + 1) * batch], out=g)
         gi, gci, gf, go = g[ri], g[rci], g[rf], g[ro]
         if not prescale:
             gi *= 0.5
             g[2 * cell:] *= 0.5
         if peep:
-            np.multiply(c_prev, wci_s, out=tmp_c)
+            xp.multiply(c_prev, wci_s, out=tmp_c)
             gi += tmp_c
-            np.multiply(c_prev, wcf_s, out=tmp_c)
+            xp.multiply(c_prev, wcf_s, out=tmp_c)
             gf += tmp_c
         ga = g[act]
-        np.tanh(ga, out=ga)
+        xp.tanh(ga, out=ga)
         _sigmoid_from_tanh(gi)
         _sigmoid_from_tanh(g[2 * cell:] if not peep else gf)
         c = cs[t]
-        np.multiply(gci, gi, out=c)
-        np.multiply(c_prev, gf, out=tmp_c)
+        xp.multiply(gci, gi, out=c)
+        xp.multiply(c_prev, gf, out=tmp_c)
         c += tmp_c
         if clip:
-            np.clip(c, -clip, clip, out=c)
+            xp.clip(c, -clip, clip, out=c)
         if peep:
-            np.multiply(c, wco_s, out=tmp_c)
+            xp.multiply(c, wco_s, out=tmp_c)
             go += tmp_c
-            np.tanh(go, out=go)
+            xp.tanh(go, out=go)
             _sigmoid_from_tanh(go)
-        np.tanh(c, out=co[t])
-        np.multiply(co[t], go, out=h[t])
+        xp.tanh(c, out=co[t])
+        xp.multiply(co[t], go, out=h[t])
         c_prev, hp = c, h[t]
     return gates, cs, co, h
 
@@ -222,10 +225,11 @@ def _outputs(gates, cs, co, h, cell):
 
 def _block_lstm(node, ctx):
     forget_bias, clip, peep = _attrs(node)
-    buf = _Buffers()
+    buf = _Buffers(ctx.xp)
+    to_host = ctx.to_host
 
     def block_lstm(seq_len_max, x, cs_prev, h_prev, w, wci, wcf, wco, b):
-        n = _seq_len(seq_len_max, x.shape[0])
+        n = _seq_len(to_host(seq_len_max), x.shape[0])
         gates, cs, co, h = _forward(buf, n, x, cs_prev, h_prev, w, wci, wcf, wco, b, forget_bias,
                                     clip, peep)
         return _outputs(gates, cs, co, h, cs_prev.shape[1])
@@ -234,7 +238,7 @@ def _block_lstm(node, ctx):
 
 def _lstm_block_cell(node, ctx):
     forget_bias, clip, peep = _attrs(node)
-    buf = _Buffers()
+    buf = _Buffers(ctx.xp)
 
     def lstm_block_cell(x, cs_prev, h_prev, w, wci, wcf, wco, b):
         gates, cs, co, h = _forward(buf, 1, x[None], cs_prev, h_prev, w, wci, wcf, wco, b,
@@ -246,48 +250,49 @@ def _lstm_block_cell(node, ctx):
 # ----------------------------------------------------------------------------------------------
 # backward
 # ----------------------------------------------------------------------------------------------
-def _gate_block(i, ci, f, o):
+def _gate_block(xp, i, ci, f, o):
     """The feature-major [time, 4 * cell, batch] array whose row blocks are i, ci, f, o (given
     [time, batch, cell]): their common base when they are views of one (as `_forward` returns
     them), else a copy."""
     base = i.base
     cell = i.shape[-1]
     if base is not None and base.ndim == 3 and base.shape == (i.shape[0], 4 * cell, i.shape[1]) \
-            and base.dtype == i.dtype and base.flags.c_contiguous:
-        start = base.__array_interface__["data"][0]
-        step = cell * base.strides[1]
+            and base.dtype == i.dtype and base.flags.c_contiguous and i.size:
         want = (base.strides[0], base.strides[2], base.strides[1])
 
         def same_strides(a):     # (the stride of a length-1 axis does not matter)
             return all(n == 1 or s == w for n, s, w in zip(a.shape, a.strides, want))
-        if all(a.base is base and same_strides(a)
-               and a.__array_interface__["data"][0] == start + k * step
+
+        def starts_block(a, k):  # a's first element is that of row block k (one element each)
+            return xp.may_share_memory(a[:1, :1, :1], base[:1, k * cell:k * cell + 1, :1])
+        if all(a.base is base and a.shape == i.shape and same_strides(a) and starts_block(a, k)
                for k, a in enumerate((i, ci, f, o))):
             return base
-    return np.ascontiguousarray(np.concatenate([i, ci, f, o], axis=-1).transpose(0, 2, 1))
+    return xp.ascontiguousarray(xp.concatenate([i, ci, f, o], axis=-1).transpose(0, 2, 1))
 
 
 def _backward(buf, n, x, cs_prev, h_prev, w, wci, wcf, wco, i, cs, f, o, ci, co, h, cs_grad,
               h_grad, clip, peep):
     """Gradients of steps n-1..0; returns (x, cs_prev, h_prev, w, wci, wcf, wco, b) grads."""
+    xp = buf.xp
     time, batch, nin = x.shape
     cell = cs_prev.shape[1]
     dt = x.dtype
     c4 = 4 * cell
     ri, rci, rf, ro = _gate_rows(cell)
-    gates = _gate_block(i, ci, f, o)
+    gates = _gate_block(xp, i, ci, f, o)
     cs_f, co_f = _feature_major(buf, cs[:n]), _feature_major(buf, co[:n])
     hg_f = _feature_major(buf, h_grad[:n])
     cg_f = _feature_major(buf, cs_grad[:n]) if cs_grad[:n].any() else None
-    cs_prev_t = np.ascontiguousarray(cs_prev.T)
+    cs_prev_t = xp.ascontiguousarray(cs_prev.T)
     w_h = w[nin:]                                    # [cell, 4 * cell]
     d_steps = buf.empty((n, c4, batch), dt)         # gate gradients of all steps
     dh, dcs, tmp = (buf.empty((cell, batch), dt) for _ in range(3))
-    dcs_next = np.zeros((cell, batch), dt)
-    dh_next = np.zeros((cell, batch), dt)
-    wci_g, wcf_g, wco_g = (np.zeros(cell, dt) for _ in range(3))
+    dcs_next = xp.zeros((cell, batch), dt)
+    dh_next = xp.zeros((cell, batch), dt)
+    wci_g, wcf_g, wco_g = (xp.zeros(cell, dt) for _ in range(3))
     if peep:
-        wci_c, wcf_c, wco_c = (np.asarray(v, dt)[:, None] for v in (wci, wcf, wco))
+        wci_c, wcf_c, wco_c = (xp.asarray(v, dt)[:, None] for v in (wci, wcf, wco))
     for t in range(n - 1, -1, -1):
         dg = d_steps[t]
         d_ifc = dg[:3 * cell].reshape(3, cell, batch)   # the gates scaled by dcs: i, ci, f
@@ -296,20 +301,20 @@ def _backward(buf, n, x, cs_prev, h_prev, w, wci, wcf, wco, i, cs, f, o, ci, co,
         c_prev = cs_f[t - 1] if t else cs_prev_t
         # dg <- [i(1-i) ci, i(1-ci^2), f(1-f) c_prev, o(1-o) co]: each gate's derivative by its
         # pre-activation times the factor it multiplies
-        np.subtract(1, g, out=dg)
+        xp.subtract(1, g, out=dg)
         dg *= g
         dci = dg[rci]
-        np.multiply(gci, gci, out=dci)
-        np.subtract(1, dci, out=dci)
+        xp.multiply(gci, gci, out=dci)
+        xp.subtract(1, dci, out=dci)
         dg[ri] *= gci
         dci *= gi
         dg[rf] *= c_prev
         do = dg[ro]
         do *= co_f[t]
         # dh = h_grad + the recurrent gradient; dcs = dh * o * (1 - co^2) + cs_grad + dcs_next
-        np.add(hg_f[t], dh_next, out=dh)
-        np.multiply(co_f[t], co_f[t], out=dcs)
-        np.subtract(1, dcs, out=dcs)
+        xp.add(hg_f[t], dh_next, out=dh)
+        xp.multiply(co_f[t], co_f[t], out=dcs)
+        xp.subtract(1, dcs, out=dcs)
         dcs *= go
         dcs *= dh
         if cg_f is not None:
@@ -317,52 +322,53 @@ def _backward(buf, n, x, cs_prev, h_prev, w, wci, wcf, wco, i, cs, f, o, ci, co,
         dcs += dcs_next
         do *= dh
         if peep:
-            np.multiply(do, wco_c, out=tmp)
+            xp.multiply(do, wco_c, out=tmp)
             dcs += tmp
         if clip:
-            dcs *= np.abs(cs_f[t]) < clip
+            dcs *= xp.abs(cs_f[t]) < clip
         d_ifc *= dcs
         # gradients flowing to step t-1
-        np.multiply(dcs, gf, out=dcs_next)
+        xp.multiply(dcs, gf, out=dcs_next)
         if peep:
             di, df = dg[ri], dg[rf]
-            np.multiply(di, wci_c, out=tmp)
+            xp.multiply(di, wci_c, out=tmp)
             dcs_next += tmp
-            np.multiply(df, wcf_c, out=tmp)
+            xp.multiply(df, wcf_c, out=tmp)
             dcs_next += tmp
-            wci_g += np.einsum("cb,cb->c", di, c_prev)
-            wcf_g += np.einsum("cb,cb->c", df, c_prev)
-            wco_g += np.einsum("cb,cb->c", do, cs_f[t])
-        np.matmul(w_h, dg, out=dh_next)
+            wci_g += xp.einsum("cb,cb->c", di, c_prev)
+            wcf_g += xp.einsum("cb,cb->c", df, c_prev)
+            wco_g += xp.einsum("cb,cb->c", do, cs_f[t])
+        xp.matmul(w_h, dg, out=dh_next)
     d_all = buf.empty((c4, n, batch), dt)
-    np.copyto(d_all, d_steps.transpose(1, 0, 2))
+    xp.copyto(d_all, d_steps.transpose(1, 0, 2))
     # one matmul each for dx, dW (all steps together) and a reduction for db
     d2 = d_all.reshape(c4, n * batch)
     x_grad = buf.empty(x.shape, dt)
     x_grad[n:] = 0
     w_grad = buf.empty(w.shape, dt)
     if n:
-        np.matmul(d2.T, w[:nin].T, out=x_grad[:n].reshape(n * batch, nin))
+        xp.matmul(d2.T, w[:nin].T, out=x_grad[:n].reshape(n * batch, nin))
         xh_t = buf.empty((nin + cell, n, batch), dt)   # [x_t; h_t-1] of every step
         xh_t[:nin] = x[:n].transpose(2, 0, 1)
         xh_t[nin:, 0] = h_prev.T
         if n > 1:
             xh_t[nin:, 1:] = _feature_major(buf, h[:n - 1]).transpose(1, 0, 2)
-        np.matmul(xh_t.reshape(nin + cell, n * batch), d2.T, out=w_grad)
+        xp.matmul(xh_t.reshape(nin + cell, n * batch), d2.T, out=w_grad)
     else:
         w_grad[...] = 0
-    b_grad = np.add.reduce(d2, axis=1)
-    return (x_grad, np.ascontiguousarray(dcs_next.T), np.ascontiguousarray(dh_next.T), w_grad,
+    b_grad = xp.add.reduce(d2, axis=1)
+    return (x_grad, xp.ascontiguousarray(dcs_next.T), xp.ascontiguousarray(dh_next.T), w_grad,
             wci_g, wcf_g, wco_g, b_grad)
 
 
 def _block_lstm_grad(node, ctx):
     _, clip, peep = _attrs(node)
-    buf = _Buffers()
+    buf = _Buffers(ctx.xp)
+    to_host = ctx.to_host
 
     def block_lstm_grad(seq_len_max, x, cs_prev, h_prev, w, wci, wcf, wco, b, i, cs, f, o, ci,
                         co, h, cs_grad, h_grad):
-        n = _seq_len(seq_len_max, x.shape[0])
+        n = _seq_len(to_host(seq_len_max), x.shape[0])
         return _backward(buf, n, x, cs_prev, h_prev, w, wci, wcf, wco, i, cs, f, o, ci, co, h,
                          cs_grad, h_grad, clip, peep)
     return _half(block_lstm_grad)
@@ -370,7 +376,7 @@ def _block_lstm_grad(node, ctx):
 
 def _lstm_block_cell_grad(node, ctx):
     _, clip, peep = _attrs(node)
-    buf = _Buffers()
+    buf = _Buffers(ctx.xp)
 
     def lstm_block_cell_grad(x, cs_prev, h_prev, w, wci, wcf, wco, b, i, cs, f, o, ci, co,
                              cs_grad, h_grad):
@@ -387,23 +393,24 @@ def _lstm_block_cell_grad(node, ctx):
 def _reverse_sequence(node, ctx):
     seq_dim = int(node.attr["seq_dim"])
     batch_dim = int(node.attr.get("batch_dim", 0))
+    xp = ctx.xp
 
     def reverse_sequence(x, lengths):
-        x = np.asarray(x)
-        lengths = np.asarray(lengths).astype(np.int64, copy=False)
+        x = xp.asarray(x)
+        lengths = xp.asarray(lengths).astype(np.int64, copy=False)
         nb, nt = x.shape[batch_dim], x.shape[seq_dim]
         if lengths.shape != (nb,):
             raise ValueError(f"len(seq_lens) != input.dims({batch_dim}), ({lengths.size} vs. "
                              f"{nb})")
         if nb and (lengths.max() > nt or lengths.min() < 0):
-            bad = int(np.argmax((lengths > nt) | (lengths < 0)))
+            bad = int(xp.argmax((lengths > nt) | (lengths < 0)))
             raise ValueError(f"seq_lens({bad}) must be in [0, {nt}] (input.dims({seq_dim})), "
                              f"got {int(lengths[bad])}")
-        t = np.arange(nt)
-        idx = np.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)   # [batch, time]
-        xt = np.moveaxis(x, (batch_dim, seq_dim), (0, 1))
-        out = xt[np.arange(nb)[:, None], idx]
-        return np.ascontiguousarray(np.moveaxis(out, (0, 1), (batch_dim, seq_dim)))
+        t = xp.arange(nt)
+        idx = xp.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)   # [batch, time]
+        xt = xp.moveaxis(x, (batch_dim, seq_dim), (0, 1))
+        out = xt[xp.arange(nb)[:, None], idx]
+        return xp.ascontiguousarray(xp.moveaxis(out, (0, 1), (batch_dim, seq_dim)))
     return reverse_sequence
 
 

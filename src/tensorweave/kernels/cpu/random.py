@@ -1,4 +1,4 @@
-"""CPU kernels: random ops (numpy `Generator`s on the Philox bit generator).
+"""Kernels: random ops (numpy `Generator`s on the Philox bit generator, on the host).
 
 A stateful random kernel is created once per session (the executor keeps it in
 `ctx.stateful_kernels`), and owns the generator it seeds from the node's (`seed`, `seed2`) attrs:
@@ -7,7 +7,10 @@ seeded": the generator then draws fresh OS entropy.  Stateless kernels build a n
 their seed input on every call, so equal seeds give equal values.
 
 Values are produced directly in the graph dtype (float16 uniforms from 10 random mantissa bits so
-they stay below 1); inputs are never written to.
+they stay below 1); inputs are never written to.  The streams are generated on the host, so every
+device type draws the same numbers for the same seeds: shapes and parameters are read with
+`ctx.to_host`, samples moved to the device with `ctx.to_device` (`RandomShuffle` draws its
+permutation on the host and gathers on the device).
 """
 from __future__ import annotations
 
@@ -74,14 +77,17 @@ def _sampler_kernel(sample):
     def factory(node, ctx):
         rng = _stateful_generator(node)
         dt = node.out_dtypes[0].np
-        return lambda shape: sample(rng, _dims(shape), dt)
+        to_host, to_device = ctx.to_host, ctx.to_device
+        return lambda shape: to_device(sample(rng, _dims(to_host(shape)), dt))
     return factory
 
 
 def _stateless_kernel(sample):
     def factory(node, ctx):
         dt = node.out_dtypes[0].np
-        return lambda shape, seed: sample(_stateless_generator(seed), _dims(shape), dt)
+        to_host, to_device = ctx.to_host, ctx.to_device
+        return lambda shape, seed: to_device(sample(_stateless_generator(to_host(seed)),
+                                                    _dims(to_host(shape)), dt))
     return factory
 
 
@@ -95,30 +101,36 @@ def _int_range(lo, hi):
 def _uniform_int(node, ctx):
     rng = _stateful_generator(node)
     dt = node.out_dtypes[0].np
+    to_host, to_device = ctx.to_host, ctx.to_device
 
     def uniform_int(shape, minval, maxval):
-        lo, hi = _int_range(minval, maxval)
-        return rng.integers(lo, hi, _dims(shape), dtype=dt)
+        lo, hi = _int_range(to_host(minval), to_host(maxval))
+        return to_device(rng.integers(lo, hi, _dims(to_host(shape)), dtype=dt))
     return uniform_int
 
 
 def _stateless_uniform_int(node, ctx):
     dt = node.out_dtypes[0].np
+    to_host, to_device = ctx.to_host, ctx.to_device
 
     def uniform_int(shape, seed, minval, maxval):
-        lo, hi = _int_range(minval, maxval)
-        return _stateless_generator(seed).integers(lo, hi, _dims(shape), dtype=dt)
+        lo, hi = _int_range(to_host(minval), to_host(maxval))
+        rng = _stateless_generator(to_host(seed))
+        return to_device(rng.integers(lo, hi, _dims(to_host(shape)), dtype=dt))
     return uniform_int
 
 
 def _shuffle(node, ctx):
     rng = _stateful_generator(node)
+    xp = ctx.module_for(node.out_dtypes[0])
+    # (the permutation is drawn on the host; device values are gathered with a device copy)
+    to_device = ctx.to_device if xp is ctx.xp else (lambda perm: perm)
 
     def shuffle(value):
-        value = np.asarray(value)
+        value = xp.asarray(value)
         if value.ndim == 0 or value.shape[0] <= 1:
             return value.copy()
-        return value[rng.permutation(value.shape[0])]
+        return value[to_device(rng.permutation(value.shape[0]))]
     return shuffle
 
 
@@ -152,41 +164,47 @@ def _categorical(rng, logits, num_samples, dt):
 def _multinomial(node, ctx):
     rng = _stateful_generator(node)
     dt = node.out_dtypes[0].np
-    return lambda logits, num_samples: _categorical(rng, logits, num_samples, dt)
+    to_host, to_device = ctx.to_host, ctx.to_device
+    return lambda logits, num_samples: to_device(_categorical(rng, to_host(logits),
+                                                              to_host(num_samples), dt))
 
 
 def _stateless_multinomial(node, ctx):
     dt = node.out_dtypes[0].np
-    return lambda logits, num_samples, seed: _categorical(_stateless_generator(seed), logits,
-                                                          num_samples, dt)
+    to_host, to_device = ctx.to_host, ctx.to_device
+    return lambda logits, num_samples, seed: to_device(_categorical(
+        _stateless_generator(to_host(seed)), to_host(logits), to_host(num_samples), dt))
 
 
 def _gamma(node, ctx):
     rng = _stateful_generator(node)
     dt = node.out_dtypes[0].np
     work = np.float32 if dt == np.float32 else np.float64
+    to_host, to_device = ctx.to_host, ctx.to_device
 
     def gamma(shape, alpha):
-        alpha = np.asarray(alpha)
-        dims = _dims(shape) + alpha.shape
+        alpha = np.asarray(to_host(alpha))
+        dims = _dims(to_host(shape)) + alpha.shape
         if np.any(alpha <= 0):
             raise ValueError("alpha must be positive")
         out = rng.standard_gamma(np.broadcast_to(alpha.astype(work), dims), dtype=work)
         # a tiny alpha can underflow to 0; keep samples positive (TF1 clamps to the tiniest
         # normal number of the dtype)
-        return np.maximum(out, np.finfo(dt).tiny, out=out).astype(dt, copy=False)
+        return to_device(np.maximum(out, np.finfo(dt).tiny, out=out).astype(dt, copy=False))
     return gamma
 
 
 def _poisson(node, ctx):
     rng = _stateful_generator(node)
     dt = node.out_dtypes[0].np
+    to_host, to_device = ctx.to_host, ctx.to_device
 
     def poisson(shape, rate):
-        rate = np.asarray(rate, dtype=np.float64)
+        rate = np.asarray(to_host(rate), dtype=np.float64)
         if np.any(rate < 0):
             raise ValueError("rate must be non-negative")
-        return rng.poisson(rate, _dims(shape) + rate.shape).astype(dt, copy=False)
+        return to_device(rng.poisson(rate, _dims(to_host(shape)) + rate.shape).astype(
+            dt, copy=False))
     return poisson
 
 
@@ -196,12 +214,13 @@ def _orthogonal(node, ctx):
     work = np.float32 if dt == np.float16 else dt
     rows, cols = int(node.attr["num_rows"]), int(node.attr["num_cols"])
     tall = rows >= cols
+    to_device = ctx.to_device
 
     def orthogonal():
         a = rng.standard_normal((rows, cols) if tall else (cols, rows), dtype=work)
         q, r = np.linalg.qr(a)
         q = q * np.sign(np.diagonal(r))  # makes the factorisation unique: Haar distributed
-        return (q if tall else q.T).astype(dt)
+        return to_device((q if tall else q.T).astype(dt))
     return orthogonal
 
 

@@ -1,4 +1,4 @@
-"""CPU kernels of `_Send` / `_Recv`: hand tensors to the worker's transport and rendezvous.
+"""Kernels of `_Send` / `_Recv`: hand tensors to the worker's transport and rendezvous.
 
 They only run inside a worker process, whose `KernelContext` provides `send(dst_device, key,
 value, owned)`, `recv(key) -> value`, `recv_any(keys) -> (key, value)` and `step` (a
@@ -6,17 +6,14 @@ thread-local holding the running step's id).  A `_Recv` kernel carries `recv_key
 its tensor in the running step: the executor's dataflow plans wait on those keys together
 (`recv_any`) instead of calling the kernels one by one.
 `owned` says the buffer dies at the `_Send` (the executor marked it donatable), so it can go
-zero-copy even where the transport sends it after the kernel returns.
+zero-copy even where the transport sends it after the kernel returns.  A control edge crosses
+as an empty bool tensor of the device.
 """
 from __future__ import annotations
-
-import numpy as np
 
 from ...framework import errors
 
 __all__ = ["KERNELS"]
-
-_EMPTY = np.zeros(0, dtype=bool)
 
 
 def _runtime(node, ctx):
@@ -37,8 +34,10 @@ def _send(node, ctx):
             send(dst, (step.id, src, dst, name), x, owned)
         return send_tensor
 
+    empty = ctx.xp.zeros(0, dtype=bool)
+
     def send_control():
-        send(dst, (step.id, src, dst, name), _EMPTY)
+        send(dst, (step.id, src, dst, name), empty)
     return send_control
 
 

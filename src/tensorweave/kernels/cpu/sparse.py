@@ -1,8 +1,10 @@
-"""CPU kernels: sparse tensors (densify, reorder, sparse x dense matmul, sparse sum) in numpy.
+"""Kernels: sparse tensors (densify, reorder, sparse x dense matmul, sparse sum).
 
 A sparse tensor arrives as its components: int64 `indices [N, rank]`, `values [N]` and the dense
-shape.  Index checks follow TF1's `SparseTensor::IndicesValid`: every index in bounds and, where an
-op needs it, rows in strictly increasing lexicographic (row-major) order; the messages name the
+shape.  Indices and shapes are read and checked on the host (`ctx.to_host`); values and dense
+results are device arrays (`ctx.xp`), indexed with the indices moved back (`ctx.to_device`).
+Index checks follow TF1's `SparseTensor::IndicesValid`: every index in bounds and, where an op
+needs it, rows in strictly increasing lexicographic (row-major) order; the messages name the
 first offending row (`indices[2] = [1,0] is out of order ...`).  A failed check raises
 `ValueError`, which the executor re-raises as `InvalidArgumentError` naming the node.
 """
@@ -62,24 +64,30 @@ def _dims(shape) -> str:
 # ----------------------------------------------------------------------------------------------
 # SparseToDense
 # ----------------------------------------------------------------------------------------------
+def _device_index(to_device, idx):
+    """The columns of host indices [N, rank] as a device index tuple."""
+    return tuple(to_device(np.ascontiguousarray(col)) for col in idx.T)
+
+
 def _sparse_to_dense(node, ctx):
     validate = bool(node.attr.get("validate_indices", True))
     dt = node.out_dtypes[0].np
+    xp, to_host, to_device = ctx.xp, ctx.to_host, ctx.to_device
 
     def sparse_to_dense(indices, output_shape, values, default_value):
-        indices = np.asarray(indices)
+        indices = np.asarray(to_host(indices))
         if indices.ndim > 2:
             raise ValueError("sparse_indices should be a scalar, vector, or matrix, got shape "
                              f"{list(indices.shape)}")
         n = indices.shape[0] if indices.ndim > 0 else 1
         rank = indices.shape[1] if indices.ndim > 1 else 1
-        shape = np.asarray(output_shape)
+        shape = np.asarray(to_host(output_shape))
         if shape.ndim != 1:
             raise ValueError(f"output_shape should be a vector, got {list(shape.shape)}")
         if (shape < 0).any():
             raise ValueError(f"Dimension {int(shape[shape < 0][0])} must be >= 0 "
                              f"(output_shape {_dims(shape)})")
-        values = np.asarray(values)
+        values = xp.asarray(values)
         if not (values.ndim == 0 or (values.ndim == 1 and values.shape[0] == n)):
             raise ValueError(f"sparse_values has incorrect shape {list(values.shape)}, should "
                              f"be [] or [{n}]")
@@ -95,9 +103,9 @@ def _sparse_to_dense(node, ctx):
                 raise ValueError(msg)
         elif _bounds_bad(idx, shape).any():
             raise ValueError(f"Indices are not valid (out of bounds).  Shape: {_dims(shape)}")
-        out = np.full(tuple(int(d) for d in shape), default_value, dtype=dt)
+        out = xp.full(tuple(int(d) for d in shape), default_value, dtype=dt)
         if n:
-            out[tuple(idx.T)] = values
+            out[_device_index(to_device, idx)] = values
         return out
     return sparse_to_dense
 
@@ -130,10 +138,16 @@ def _row_major_order(idx: np.ndarray) -> np.ndarray:
     return np.lexsort(idx.T[::-1])
 
 
-def _sparse_reorder(indices, values, shape):
-    _check_components(indices, values, shape)
-    perm = _row_major_order(indices)
-    return np.ascontiguousarray(indices[perm]), np.asarray(values)[perm]
+def _sparse_reorder(node, ctx):
+    xp, to_host, to_device = ctx.xp, ctx.to_host, ctx.to_device
+
+    def sparse_reorder(indices, values, shape):
+        _check_components(indices, values, shape)
+        indices = to_host(indices)
+        perm = _row_major_order(indices)
+        return (to_device(np.ascontiguousarray(indices[perm])),
+                xp.asarray(values)[to_device(perm)])
+    return sparse_reorder
 
 
 # ----------------------------------------------------------------------------------------------
@@ -144,22 +158,24 @@ def _sparse_dense_matmul(node, ctx):
     adj_b = bool(node.attr.get("adjoint_b", False))
     dt = node.out_dtypes[0].np
     cplx = np.dtype(dt).kind == "c"
+    xp, to_host, to_device = ctx.xp, ctx.to_host, ctx.to_device
 
     def sparse_tensor_dense_matmul(a_indices, a_values, a_shape, b):
         _check_components(a_indices, a_values, a_shape)
+        a_shape = to_host(a_shape)
         if len(a_shape) != 2:
             raise ValueError(f"Tensor 'a_shape' must have 2 elements, got {_dims(a_shape)}")
         if np.ndim(b) != 2:
             raise ValueError(f"Tensor 'b' is not a matrix: shape {list(np.shape(b))}")
         rows_a, cols_a = (int(a_shape[1]), int(a_shape[0])) if adj_a else \
             (int(a_shape[0]), int(a_shape[1]))
-        bb = (np.conj(b.T) if cplx else b.T) if adj_b else b
+        bb = (xp.conj(b.T) if cplx else b.T) if adj_b else b
         if cols_a != bb.shape[0]:
             raise ValueError(f"Cannot multiply A and B because inner dimension does not match: "
                              f"{cols_a} vs. {bb.shape[0]}.  Did you forget a transpose?  "
                              f"Dimensions of A: [{rows_a}, {cols_a}).  Dimensions of B: "
                              f"{list(np.shape(b))}")
-        idx = np.asarray(a_indices, dtype=np.int64)
+        idx = np.asarray(to_host(a_indices), dtype=np.int64)
         r, c = (idx[:, 1], idx[:, 0]) if adj_a else (idx[:, 0], idx[:, 1])
         for what, col, lim, pos in (("m", r, rows_a, 1 if adj_a else 0),
                                     ("k", c, cols_a, 0 if adj_a else 1)):
@@ -168,12 +184,12 @@ def _sparse_dense_matmul(node, ctx):
                 i = int(bad[0])
                 raise ValueError(f"{what} ({int(col[i])}) from index[{i},{pos}] out of bounds "
                                  f"(>={lim})")
-        vals = np.asarray(a_values)
+        vals = xp.asarray(a_values)
         if adj_a and cplx:
-            vals = np.conj(vals)
-        out = np.zeros((rows_a, bb.shape[1]), dtype=dt)
+            vals = xp.conj(vals)
+        out = xp.zeros((rows_a, bb.shape[1]), dtype=dt)
         if idx.shape[0]:
-            np.add.at(out, r, vals[:, None] * bb[c])
+            xp.add.at(out, to_device(r), vals[:, None] * bb[to_device(c)])
         return out
     return sparse_tensor_dense_matmul
 
@@ -184,26 +200,28 @@ def _sparse_dense_matmul(node, ctx):
 def _sparse_reduce_sum(node, ctx):
     keep_dims = bool(node.attr.get("keep_dims", False))
     dt = node.out_dtypes[0].np
+    xp, to_host, to_device = ctx.xp, ctx.to_host, ctx.to_device
 
     def sparse_reduce_sum(indices, values, shape, axes):
         _check_components(indices, values, shape)
+        shape = to_host(shape)
         rank = len(shape)
-        axes = np.reshape(axes, -1)
+        axes = np.reshape(to_host(axes), -1)
         for a in axes:
             if not -rank <= a < rank:
                 raise ValueError(f"Invalid reduction dimension {int(a)}, for input with {rank} "
                                  "dimensions.")
         reduced = sorted({int(a) % rank for a in axes}) if rank else []
-        idx = np.array(indices, dtype=np.int64)
+        idx = np.array(to_host(indices), dtype=np.int64)
         bad = np.flatnonzero(_bounds_bad(idx, shape))
         if bad.size:
             raise ValueError(f"{_row(idx, int(bad[0]))} is out of bounds: need 0 <= index < "
                              f"{_dims(shape)}")
         kept = [1 if d in reduced else int(shape[d]) for d in range(rank)]
-        out = np.zeros(kept, dtype=dt)
+        out = xp.zeros(kept, dtype=dt)
         if idx.shape[0]:
             idx[:, reduced] = 0
-            np.add.at(out, tuple(idx.T), values)
+            xp.add.at(out, _device_index(to_device, idx), values)
         if not keep_dims:
             out = out.reshape([int(shape[d]) for d in range(rank) if d not in reduced])
         return out
@@ -212,7 +230,7 @@ def _sparse_reduce_sum(node, ctx):
 
 KERNELS = {
     "SparseToDense": _sparse_to_dense,
-    "SparseReorder": lambda node, ctx: _sparse_reorder,
+    "SparseReorder": _sparse_reorder,
     "SparseTensorDenseMatMul": _sparse_dense_matmul,
     "SparseReduceSum": _sparse_reduce_sum,
 }

@@ -1,4 +1,4 @@
-"""CPU kernels of the test-only ops (`tensorweave/test/test_ops.py`)."""
+"""Kernels of the test-only ops (`tensorweave/test/test_ops.py`)."""
 from __future__ import annotations
 
 import time
@@ -10,11 +10,12 @@ __all__ = ["KERNELS"]
 
 def _sleep(node, ctx):
     seconds = float(node.attr["seconds"])
+    to_device = ctx.to_device
 
     def sleep(*_):
         start = time.time()
         time.sleep(seconds)
-        return np.array([start, time.time()])
+        return to_device(np.array([start, time.time()]))
     return sleep
 
 

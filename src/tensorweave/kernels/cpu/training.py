@@ -1,10 +1,10 @@
-"""CPU kernels of the fused optimizer updates (`ApplyAdam`, `SparseApplyMomentum`, ...).
+"""Kernels of the fused optimizer updates (`ApplyAdam`, `SparseApplyMomentum`, ...).
 
 Each kernel receives only the non-ref inputs (hyperparameters and the gradient); the variable and
 its slots are the device store's buffers, found through `node.ref_vars`, and are updated in place
-with `out=` ufuncs and at most a couple of temporaries.  The output is the variable's buffer.
-Scalars are converted to the variable's numpy dtype first, so float32 variables are updated in
-float32 arithmetic, as in TF1.
+with `out=` ufuncs of the backend's array module (`ctx.xp`) and at most a couple of temporaries.
+The output is the variable's buffer.  Scalars are converted to the variable's dtype first (0-d
+arrays of the device), so float32 variables are updated in float32 arithmetic, as in TF1.
 
 Sparse kernels sum the rows of duplicate indices first (see `train/training_ops.py`), then change
 only the touched rows.
@@ -46,19 +46,19 @@ def _same_shape(node, var, grad, what="grad"):
             f"{list(np.shape(grad))}")
 
 
-def _dedup(node, var, grad, indices):
+def _dedup(xp, node, var, grad, indices):
     """(unique indices, summed rows) of a sparse gradient, after checking the indices."""
-    idx = np.asarray(indices)
+    idx = xp.asarray(indices)
     if idx.ndim != 1:
         raise errors.InvalidArgumentError(None, node.name, f"indices must be one-dimensional, "
                                           f"got shape {list(idx.shape)}")
-    grad = np.asarray(grad)
+    grad = xp.asarray(grad)
     if grad.shape != idx.shape + var.shape[1:]:
         raise errors.InvalidArgumentError(
             None, node.name, f"grad must be indices.shape + var.shape[1:] = "
             f"{list(idx.shape + var.shape[1:])}, got {list(grad.shape)}")
-    check_indices(idx, var.shape[0], node)
-    return sum_rows_by_index(idx, grad, var.dtype)
+    check_indices(xp, idx, var.shape[0], node)
+    return sum_rows_by_index(xp, idx, grad, var.dtype)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -69,18 +69,20 @@ def _apply_gradient_descent(node, ctx):
     lock = _locking(node, ctx)
 
     donate = 2 in node.donatable  # the gradient dies here: scale it in place, no temporary
+    multiply, subtract = ctx.xp.multiply, ctx.xp.subtract
+    arr, host = ctx.backend.allocator.array_type, ctx.backend.allocator.on_host
 
     def apply(alpha, delta):
         with lock:
             var, = get()
             if np.shape(delta) != var.shape:
                 _same_shape(node, var, delta, "delta")
-            if (donate and type(delta) is np.ndarray and delta.dtype == var.dtype
-                    and delta.flags.writeable):
-                step = np.multiply(delta, alpha, out=delta)
+            if (donate and type(delta) is arr and delta.dtype == var.dtype
+                    and (not host or delta.flags.writeable)):
+                step = multiply(delta, alpha, out=delta)
             else:
-                step = np.multiply(delta, alpha, dtype=var.dtype)
-            np.subtract(var, step, out=var)
+                step = multiply(delta, alpha, dtype=var.dtype)
+            subtract(var, step, out=var)
             return var
     return apply
 
@@ -90,7 +92,7 @@ def _apply_gradient_descent(node, ctx):
 # op (copies of the touched rows, written back)
 # ----------------------------------------------------------------------------------------------
 def _rowwise(rows_fn):
-    """Kernel factory for an Apply*/SparseApply* op whose update is `rows_fn(bufs, grad,
+    """Kernel factory for an Apply*/SparseApply* op whose update is `rows_fn(xp, bufs, grad,
     scalars, attrs)` on the variable and slot arrays `bufs` (var first)."""
     def factory(node, ctx):
         names, n_refs, grad_name, sparse = SIGNATURES[node.op]
@@ -101,20 +103,22 @@ def _rowwise(rows_fn):
         get = _buffers(node, ctx, n_refs)
         lock = _locking(node, ctx)
         attrs = node.attr
+        xp = ctx.xp
+        scalar = _scalar_of(ctx)
 
         def apply(*values):
             with lock:
                 bufs = get()
                 var = bufs[0]
                 dt = var.dtype.type
-                scalars = [dt(values[i]) for i in scalar_pos]
+                scalars = [scalar(values[i], dt) for i in scalar_pos]
                 if not sparse:
                     _same_shape(node, var, values[gi])
-                    rows_fn(bufs, values[gi], scalars, attrs)
+                    rows_fn(xp, bufs, values[gi], scalars, attrs)
                     return var
-                idx, g = _dedup(node, var, values[gi], values[ii])
+                idx, g = _dedup(xp, node, var, values[gi], values[ii])
                 rows = [b[idx] for b in bufs]
-                rows_fn(rows, g, scalars, attrs)
+                rows_fn(xp, rows, g, scalars, attrs)
                 for b, r in zip(bufs, rows):
                     b[idx] = r
                 return var
@@ -122,21 +126,30 @@ def _rowwise(rows_fn):
     return factory
 
 
-def _momentum_rows(bufs, grad, scalars, attrs):
+def _scalar_of(ctx):
+    """fn(value, numpy scalar type) -> a hyperparameter in the variable's dtype: a numpy scalar
+    on the host (the CPU), a 0-d device array elsewhere (no device-to-host read per step)."""
+    if ctx.backend.allocator.on_host:
+        return lambda v, dt: dt(v)
+    asarray = ctx.xp.asarray
+    return lambda v, dt: asarray(v, dtype=dt)
+
+
+def _momentum_rows(xp, bufs, grad, scalars, attrs):
     """accum = accum*momentum + grad; var -= lr*accum (Nesterov: grad*lr + accum*momentum*lr)."""
     var, accum = bufs
     lr, momentum = scalars
     accum *= momentum
     accum += grad
     if attrs.get("use_nesterov", False):
-        step = np.multiply(grad, lr)
+        step = xp.multiply(grad, lr)
         step += accum * (momentum * lr)
     else:
-        step = np.multiply(accum, lr)
+        step = xp.multiply(accum, lr)
     var -= step
 
 
-def _rmsprop_rows(bufs, grad, scalars, attrs):
+def _rmsprop_rows(xp, bufs, grad, scalars, attrs):
     """ms += (g^2 - ms)*(1-rho) [centered: mg += (g - mg)*(1-rho), ms - mg^2 replaces ms];
     mom = mom*momentum + g*lr/sqrt(ms + eps); var -= mom."""
     if len(bufs) == 4:
@@ -145,52 +158,53 @@ def _rmsprop_rows(bufs, grad, scalars, attrs):
         (var, ms, mom), mg = bufs, None
     lr, rho, momentum, epsilon = scalars
     one = var.dtype.type(1)
-    t = np.empty_like(var)
-    np.multiply(grad, grad, out=t)
+    t = xp.empty_like(var)
+    xp.multiply(grad, grad, out=t)
     t -= ms
     t *= one - rho
     ms += t
     if mg is None:
-        np.add(ms, epsilon, out=t)
+        xp.add(ms, epsilon, out=t)
     else:
-        np.subtract(grad, mg, out=t)
+        xp.subtract(grad, mg, out=t)
         t *= one - rho
         mg += t
-        np.multiply(mg, mg, out=t)
-        np.subtract(ms, t, out=t)
+        xp.multiply(mg, mg, out=t)
+        xp.subtract(ms, t, out=t)
         t += epsilon
-    np.sqrt(t, out=t)                                          # t = grad * lr / sqrt(...)
-    np.divide(grad, t, out=t)
+    xp.sqrt(t, out=t)                                          # t = grad * lr / sqrt(...)
+    xp.divide(grad, t, out=t)
     t *= lr
     mom *= momentum
     mom += t
     var -= mom
 
 
-def _adagrad_rows(bufs, grad, scalars, attrs):
+def _adagrad_rows(xp, bufs, grad, scalars, attrs):
     """accum += g^2 (when update_slots); var -= g*lr/sqrt(accum)."""
     var, accum = bufs
     lr, = scalars
     if attrs.get("update_slots", True):
         accum += grad * grad
-    step = np.multiply(grad, lr)
-    step /= np.sqrt(accum)
+    step = xp.multiply(grad, lr)
+    step /= xp.sqrt(accum)
     var -= step
 
 
 # ----------------------------------------------------------------------------------------------
 # Adam
 # ----------------------------------------------------------------------------------------------
-def _adam_alpha(dt, lr, beta1_power, beta2_power):
+def _adam_alpha(xp, scalar, dt, lr, beta1_power, beta2_power):
     one = dt(1)
-    return dt(lr) * np.sqrt(one - dt(beta2_power)) / (one - dt(beta1_power))
+    return scalar(lr, dt) * xp.sqrt(one - scalar(beta2_power, dt)) / \
+        (one - scalar(beta1_power, dt))
 
 
-def _adam_var_update(var, num, v, alpha, epsilon, t):
+def _adam_var_update(xp, var, num, v, alpha, epsilon, t):
     """var -= alpha * num / (sqrt(v) + epsilon), with `t` (var's shape) as the only scratch."""
-    np.sqrt(v, out=t)
+    xp.sqrt(v, out=t)
     t += epsilon
-    np.divide(num, t, out=t)
+    xp.divide(num, t, out=t)
     t *= alpha
     var -= t
 
@@ -199,27 +213,28 @@ def _apply_adam(node, ctx):
     get = _buffers(node, ctx, 3)
     lock = _locking(node, ctx)
     nesterov = bool(node.attr.get("use_nesterov", False))
+    xp, scalar = ctx.xp, _scalar_of(ctx)
 
     def apply(beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad):
         with lock:
             var, m, v = get()
             _same_shape(node, var, grad)
             dt = var.dtype.type
-            one, b1, b2 = dt(1), dt(beta1), dt(beta2)
-            alpha = _adam_alpha(dt, lr, beta1_power, beta2_power)
-            t = np.empty_like(var)
-            np.subtract(grad, m, out=t)                       # m += (g - m) * (1 - beta1)
+            one, b1, b2 = dt(1), scalar(beta1, dt), scalar(beta2, dt)
+            alpha = _adam_alpha(xp, scalar, dt, lr, beta1_power, beta2_power)
+            t = xp.empty_like(var)
+            xp.subtract(grad, m, out=t)                       # m += (g - m) * (1 - beta1)
             t *= one - b1
             m += t
-            np.multiply(grad, grad, out=t)                    # v += (g^2 - v) * (1 - beta2)
+            xp.multiply(grad, grad, out=t)                    # v += (g^2 - v) * (1 - beta2)
             t -= v
             t *= one - b2
             v += t
             num = m
             if nesterov:                                      # g*(1-b1) + b1*m instead of m
-                num = np.multiply(grad, one - b1, dtype=var.dtype)
+                num = xp.multiply(grad, one - b1, dtype=var.dtype)
                 num += b1 * m
-            _adam_var_update(var, num, v, alpha, dt(epsilon), t)
+            _adam_var_update(xp, var, num, v, alpha, scalar(epsilon, dt), t)
             return var
     return apply
 
@@ -227,19 +242,20 @@ def _apply_adam(node, ctx):
 def _sparse_apply_adam(node, ctx):
     get = _buffers(node, ctx, 3)
     lock = _locking(node, ctx)
+    xp, scalar = ctx.xp, _scalar_of(ctx)
 
     def apply(beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad, indices):
         with lock:
             var, m, v = get()
-            idx, g = _dedup(node, var, grad, indices)
+            idx, g = _dedup(xp, node, var, grad, indices)
             dt = var.dtype.type
-            one, b1, b2 = dt(1), dt(beta1), dt(beta2)
-            alpha = _adam_alpha(dt, lr, beta1_power, beta2_power)
+            one, b1, b2 = dt(1), scalar(beta1, dt), scalar(beta2, dt)
+            alpha = _adam_alpha(xp, scalar, dt, lr, beta1_power, beta2_power)
             m *= b1                                           # m = m*beta1, then += rows
             m[idx] += g * (one - b1)
             v *= b2
             v[idx] += (g * g) * (one - b2)
-            _adam_var_update(var, m, v, alpha, dt(epsilon), np.empty_like(var))
+            _adam_var_update(xp, var, m, v, alpha, scalar(epsilon, dt), xp.empty_like(var))
             return var
     return apply
 
