@@ -21,6 +21,8 @@ import secrets
 import zlib
 from dataclasses import dataclass
 
+import psutil
+
 from ..framework.device_spec import DeviceSpec
 from ..kernels import backends
 
@@ -81,7 +83,6 @@ def available_cores() -> list[int]:
         return sorted(os.sched_getaffinity(0))
     except (AttributeError, OSError):   # pragma: no cover - not Linux
         try:
-            import psutil
             return sorted(psutil.Process().cpu_affinity())
         except Exception:  # noqa: BLE001 - fall back to counting
             return list(range(os.cpu_count() or 1))
@@ -89,7 +90,6 @@ def available_cores() -> list[int]:
 
 def _host_memory() -> int:
     try:
-        import psutil
         return int(psutil.virtual_memory().total)
     except Exception:  # noqa: BLE001 - psutil is a dependency; be robust anyway
         return 0
@@ -111,7 +111,7 @@ def _split_cores(cores: list[int], n: int) -> list[tuple[list[int], bool]]:
 def gpu_properties() -> list[dict]:
     """[{index, name, memory}] for each CUDA device cupy sees; [] without cupy/CUDA/GPU."""
     try:
-        import cupy
+        import cupy  # an optional dependency (the gpu extra)
         n = int(cupy.cuda.runtime.getDeviceCount())
     except Exception:  # noqa: BLE001 - no cupy, no driver, no device: no GPUs
         return []

@@ -20,11 +20,15 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 import threading
 import time
 
+import psutil
 import zmq
 
+from ..framework import errors
 from . import wire
 from .wire import TENSORS, Field
 
@@ -55,7 +59,6 @@ REPLIES = {
 
 def error_from_reply(err: dict, where: str):
     """The OpError a worker reported, re-raised in the client (same class, message + where)."""
-    from ..framework import errors
     typ = getattr(errors, str(err.get("type", "")), None)
     if not (isinstance(typ, type) and issubclass(typ, errors.OpError)):
         typ = errors.InternalError
@@ -144,7 +147,6 @@ class WorkerClient:
 
     def call(self, header: dict, frames=(), timeout_s: float = 30.0):
         """Send a request and wait for its reply (raises UnavailableError on timeout/death)."""
-        from ..framework import errors
         rid = self.send(header, frames)
         deadline = time.monotonic() + timeout_s
         while True:
@@ -165,7 +167,6 @@ class WorkerClient:
 
     def check_alive(self) -> None:
         """UnavailableError if the worker process this master started has died."""
-        from ..framework import errors
         if self.proc is not None and self.proc.poll() is not None:
             raise errors.UnavailableError(None, None, f"worker {self.name} (pid "
                                           f"{self.proc.pid}) exited with code "
@@ -178,7 +179,6 @@ class WorkerClient:
 def endpoint_dir(create: bool = True) -> str:
     """A private directory for ipc:// endpoints of this process's workers (directories left by
     processes that were killed are removed when a new one is made)."""
-    import tempfile
     base = tempfile.gettempdir()
     d = os.path.join(base, f"tw-ipc-{os.getpid()}")
     if create and not os.path.isdir(d):
@@ -188,9 +188,6 @@ def endpoint_dir(create: bool = True) -> str:
 
 
 def _remove_stale_endpoint_dirs(base: str) -> None:
-    import shutil
-
-    import psutil
     for name in os.listdir(base):
         if name.startswith("tw-ipc-") and name[7:].isdigit():
             pid = int(name[7:])

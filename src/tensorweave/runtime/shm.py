@@ -37,6 +37,7 @@ import weakref
 from collections import OrderedDict
 
 import numpy as np
+import psutil
 
 from .wire import SHM_NAME_RE, WireError
 
@@ -232,7 +233,6 @@ def segment_files(pid: int | None = None, directory: str = SHM_DIR) -> list[str]
 
 def cleanup_stale(directory: str = SHM_DIR) -> list[str]:
     """Unlink the segment files of processes that no longer run; return their names."""
-    import psutil
     removed = []
     alive: dict[int, bool] = {}
     for name in segment_files(None, directory):
