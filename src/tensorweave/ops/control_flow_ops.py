@@ -34,6 +34,7 @@ from ..framework import nest
 from ..framework.convert import convert_to_tensor
 from ..framework.func_graph import FunctionDef, build_func_graph
 from ..framework.graph import Operation, Tensor, _as_op, get_default_graph, name_scope
+from ..framework.op_interfaces import ASSERT_TENSOR_SLOT
 from ..framework.op_registry import register_op
 from ..framework.tensor_shape import TensorShape, as_shape
 from . import array_ops, math_ops
@@ -430,7 +431,7 @@ def _assert_shape(op):
     return []
 
 
-_TENSOR_SLOT = "\x00tensor"
+_TENSOR_SLOT = ASSERT_TENSOR_SLOT  # (framework/op_interfaces.py: the kernel reads it too)
 
 
 def Assert(condition, data, summarize=None, name=None):  # noqa: N802 - TF1 name

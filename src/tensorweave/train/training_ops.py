@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from ..autodiff.registry import NoGradient
 from ..framework.convert import convert_to_tensor
+from ..framework.op_interfaces import TRAINING_SIGNATURES
 from ..framework.op_registry import register_op
 from ..ops.op_util import fmt_shape, op1
 from ..ops.state_ops import is_ref, ref_of
@@ -25,27 +26,7 @@ __all__ = ["apply_gradient_descent", "apply_momentum", "sparse_apply_momentum", 
            "apply_centered_rms_prop", "sparse_apply_centered_rms_prop", "apply_adagrad",
            "sparse_apply_adagrad", "SIGNATURES"]
 
-# op type -> (input names, number of leading ref inputs, name of the gradient input, sparse?)
-SIGNATURES = {
-    "ApplyGradientDescent": (("var", "alpha", "delta"), 1, "delta", False),
-    "ApplyMomentum": (("var", "accum", "lr", "grad", "momentum"), 2, "grad", False),
-    "SparseApplyMomentum": (("var", "accum", "lr", "grad", "indices", "momentum"), 2, "grad",
-                            True),
-    "ApplyAdam": (("var", "m", "v", "beta1_power", "beta2_power", "lr", "beta1", "beta2",
-                   "epsilon", "grad"), 3, "grad", False),
-    "SparseApplyAdam": (("var", "m", "v", "beta1_power", "beta2_power", "lr", "beta1", "beta2",
-                         "epsilon", "grad", "indices"), 3, "grad", True),
-    "ApplyRMSProp": (("var", "ms", "mom", "lr", "rho", "momentum", "epsilon", "grad"), 3, "grad",
-                     False),
-    "SparseApplyRMSProp": (("var", "ms", "mom", "lr", "rho", "momentum", "epsilon", "grad",
-                            "indices"), 3, "grad", True),
-    "ApplyCenteredRMSProp": (("var", "mg", "ms", "mom", "lr", "rho", "momentum", "epsilon",
-                              "grad"), 4, "grad", False),
-    "SparseApplyCenteredRMSProp": (("var", "mg", "ms", "mom", "lr", "rho", "momentum", "epsilon",
-                                    "grad", "indices"), 4, "grad", True),
-    "ApplyAdagrad": (("var", "accum", "lr", "grad"), 2, "grad", False),
-    "SparseApplyAdagrad": (("var", "accum", "lr", "grad", "indices"), 2, "grad", True),
-}
+SIGNATURES = TRAINING_SIGNATURES  # (framework/op_interfaces.py: the kernels read it too)
 
 
 def _apply_shape(op):

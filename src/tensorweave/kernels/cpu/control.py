@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...framework import errors
-from ...ops.control_flow_ops import _TENSOR_SLOT
+from ...framework.op_interfaces import ASSERT_TENSOR_SLOT
 from .array import _identity
 
 __all__ = ["KERNELS"]
@@ -90,7 +90,7 @@ def _assert(node, ctx):
         it = iter(tensors)
         parts = []
         for item in template:
-            if item == _TENSOR_SLOT:
+            if item == ASSERT_TENSOR_SLOT:
                 v = np.asarray(to_host(next(it))).reshape(-1)
                 parts.append(" ".join(str(x) for x in v[:summarize])
                              + ("..." if v.size > summarize else ""))

@@ -3,8 +3,9 @@
 Each kernel receives only the non-ref inputs (hyperparameters and the gradient); the variable and
 its slots are the device store's buffers, found through `node.ref_vars`, and are updated in place
 with `out=` ufuncs of the backend's array module (`ctx.xp`) and at most a couple of temporaries.
-The output is the variable's buffer.  Scalars are converted to the variable's dtype first (0-d
-arrays of the device), so float32 variables are updated in float32 arithmetic, as in TF1.
+The output is the variable's buffer.  Scalars are converted to the variable's dtype first (numpy
+scalars on the host, 0-d arrays on other devices), so float32 variables are updated in float32
+arithmetic, as in TF1.  The ops' input layouts are `framework/op_interfaces.py`'s.
 
 Sparse kernels sum the rows of duplicate indices first (see `train/training_ops.py`), then change
 only the touched rows.
@@ -16,7 +17,7 @@ import contextlib
 import numpy as np
 
 from ...framework import errors
-from ...train.training_ops import SIGNATURES
+from ...framework.op_interfaces import TRAINING_SIGNATURES
 from .state import check_indices, sum_rows_by_index, uninitialized_error
 
 __all__ = ["KERNELS"]
@@ -95,7 +96,7 @@ def _rowwise(rows_fn):
     """Kernel factory for an Apply*/SparseApply* op whose update is `rows_fn(xp, bufs, grad,
     scalars, attrs)` on the variable and slot arrays `bufs` (var first)."""
     def factory(node, ctx):
-        names, n_refs, grad_name, sparse = SIGNATURES[node.op]
+        names, n_refs, grad_name, sparse = TRAINING_SIGNATURES[node.op]
         args = names[n_refs:]
         gi = args.index(grad_name)
         ii = args.index("indices") if sparse else None
