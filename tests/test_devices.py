@@ -180,8 +180,8 @@ def test_a_worker_moves_tensors_with_its_device_types_allocator(tmp_path):
 
 
 def test_a_device_view_of_a_kept_buffer_is_not_sent_zero_copy(tmp_path, monkeypatch):
-    # a device whose to_host returns a view (not a copy): a buffer the step keeps must still
-    # leave as a snapshot
+    # a device whose arrays live in host memory (on_host: its to_host may return a view, not a
+    # copy): a buffer the step keeps must still leave as a snapshot
     import threading
 
     from tensorweave import kernels
@@ -191,7 +191,7 @@ def test_a_device_view_of_a_kept_buffer_is_not_sent_zero_copy(tmp_path, monkeypa
 
     cpu = kernels.get_backend("CPU")
     alloc = kernels.Allocator("marked", empty=np.empty, to_host=np.asarray,
-                              to_device=lambda v: np.asarray(v).view(_OnDevice))
+                              to_device=lambda v: np.asarray(v).view(_OnDevice), on_host=True)
     kernels.register_backend("GPU", cpu.kernels, priority=1, array_module=np, allocator=alloc)
     dev = "/job:localhost/replica:0/task:0/device:GPU:0"
     svc = peer = None

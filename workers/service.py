@@ -28,7 +28,6 @@ import threading
 import time
 import traceback
 
-import numpy as np
 import zmq
 
 from tensorweave.framework import errors
@@ -105,6 +104,7 @@ class WorkerService:
         # fed and received tensors move onto the device, sent and fetched ones to the host
         self._to_device = self.kctx.backend.allocator.to_device
         self._to_host = self.kctx.backend.allocator.to_host
+        self._on_host = self.kctx.backend.allocator.on_host
         self.kctx.validate = os.environ.get("TENSORWEAVE_CHECK_KERNELS", "") == "1"
         self.kctx.step = threading.local()
         self.kctx.send = self._send
@@ -136,10 +136,10 @@ class WorkerService:
                                                    f"{dst_device}")
         endpoint, same_host = peer
         host = self._to_host(value)
-        # a host copy of a device array is the transport's own; a view of the value is not
-        fresh = host is not value and not (isinstance(value, np.ndarray)
-                                           and np.may_share_memory(host, value))
-        self.transport.send_tensor(endpoint, key, host, same_host, owned=owned or fresh)
+        # what a device that is not the host moves out of its memory is the transport's own;
+        # a host device's value may be (a view of) a buffer the step keeps
+        self.transport.send_tensor(endpoint, key, host, same_host,
+                                   owned=owned or not self._on_host)
 
     def _recv(self, key):
         return self._to_device(self._take(lambda timeout: self.rendezvous.recv(key, timeout)))

@@ -31,11 +31,12 @@ class Allocator:
     name: str                 # e.g. "host" (numpy), "cuda" (cupy)
     empty: Callable           # empty(shape, dtype) -> a device array
     to_device: Callable       # to_device(host value) -> the value in device memory
-    to_host: Callable         # to_host(device value) -> a numpy array
+    to_host: Callable         # to_host(device value) -> a numpy array (fresh, unless on_host)
     #: the class of this device's arrays (numpy.ndarray for the CPU, cupy.ndarray for a GPU)
     array_type: type = object
-    #: the device's arrays are host numpy arrays: `to_device`/`to_host` move nothing, so the
-    #: runtime may skip calling them
+    #: the device's arrays are host memory: `to_device`/`to_host` move nothing (`to_host` may
+    #: return the value itself or a view of it), so the runtime may skip calling them, and
+    #: snapshots what it sends of a buffer a step keeps
     on_host: bool = False
 
 
