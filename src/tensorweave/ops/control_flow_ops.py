@@ -55,8 +55,6 @@ def no_op(name=None) -> Operation:
     return get_default_graph().create_op("NoOp", [], None, name=name or "NoOp")
 
 
-
-
 def _flatten(xs):
     for x in xs:
         if isinstance(x, (list, builtins.tuple)) and not hasattr(x, "_as_graph_element"):
@@ -131,7 +129,6 @@ def _while_shape(op):
     specs = list(zip(op.get_attr("T")[:n], op.get_attr("output_shapes")))
     specs += [(_dtypes.variant, TensorShape([]))] * len(op._attrs.get("accumulate", []))
     return specs
-
 
 
 # ----------------------------------------------------------------------------------------------
@@ -431,9 +428,6 @@ def _assert_shape(op):
     return []
 
 
-_TENSOR_SLOT = ASSERT_TENSOR_SLOT  # (framework/op_interfaces.py: the kernel reads it too)
-
-
 def Assert(condition, data, summarize=None, name=None):  # noqa: N802 - TF1 name
     """TF1 `tf.Assert`: an op that fails (InvalidArgumentError showing `data`) when `condition`
     is false at run time.  String items of `data` are kept as text, others are tensors."""
@@ -444,7 +438,7 @@ def Assert(condition, data, summarize=None, name=None):  # noqa: N802 - TF1 name
             if isinstance(d, str):
                 template.append(d)
             else:
-                template.append(_TENSOR_SLOT)
+                template.append(ASSERT_TENSOR_SLOT)
                 tensors.append(convert_to_tensor(d))
         attrs = {"summarize": int(summarize or 3), "template": template}
         return get_default_graph().create_op("Assert", [condition] + tensors, attrs, name=scope)

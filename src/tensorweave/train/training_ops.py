@@ -24,14 +24,12 @@ from ..ops.state_ops import is_ref, ref_of
 __all__ = ["apply_gradient_descent", "apply_momentum", "sparse_apply_momentum", "apply_adam",
            "sparse_apply_adam", "apply_rms_prop", "sparse_apply_rms_prop",
            "apply_centered_rms_prop", "sparse_apply_centered_rms_prop", "apply_adagrad",
-           "sparse_apply_adagrad", "SIGNATURES"]
-
-SIGNATURES = TRAINING_SIGNATURES  # (framework/op_interfaces.py: the kernels read it too)
+           "sparse_apply_adagrad"]
 
 
 def _apply_shape(op):
     """Shape function shared by all update ops: checks refs, scalars, grad and indices."""
-    names, n_refs, grad_name, sparse = SIGNATURES[op.type]
+    names, n_refs, grad_name, sparse = TRAINING_SIGNATURES[op.type]
     if len(op.inputs) != len(names):
         raise ValueError(f"{op.type} '{op.name}' takes {len(names)} inputs "
                          f"({', '.join(names)}), got {len(op.inputs)}")
@@ -79,7 +77,7 @@ def _apply_shape(op):
     return [(var.dtype, var.shape)]
 
 
-for _t, (_names, _n_refs, _, _) in SIGNATURES.items():
+for _t, (_names, _n_refs, _, _) in TRAINING_SIGNATURES.items():
     register_op(_t, stateful=True, ref_inputs=tuple(range(_n_refs)), may_alias=True)(_apply_shape)
     NoGradient(_t)
 
@@ -88,7 +86,7 @@ for _t, (_names, _n_refs, _, _) in SIGNATURES.items():
 # wrappers (TF1 argument names and order)
 # ----------------------------------------------------------------------------------------------
 def _apply(op_type, args, attrs, name):
-    names, n_refs, _, _ = SIGNATURES[op_type]
+    names, n_refs, _, _ = TRAINING_SIGNATURES[op_type]
     var = ref_of(args[0])
     inputs = [var] + [ref_of(a) for a in args[1:n_refs]]
     for n, a in zip(names[n_refs:], args[n_refs:]):
