@@ -75,47 +75,58 @@ def test_partition_graphs_have_one_send_recv_pair_per_crossing_tensor():
     assert ops.count("_Send") == 3 and ops.count("_Recv") == 3
 
 
-def test_independent_work_on_two_devices_overlaps():
+def test_independent_work_on_two_devices_overlaps(tmp_path):
+    # a barrier of two parties opens only if both run at the same time: run one after the
+    # other, the first would wait for the second until its deadline and fail the step
     with tw.device("/cpu:0"):
-        s0 = tw.test.sleep(1.0)
+        s0 = tw.test.barrier(tmp_path, "cpu0", ["cpu0", "cpu1"])
     with tw.device("/cpu:1"):
-        s1 = tw.test.sleep(1.0)
+        s1 = tw.test.barrier(tmp_path, "cpu1", ["cpu0", "cpu1"])
     with tw.Session(config=TWO_CPUS) as s:
         (a0, a1), (b0, b1) = s.run([s0, s1])
-    assert b0 < a1 and a0 < b1, "the two sleeps ran one after the other"
+    assert b0 <= a1 and a0 <= b1   # each arrived before the other was released
 
 
-def test_a_worker_runs_what_each_arriving_tensor_enables_in_arrival_order():
-    # /cpu:1 sends `fast` at once and `slow` a second later; /cpu:0 was built to read `slow`
-    # first.  A fixed order would wait for `slow` before starting the sleep that needs only
-    # `fast`; the dataflow executor starts that sleep as soon as `fast` is there.
+def test_a_worker_runs_what_each_arriving_tensor_enables_in_arrival_order(tmp_path):
+    # /cpu:1 sends `fast` at once; `slow` cannot finish before `y` (on /cpu:0, needing only
+    # `fast`) has started, and /cpu:0 was built to read `slow` first.  A fixed order would
+    # wait for `slow` before starting `y`: a deadlock, which the barrier's deadline reports.
+    # The dataflow executor starts `y` as soon as `fast` is there.
     with tw.device("/cpu:1"):
         fast = tw.test.sleep(0.0, name="fast")
-        slow = tw.test.sleep(1.0, after=fast, name="slow")
+        slow = tw.test.barrier(tmp_path, "slow", ["slow", "y"], after=fast, name="slow")
     with tw.device("/cpu:0"):
         x = tw.test.sleep(0.0, after=slow, name="x")
-        y = tw.test.sleep(1.0, after=fast, name="y")
+        y = tw.test.barrier(tmp_path, "y", ["slow", "y"], after=fast, name="y")
     with tw.Session(config=TWO_CPUS) as s:
-        (_, slow_end), (x_start, _), (y_start, y_end) = s.run([slow, x, y])
-    assert y_start < slow_end, "y waited for a tensor it does not need"
-    assert x_start >= slow_end
+        (_, slow_end), (x_start, _), _ = s.run([slow, x, y])
+    assert x_start >= slow_end  # x does wait for the tensor it needs
 
 
-def test_a_ready_send_leaves_before_unrelated_work_that_the_same_tensor_enables():
+def test_a_ready_send_leaves_before_unrelated_work_that_the_same_tensor_enables(tmp_path):
     # when r2 arrives on /cpu:0 it completes both `out` (whose result goes back to /cpu:1)
-    # and `heavy`; `out` and its _Send come first in the graph's order and must not wait
-    # the second that `heavy` sleeps.
+    # and `heavy`; `out` and its _Send come first in the graph's order.  `heavy` cannot finish
+    # before `back` (on /cpu:1, after `out`) has started: if the _Send of `out` waited for
+    # `heavy`, the step would deadlock, which the barrier's deadline reports.
     with tw.device("/cpu:1"):
         r1 = tw.test.sleep(0.0, name="r1")
-        r2 = tw.test.sleep(0.2, after=r1, name="r2")
+        r2 = tw.test.sleep(0.0, after=r1, name="r2")
     with tw.device("/cpu:0"):
         out = tw.add(r1, r2, name="out")
-        heavy = tw.test.sleep(1.0, after=r2, name="heavy")
+        heavy = tw.test.barrier(tmp_path, "heavy", ["heavy", "back"], after=r2, name="heavy")
     with tw.device("/cpu:1"):
-        back = tw.test.sleep(0.0, after=out, name="back")
+        back = tw.test.barrier(tmp_path, "back", ["heavy", "back"], after=out, name="back")
     with tw.Session(config=TWO_CPUS) as s:
-        (back_start, _), (_, heavy_end) = s.run([back, heavy])
-    assert back_start < heavy_end, "the _Send of `out` waited for `heavy`"
+        s.run([back, heavy])
+
+
+def test_a_barrier_whose_parties_run_one_after_the_other_fails_at_its_deadline(tmp_path):
+    # what the three tests above rely on: on one device the two parties run in turn
+    a = tw.test.barrier(tmp_path, "a", ["a", "b"], timeout=0.2, name="a")
+    b = tw.test.barrier(tmp_path, "b", ["a", "b"], after=a, timeout=0.2, name="b")
+    with tw.Session() as s:
+        with pytest.raises(tw.errors.DeadlineExceededError, match=r"barrier 'a' waited .*'b'"):
+            s.run(b)
 
 
 def _dataflow_plan_of(y, recv_any):

@@ -10,5 +10,6 @@ for _t in ("Assign", "AssignAdd", "AssignSub", "ScatterUpdate", "ScatterAdd", "S
     NoGradient(_t)
 
 NoGradient("TestSleep")
+NoGradient("TestBarrier")
 NoGradient("_Send")
 NoGradient("_Recv")

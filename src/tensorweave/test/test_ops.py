@@ -1,4 +1,10 @@
-"""Test-only ops (`tw.test.sleep`): for tests of the runtime, registered in every process."""
+"""Test-only ops (`tw.test.sleep`, `tw.test.barrier`): for tests of the runtime, registered in
+every process.
+
+`barrier` proves that ops ran at the same time without measuring time: each party creates its
+file in a shared directory and waits until every party's file exists, so a barrier whose
+parties run one after the other never opens and fails at its deadline (a generous one: it is a
+hang detector, not a measurement)."""
 from __future__ import annotations
 
 from ..framework import dtypes
@@ -7,7 +13,7 @@ from ..framework.op_registry import register_op
 from ..framework.tensor_shape import TensorShape
 from ..ops.op_util import op1
 
-__all__ = ["sleep"]
+__all__ = ["sleep", "barrier"]
 
 
 @register_op("TestSleep", stateful=True)
@@ -19,3 +25,22 @@ def sleep(seconds: float, after=None, name=None):
     """Sleep `seconds` when run (after `after`, a tensor); returns [start, end] wall times."""
     ins = [] if after is None else [convert_to_tensor(after)]
     return op1("TestSleep", ins, {"seconds": float(seconds)}, name or "TestSleep")
+
+
+@register_op("TestBarrier", stateful=True)
+def _barrier_shape(op):
+    return [(dtypes.float64, TensorShape([2]))]
+
+
+def barrier(directory: str, party: str, parties, after=None, timeout: float = 60.0, name=None):
+    """Wait, when run (after `after`, a tensor), until every one of `parties` (names) has
+    reached its barrier of the same `directory` (a path every process of the test can reach);
+    `party` is this one's name.  Raises `DeadlineExceededError` naming the missing parties after
+    `timeout` seconds.  Returns [arrival, release] wall times."""
+    parties = [str(p) for p in parties]
+    if party not in parties:
+        raise ValueError(f"barrier party {party!r} is not one of {parties}")
+    ins = [] if after is None else [convert_to_tensor(after)]
+    return op1("TestBarrier", ins, {"directory": str(directory), "party": str(party),
+                                    "parties": parties, "timeout": float(timeout)},
+               name or "TestBarrier")

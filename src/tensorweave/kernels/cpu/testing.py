@@ -1,9 +1,12 @@
 """Kernels of the test-only ops (`tensorweave/test/test_ops.py`)."""
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
+
+from ...framework import errors
 
 __all__ = ["KERNELS"]
 
@@ -19,4 +22,26 @@ def _sleep(node, ctx):
     return sleep
 
 
-KERNELS = {"TestSleep": _sleep}
+def _barrier(node, ctx):
+    directory, party = node.attr["directory"], node.attr["party"]
+    parties = list(node.attr["parties"])
+    timeout = float(node.attr["timeout"])
+    to_device = ctx.to_device
+
+    def barrier(*_):
+        start = time.time()
+        with open(os.path.join(directory, party), "w"):
+            pass
+        deadline = time.monotonic() + timeout
+        while True:
+            missing = [p for p in parties if not os.path.exists(os.path.join(directory, p))]
+            if not missing:
+                return to_device(np.array([start, time.time()]))
+            if time.monotonic() > deadline:
+                raise errors.DeadlineExceededError(
+                    None, node.name, f"barrier {party!r} waited {timeout} s for {missing}")
+            time.sleep(0.002)
+    return barrier
+
+
+KERNELS = {"TestSleep": _sleep, "TestBarrier": _barrier}
