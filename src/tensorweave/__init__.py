@@ -2,14 +2,16 @@
 process.  `import tensorweave as tw` gives the TF1 (`tf.compat.v1`) graph API: build a graph, run it
 with `tw.Session`.
 
-Layout (one concept per module):
-  framework/  dtypes, shapes, Graph/Operation/Tensor, op registry, GraphDef, conversion, errors
+Layout (one concept per module; each package imports only those above it in this list):
+  framework/  dtypes, shapes, Graph/Operation/Tensor, op registry, GraphDef, conversion, errors,
+              the default-session stack, logging
   ops/        op definitions (shape functions) and Python wrappers, one module per op family
   kernels/    kernel tables, one per backend (cpu/: numpy), keyed by op type
   autodiff/   the gradient table and `gradients`
-  runtime/    the executor (plan compilation) and, later, the worker runtime
+  compiler/   pruning, placement, partitioning, constant folding
+  runtime/    the executor, and the multi-process machinery (wire, shared memory, master)
   client/     Session, ConfigProto, RunOptions
-  train/      optimizers, Saver, learning-rate schedules
+  train/      optimizers, Saver, learning-rate schedules, clusters
 """
 from __future__ import annotations
 
