@@ -18,8 +18,12 @@ one `tensorweave-record {json}` line per record, which the master turns back int
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import signal
 import sys
+
+import msgpack
 
 
 def _pin(cores: list[int]) -> None:
@@ -38,7 +42,6 @@ def _pin(cores: list[int]) -> None:
 
 def _level(s: str) -> int:
     """A logging level from its name or number."""
-    import logging
     level = int(s) if s.lstrip("-").isdigit() else logging.getLevelName(s.upper())
     if not isinstance(level, int):
         raise argparse.ArgumentTypeError(f"not a logging level: {s!r}")
@@ -77,8 +80,10 @@ def main(argv=None) -> int:
         return 2
     if args.cores:
         _pin([int(c) for c in args.cores.split(",") if c != ""])
-    from .service import WorkerService, _die_with_parent
+    # the library (numpy and its BLAS) loads after the process is pinned to its cores
     from tensorweave.framework import tf_logging
+
+    from .service import WorkerService, _die_with_parent
     if args.log_records:
         tf_logging.use_record_lines(args.log_level)
     else:
@@ -86,7 +91,6 @@ def main(argv=None) -> int:
     _die_with_parent(args.parent_pid, deathsig=not args.no_deathsig)
     cluster = None
     if args.cluster:
-        import msgpack
         with open(args.cluster, "rb") as f:
             cluster = msgpack.unpackb(f.read(), raw=False)
         if not isinstance(cluster, dict):
@@ -98,8 +102,6 @@ def main(argv=None) -> int:
     except OSError as e:
         print(f"workers: {e}", file=sys.stderr, flush=True)
         return 2
-    import signal
-
     def stop(signum, frame):  # SIGTERM (Server.stop): leave the loop and clean up
         svc._stop = True
     signal.signal(signal.SIGTERM, stop)

@@ -30,8 +30,21 @@ import traceback
 
 import zmq
 
+import tensorweave  # noqa: F401 - registers every op, kernel and gradient
+from tensorweave.compiler.exec_nodes import exec_nodes_from_ops
+from tensorweave.compiler.prune import prune_ops
 from tensorweave.framework import errors
+from tensorweave.framework.device_spec import DeviceSpec
+from tensorweave.framework.func_graph import FuncGraph
+from tensorweave.framework.graphdef import GraphDef, import_graph_def
+from tensorweave.kernels import get_backend
+from tensorweave.kernels.context import KernelContext
 from tensorweave.runtime import rpc, wire
+from tensorweave.runtime.executor import compile_step
+from tensorweave.runtime.rendezvous import Rendezvous
+from tensorweave.runtime.rpc import remove_endpoint
+from tensorweave.runtime.shm import ShmArena, ShmReader, cleanup_stale
+from tensorweave.runtime.transport import Transport
 
 _EVENTS, _POLLIN, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)
 
@@ -63,14 +76,6 @@ class WorkerService:
     def __init__(self, device: str, bind: str, data_bind: str | None = None,
                  cluster: dict | None = None, parent_pid: int | None = None,
                  threads: int = 8, siblings: dict | None = None):
-        import tensorweave  # noqa: F401 - registers every op, kernel and gradient
-        from tensorweave.framework.device_spec import DeviceSpec
-        from tensorweave.kernels import get_backend
-        from tensorweave.kernels.context import KernelContext
-        from tensorweave.runtime.rendezvous import Rendezvous
-        from tensorweave.runtime.shm import ShmArena, ShmReader
-        from tensorweave.runtime.transport import Transport
-
         self.device = device
         self.cluster = cluster or {}
         self.siblings = dict(siblings or {})  # the other devices of this task -> control endpoint
@@ -92,7 +97,6 @@ class WorkerService:
             self.zctx.term()
             raise OSError(f"cannot bind {bind}: {e}") from None
         self.rendezvous = Rendezvous()
-        from tensorweave.runtime.shm import cleanup_stale
         cleanup_stale()  # segments of killed processes (a SIGKILLed client and its workers)
         if data_bind is None:
             data_bind = ("tcp://" + self.endpoint[6:].rsplit(":", 1)[0] + ":*"
@@ -260,11 +264,6 @@ class WorkerService:
 
     # --- graphs --------------------------------------------------------------------------------
     def _register(self, h: dict) -> int:
-        from tensorweave.framework.func_graph import FuncGraph
-        from tensorweave.framework.graphdef import GraphDef, import_graph_def
-        from tensorweave.compiler.exec_nodes import exec_nodes_from_ops
-        from tensorweave.compiler.prune import prune_ops
-        from tensorweave.runtime.executor import compile_step
         gd = GraphDef.FromString(h["graph"])
         g = FuncGraph(f"partition-{self._next_handle}", None)
         with g.as_default():
@@ -352,7 +351,6 @@ class WorkerService:
         self._reply_pushes.close()
         self._replies.close(0)
         self.control.close(0)
-        from tensorweave.runtime.rpc import remove_endpoint
         remove_endpoint(self.endpoint)
 
 
