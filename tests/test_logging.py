@@ -190,3 +190,35 @@ def test_a_workers_diagnostics_arrive_as_records_of_the_parent(caplog):
     assert r.levelname == "WARNING" and r.process == w.proc.pid
     assert r.getMessage().startswith(f"{cpu1}: rejected a malformed message: ")
     assert r.filename == "service.py" and r.origin_logger == "tensorweave.workers.service"
+
+
+def test_garbage_from_a_worker_is_one_warning_and_draining_goes_on(caplog):
+    import types
+
+    from tensorweave.framework import tf_logging
+    from tensorweave.runtime.master import _drain_stderr
+    deep = tf_logging.RECORD_PREFIX + "[" * 100000 + "\n"
+    rec = tf_logging.record_from_line(deep, "tensorweave.workers")
+    assert rec.levelno == logging.WARNING       # not a record: the line, as a warning
+    lines = [deep, "\ufffd bad bytes\n", "last words\n"]
+    with caplog.at_level(logging.WARNING, logger="tensorweave.workers"):
+        _drain_stderr(types.SimpleNamespace(stderr=iter(lines)), "/device:CPU:1")
+    got = [r.getMessage() for r in caplog.records if r.name == "tensorweave.workers"]
+    assert len(got) == 3 and got[-1] == "/device:CPU:1: last words"
+
+
+def test_a_warning_on_a_worker_arrives_as_one_record_naming_the_node(caplog):
+    import numpy as np
+    import tensorweave as tw
+    x = tw.placeholder(tw.float32, [2])
+    with tw.device("/cpu:1"):
+        y = tw.divide(1.0, x, name="ratio")
+    with caplog.at_level(logging.WARNING, logger="tensorweave.workers"):
+        with tw.Session(config=tw.ConfigProto(device_count={"CPU": 2})) as s:
+            s.run(y, {x: np.array([0.0, 1.0], np.float32)})
+    got = [r for r in caplog.records if r.name == "tensorweave.workers"
+           and "RuntimeWarning" in r.getMessage()]
+    assert len(got) == 1
+    assert "[[node ratio (op RealDiv) on /job:localhost/replica:0/task:0/device:CPU:1" in \
+        got[0].getMessage()
+    assert got[0].pathname == __file__

@@ -312,3 +312,34 @@ def test_numerical_warnings_inside_a_loop_body_name_the_body_node():
     with tw.Session() as s:
         with pytest.warns(RuntimeWarning, match=r"\[\[node .*body_log \(op Log\)"):
             s.run(out, {x: 1.0})
+
+
+def test_only_numerical_warnings_of_kernel_code_are_rewritten():
+    import warnings
+
+    from tensorweave.runtime import kernel_errors
+    plan_file = kernel_errors.PLAN_FILE_PREFIX + "1>"
+
+    def msg(category, filename):
+        return warnings.WarningMessage(category("x"), category, filename, 1)
+    assert kernel_errors._from_a_kernel(msg(RuntimeWarning, plan_file))
+    assert kernel_errors._from_a_kernel(msg(RuntimeWarning, kernel_errors._KERNELS_DIR + "m.py"))
+    assert not kernel_errors._from_a_kernel(msg(ResourceWarning, plan_file))
+    assert not kernel_errors._from_a_kernel(msg(UserWarning, plan_file))
+    assert not kernel_errors._from_a_kernel(msg(RuntimeWarning, "/home/user/train.py"))
+
+
+@pytest.mark.parametrize("kind", ["CPU", "MARKED"])
+def test_fetched_strings_do_not_alias_the_graph_or_variables(kind):
+    from tensorweave.test import marked_backend
+    marked_backend.install()
+    c = tw.constant([b"a", b"b"])
+    v = tw.Variable([b"x", b"y"])
+    cfg = tw.ConfigProto(device_count={"CPU": 0, "MARKED": 1} if kind == "MARKED" else {})
+    with tw.Session(config=cfg) as s:
+        s.run(v.initializer)
+        got_c, got_v = s.run([c, v])
+        got_c[0] = b"changed"
+        got_v[0] = b"changed"
+        assert s.run(c).tolist() == [b"a", b"b"]
+        assert s.run(v).tolist() == [b"x", b"y"]

@@ -1,5 +1,5 @@
 """Starting worker processes: a `workers.py` or `workers/` in the user's working directory (or
-reached through an empty `PYTHONPATH` entry) cannot stand in for the worker program, while
+reached through an empty or a `.` `PYTHONPATH` entry) cannot stand in for the worker program, while
 `PYTHONPATH` and the installed package still find the real one; nothing is left behind."""
 import os
 import subprocess
@@ -49,10 +49,12 @@ def _python_path(kind: str) -> dict:
     if kind == "empty entry":   # `PYTHONPATH=$PYTHONPATH:...` with it unset: '' = the cwd
         env["PYTHONPATH"] = os.pathsep.join(["", *filter(None, [env.get("PYTHONPATH")]),
                                              os.path.join(ROOT, "src"), ROOT])
+    if kind == "dot entry":     # `PYTHONPATH=.`: the working directory, named
+        env["PYTHONPATH"] = os.pathsep.join([".", *filter(None, [env.get("PYTHONPATH")])])
     return env
 
 
-@pytest.mark.parametrize("python_path", ["as is", "empty entry"])
+@pytest.mark.parametrize("python_path", ["as is", "empty entry", "dot entry"])
 def test_a_workers_module_in_the_working_directory_does_not_replace_the_worker(shadowed_cwd,
                                                                                 python_path):
     p = subprocess.Popen([sys.executable, "client.py"], cwd=shadowed_cwd,

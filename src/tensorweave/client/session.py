@@ -6,8 +6,9 @@ built once, on one path for every session:
 
 1. prune the graph to what the fetches and targets need (`compiler/prune.py`) and check that
    every placeholder the step needs is fed;
-2. place the whole graph on the session's devices (`compiler/placer.py`, cached per graph
-   version, so a variable is on one device in every step), logging TF1's placement lines;
+2. place the step on the session's devices (`compiler/placer.py`): on several devices the
+   whole graph is placed (cached per graph version, so a variable is on one device in every
+   step), on one device the step's ops; then log TF1's placement lines;
 3. partition the step into one subgraph per device, with `_Send`/`_Recv` pairs on the edges
    between devices (`compiler/partitioner.py`);
 4. compile: a session on a single local device compiles its one partition in this process with
@@ -62,8 +63,7 @@ _placement_log = logging.getLogger("tensorweave.placement")
 class _Plan:
     """Everything `run` needs for one (fetches, feed keys) signature."""
 
-    __slots__ = ("step", "convs", "rebuild", "single", "version", "fetch_pos", "trace",
-                 "placement")
+    __slots__ = ("step", "convs", "rebuild", "single", "version", "fetch_pos", "placement")
 
     def __call__(self, feed_values):
         if self.convs:
@@ -150,7 +150,7 @@ class BaseSession:
         self._plans: dict = {}
         self._lock = threading.RLock()
         self._logged_placement: set = set()
-        self._placed = None          # (graph version, Placement) of the whole graph
+        self._placed = None          # (graph version, Placement) of the whole graph (devices)
         self._default_ctx = None
         if self._config.intra_op_parallelism_threads:
             _limit_blas_threads(self._config.intra_op_parallelism_threads)
@@ -293,7 +293,7 @@ class BaseSession:
             targets = [e for e in mapper.elements if isinstance(e, Operation)]
             ops = prune_ops(fetch_tensors, targets, fed)
             self._check_placeholders(ops)
-            placement = self._placement()
+            placement = self._placement(ops)
             self._log_placement(placement, ops)
             parts = partition(ops, placement.device_of, feeds, fetch_tensors, targets)
             lay = layout(parts, feeds, fetch_tensors)
@@ -314,7 +314,6 @@ class BaseSession:
             plan.convs = convs
             plan.rebuild = mapper.rebuild
             plan.version = version
-            plan.trace = trace
             plan.placement = placement
             pos, k = [], 0
             for e in mapper.elements:
@@ -363,16 +362,26 @@ class BaseSession:
             step.partitions = list(parts.values())
         return step
 
-    def _placement(self):
-        """The placement of the whole graph (as TF1: every step prunes the same placement, so a
-        variable is on one device for all steps), recomputed when the graph has grown."""
+    def _placement(self, ops):
+        """Where the step's `ops` run.
+
+        On several devices: the placement of the whole graph (as TF1: every step prunes the
+        same placement, so a variable is on one device in all steps whatever each step runs),
+        recomputed when the graph has grown.  On one device every op of any step can only go
+        to that device, so placing the step's ops gives the same placement at a cost in
+        proportion to the step (a graph that grows between runs, as `x.eval()` in a loop does,
+        is not placed again as a whole), and a node the step does not run is not checked."""
+        if len(self._devices) == 1:
+            return place(ops, self._devices, default_device=self._default_device,
+                         allow_soft_placement=bool(self._config.allow_soft_placement))
         graph = self._graph
-        if self._placed is not None and self._placed[0] == graph._version:
+        with graph._lock:  # the version these ops are: a node added meanwhile is placed later
+            version, every_op = graph._version, graph.get_operations()
+        if self._placed is not None and self._placed[0] == version:
             return self._placed[1]
-        placement = place(graph.get_operations(), self._devices,
-                          default_device=self._default_device,
+        placement = place(every_op, self._devices, default_device=self._default_device,
                           allow_soft_placement=bool(self._config.allow_soft_placement))
-        self._placed = (graph._version, placement)
+        self._placed = (version, placement)
         return placement
 
     def _log_placement(self, placement, ops) -> None:

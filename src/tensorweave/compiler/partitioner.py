@@ -12,13 +12,13 @@ GraphDef a worker is sent (`graph_def`), checked by `validate_partitions`:
 * a control edge from A to B becomes a `_Send` without data input on A (control-dependent on the
   source op) and a `_Recv` of an empty tensor on B that the consumer control-depends on;
 * a fed tensor becomes, on each device that reads it, a placeholder `_feed/<tensor>` that the
-  master fills (the producer does not run); fetches and targets stay with their device;
+  plan's feed fills (the producer does not run); fetches and targets stay with their device;
 * a variable that the step only writes (an initializer's `Assign`) is added to its device's
-  partition so the worker can resolve the reference; the worker prunes it from what runs.
+  partition so a worker can resolve the reference (`Partition.ref_only`); it does not run.
 
 Each partition's nodes are listed in the projection of one global topological order, with every
 Recv as late as possible and everything that does not need a Recv moved before it
-(`_early_first`).  A worker runs it as a dataflow plan (`runtime/executor.py`): what needs no
+(`_early_first`).  A worker runs it as a dataflow plan (`runtime/dataflow.py`): what needs no
 Recv first, then what each arriving tensor enables, in this order within each group.  Run in this
 order alone it could never deadlock either: the earliest waiting Recv's Send is earlier in the
 global order (or was moved earlier), so its device reaches it.
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from ..framework import dtypes as _dtypes
 from ..framework import errors
 from ..framework.device_spec import DeviceSpec
-from ..framework.graphdef import GraphDef, NodeDef
+from ..framework.graphdef import GraphDef, NodeDef, with_source
 from ..framework.tensor_shape import TensorShape
 from .exec_nodes import ExecNode, exec_node_of
 from .placer import default_has_kernel
@@ -71,11 +71,7 @@ class Partition:
 
 
 def _node_def(n: ExecNode) -> NodeDef:
-    attr = dict(n.attr)
-    if n.source:
-        f, line, fn = n.source
-        attr["_source"] = [str(f), int(line), str(fn)]
-    return NodeDef(n.name, n.op, n.input, n.device, attr)
+    return NodeDef(n.name, n.op, n.input, n.device, with_source(n.attr, n.source))
 
 
 def _safe(name: str) -> str:

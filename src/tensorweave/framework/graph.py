@@ -266,6 +266,8 @@ class Operation:
         return list(cls) if cls else [f"loc:@{self._name}".encode()]
 
     def _add_control_input(self, op: Operation) -> None:
+        """TF1's `Operation._add_control_input`: make this op wait for `op` (plans built
+        before go stale)."""
         if op not in self._control_inputs:
             self._control_inputs.append(op)
             op._control_outputs.append(self)
@@ -301,7 +303,6 @@ class Graph:
         self._thread_local = threading.local()
         self.seed = None
         self._gradient_override_map: dict[str, str] = {}
-        # Attrs added to every op created in a scope (e.g. `_class` for colocation).
 
     # --- thread-local scope stacks --------------------------------------------------------------
     @property

@@ -27,7 +27,7 @@ from .graph import get_default_graph
 from .tensor_shape import TensorShape
 
 __all__ = ["NodeDef", "GraphDef", "encode_attr", "decode_attr", "encode_array", "decode_array",
-           "graph_to_graph_def", "import_graph_def", "node_def_of"]
+           "graph_to_graph_def", "import_graph_def", "node_def_of", "with_source"]
 
 PRODUCER_VERSION = 1
 
@@ -222,13 +222,20 @@ def node_def_of(op, add_shapes: bool = False, add_source: bool = False) -> NodeD
     [file, line, function]) so a remote worker can name it in errors."""
     inputs = [t._as_node_def_input() for t in op._inputs]
     inputs += ["^" + c._name for c in op._control_inputs]
-    attr = dict(op._attrs)
+    attr = with_source(op._attrs, op._source if add_source else None)
     if add_shapes:
         attr["_output_shapes"] = [t.shape for t in op._outputs]
-    if add_source and op._source:
-        f, line, fn = op._source
-        attr["_source"] = [str(f), int(line), str(fn)]
     return NodeDef(op._name, op._type, inputs, op._device, attr)
+
+
+def with_source(attrs: dict, source) -> dict:
+    """A copy of `attrs` recording `source` ((file, line, function) of the user's line that
+    created the node, or None) as the `_source` attr, so a worker can name it in errors."""
+    attr = dict(attrs)
+    if source:
+        f, line, fn = source
+        attr["_source"] = [str(f), int(line), str(fn)]
+    return attr
 
 
 def graph_to_graph_def(graph, add_shapes: bool = False) -> GraphDef:

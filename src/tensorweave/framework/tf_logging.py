@@ -38,6 +38,7 @@ import logging as _logging
 import sys
 import threading
 import time
+import warnings
 from logging import DEBUG, ERROR, FATAL, INFO, WARN, WARNING
 
 __all__ = ["DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL", "set_verbosity",
@@ -217,10 +218,20 @@ class RecordLineFormatter(_logging.Formatter):
 
 def use_record_lines(level) -> None:
     """Make this process (a worker) write every record of `tensorweave` and its children, from
-    `level` up, to stderr as one record line each, for the parent to forward."""
+    `level` up, to stderr as one record line each, for the parent to forward.  Python warnings
+    (a kernel's numerical warning) become WARNING records of `tensorweave.warnings` located
+    where the warning says, so they reach the parent as one record each too."""
     _handler.forward_all = True
     _handler.setFormatter(RecordLineFormatter())
     _logger.setLevel(level)
+    warnings.showwarning = _warning_as_record
+
+
+def _warning_as_record(message, category, filename, lineno, file=None, line=None) -> None:
+    log = _logging.getLogger("tensorweave.warnings")
+    if log.isEnabledFor(WARNING):
+        log.handle(log.makeRecord(log.name, WARNING, str(filename), int(lineno or 0),
+                                  f"{category.__name__}: {message}", None, None))
 
 
 _FIELDS = {"level": int, "name": str, "msg": str, "path": str, "line": int, "func": str,
@@ -236,7 +247,7 @@ def record_from_line(line: str, name: str, origin: str = "") -> _logging.LogReco
     if line.startswith(RECORD_PREFIX):
         try:
             fields = json.loads(line[len(RECORD_PREFIX):])
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
             pass
         if not (isinstance(fields, dict) and fields.keys() == _FIELDS.keys()
                 and all(isinstance(fields[k], t) and not isinstance(fields[k], bool)

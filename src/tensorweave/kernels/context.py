@@ -20,6 +20,8 @@ import threading
 
 import numpy as np
 
+from . import get_backend
+
 __all__ = ["KernelContext"]
 
 
@@ -29,7 +31,6 @@ class KernelContext:
     def __init__(self, device: str = "/job:localhost/replica:0/task:0/device:CPU:0",
                  backend=None):
         if backend is None:
-            from . import get_backend  # (same layer: the package registers the backends)
             backend = get_backend("CPU")
         self.device = device
         self.backend = backend

@@ -51,16 +51,12 @@ _plan_counter = itertools.count()
 # ----------------------------------------------------------------------------------------------
 # compilation
 # ----------------------------------------------------------------------------------------------
-def _make_own(array_type):
-    """`own(x)`: a copy of a fetched value that may alias variable state, a constant or a feed
-    (`array_type`: the class of the backend's arrays, whose `copy()` gives a fresh buffer)."""
-    def own(x):
-        if isinstance(x, array_type):
-            return x.copy()
-        if type(x) is list:  # a TensorArray's element list (variant)
-            return list(x)
-        return x
-    return own
+def _own(x):
+    """A copy of a fetched value that may alias variable state, a constant or a feed: device
+    arrays, host arrays (strings are host arrays on every device type) and TensorArray lists
+    all have `copy()`; scalars are values."""
+    copy = getattr(x, "copy", None)
+    return x if copy is None else copy()
 
 
 def _make_checker(nodes, backend: Backend):
@@ -198,7 +194,7 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
         n.key = key_prefix + n.name
     plan_id = next(_plan_counter)
     filename = f"{PLAN_FILE_PREFIX}{plan_id}>"
-    g: dict = {"__own": _make_own(backend.allocator.array_type)}
+    g: dict = {"__own": _own}
     var_of: dict[tuple, str] = {}
     alias: dict[tuple, bool] = {}
     for i, key in enumerate(feeds):

@@ -7,15 +7,19 @@
   their generated code here (`register_plan`); a hook installed once on the warnings module's
   display step (`warnings._showwarnmsg`, the one function both Python- and C-issued warnings go
   through, also under `warnings.catch_warnings(record=True)`) finds the innermost running plan
-  line on the stack and rewrites the warning to name the node and its op, located at the user's
-  line that created the node.  Nothing runs on the hot path: only a warning being shown pays.
+  line on the stack and rewrites a numerical warning of kernel code (a `RuntimeWarning` located
+  in a plan or a kernel module) to name the node and its op, located at the user's line that
+  created the node; any other warning is shown as it is.  Nothing runs on the hot path: only a
+  warning being shown pays.
 """
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 import weakref
 
+from .. import kernels
 from ..compiler.exec_nodes import ExecNode
 from ..framework import errors
 
@@ -24,6 +28,8 @@ __all__ = ["translate_error", "register_plan", "PLAN_FILE_PREFIX"]
 #: the file name prefix of a plan's generated source
 PLAN_FILE_PREFIX = "<tensorweave-plan-"
 _PLANS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # file name -> plan
+#: where the kernel modules live (a numerical warning of theirs is a kernel's)
+_KERNELS_DIR = os.path.dirname(os.path.abspath(kernels.__file__)) + os.sep
 
 
 def register_plan(filename: str, plan) -> None:
@@ -45,22 +51,30 @@ def _running_node(frame):
     return None
 
 
+def _from_a_kernel(msg) -> bool:
+    """Whether a warning is a numerical one raised by kernel code: a `RuntimeWarning` (numpy's
+    floating-point warnings and their kin) located in a plan's generated source or in a kernel
+    module (not, say, a ResourceWarning of a finalizer that happened to run during a kernel)."""
+    if not (isinstance(msg.message, RuntimeWarning) and isinstance(msg.filename, str)):
+        return False
+    return msg.filename.startswith(PLAN_FILE_PREFIX) or msg.filename.startswith(_KERNELS_DIR)
+
+
 def _naming(show):
     def show_naming_node(msg):
-        node = None
         try:
-            node = _running_node(sys._getframe(1))
-        except Exception:  # noqa: BLE001 - never let the hook break a warning
-            node = None
-        if node is not None and isinstance(msg.message, Warning):
-            where = f", defined at {node.where}" if node.where else ""
-            text = (f"{msg.message} [[node {node.name} (op {node.op}) on {node.device}"
-                    f"{where}]]")
-            filename, lineno = msg.filename, msg.lineno
-            if node.source:
-                filename, lineno = str(node.source[0]), int(node.source[1])
-            msg = warnings.WarningMessage(msg.category(text), msg.category, filename, lineno,
-                                          msg.file, None, msg.source)
+            node = _running_node(sys._getframe(1)) if _from_a_kernel(msg) else None
+            if node is not None:
+                where = f", defined at {node.where}" if node.where else ""
+                text = (f"{msg.message} [[node {node.name} (op {node.op}) on {node.device}"
+                        f"{where}]]")
+                filename, lineno = msg.filename, msg.lineno
+                if node.source:
+                    filename, lineno = str(node.source[0]), int(node.source[1])
+                msg = warnings.WarningMessage(msg.category(text), msg.category, filename,
+                                              lineno, msg.file, None, msg.source)
+        except Exception:  # noqa: BLE001 - a warning we cannot rewrite is shown as it was
+            pass
         return show(msg)
     show_naming_node.tensorweave_hook = True
     return show_naming_node

@@ -17,6 +17,7 @@ them on `close()`; `Master.connect(target)` joins a cluster of `tw.train.Server`
 from __future__ import annotations
 
 import atexit
+import importlib.machinery
 import itertools
 import logging
 import os
@@ -86,9 +87,10 @@ def start_worker_process(device, bind: str, *, cores=(), cluster_file: str | Non
     """Start `python -m workers` for `device`; returns (Popen, control endpoint, data endpoint).
 
     The worker runs with Python's safe path (`-P`): the working directory is not on its
-    `sys.path` (nor is an empty `PYTHONPATH` entry, which would mean it), so a `workers.py` or
-    `workers/` of the user's cannot stand in for the worker program; `PYTHONPATH` and installed
-    packages are found as usual.  It logs its records, from this process's `tensorweave` level
+    `sys.path` (nor is a `PYTHONPATH` entry naming it, `.` or an empty one), and the directory
+    holding this installation's `workers` package comes first, so a `workers.py` or `workers/`
+    of the user's cannot stand in for the worker program; `PYTHONPATH` and installed packages
+    are found as usual.  It logs its records, from this process's `tensorweave` level
     up, as record lines that `_drain_stderr` hands to the `tensorweave.workers` logger.
 
     Raises OSError naming the address when the worker cannot bind it (bad or busy)."""
@@ -96,12 +98,18 @@ def start_worker_process(device, bind: str, *, cores=(), cluster_file: str | Non
     if cores:
         n = str(len(cores))
         env.update(OPENBLAS_NUM_THREADS=n, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n)
-    if "PYTHONPATH" in env:
-        path = [p for p in env["PYTHONPATH"].split(os.pathsep) if p]
-        if path:
-            env["PYTHONPATH"] = os.pathsep.join(path)
-        else:
-            del env["PYTHONPATH"]
+    # the directory the real worker program is found in comes first, then PYTHONPATH without
+    # its empty entries (and without `.`-like ones: the working directory, as -P leaves out)
+    cwd = os.path.realpath(os.getcwd())
+    path = [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
+            if p and os.path.realpath(p) != cwd]
+    home = _worker_program_home()
+    if home is not None and home not in path:
+        path.insert(0, home)
+    if path:
+        env["PYTHONPATH"] = os.pathsep.join(path)
+    else:
+        env.pop("PYTHONPATH", None)
     level = tf_logging.get_verbosity()
     cmd = [sys.executable, "-P", "-m", "workers", "--bind", bind, "--device", device,
            "--log-records", "--log-level", str(level)]
@@ -118,7 +126,7 @@ def start_worker_process(device, bind: str, *, cores=(), cluster_file: str | Non
     if data_bind:
         cmd += ["--data-bind", data_bind]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            text=True, bufsize=1)
+                            text=True, errors="replace", bufsize=1)
     deadline = time.monotonic() + timeout_s
     line = ""
     while time.monotonic() < deadline:
@@ -145,16 +153,42 @@ def start_worker_process(device, bind: str, *, cores=(), cluster_file: str | Non
     return proc, fields["control"], fields["data"]
 
 
+def _worker_program_home() -> str | None:
+    """The directory on `sys.path` (the working directory left out) that holds the `workers`
+    package installed with tensorweave, or None."""
+    cwd = os.path.realpath(os.getcwd())
+    dirs = [p for p in sys.path if p and os.path.realpath(p) != cwd]
+    for finder in sys.meta_path:   # (an editable install's finder, or the path finder)
+        find = getattr(finder, "find_spec", None)
+        if find is None:
+            continue
+        try:
+            spec = (importlib.machinery.PathFinder.find_spec("workers", dirs)
+                    if finder is importlib.machinery.PathFinder else find("workers", None))
+        except Exception:  # noqa: BLE001 - a finder that cannot answer is not ours
+            continue
+        if spec is not None and spec.submodule_search_locations:
+            pkg = os.path.realpath(list(spec.submodule_search_locations)[0])
+            return os.path.dirname(pkg)
+    return None
+
+
 def _drain_stderr(proc, device: str = "") -> None:
     """Hand the records a worker logs (malformed messages, ...) to our `tensorweave.workers`
     logger, at the worker's level, their messages prefixed with its device; any other line
-    it writes (a crash's traceback) arrives as a warning."""
+    it writes (a crash's traceback) arrives as a warning.  A line that cannot be read as a
+    record is logged as a warning too, and draining goes on to the end of the stream (a worker
+    whose pipe is not drained would block)."""
     logger = logging.getLogger("tensorweave.workers")
     try:
         for line in proc.stderr:
             if not line.strip():
                 continue
-            record = tf_logging.record_from_line(line, logger.name, device)
+            try:
+                record = tf_logging.record_from_line(line, logger.name, device)
+            except Exception:  # noqa: BLE001 - any garbage a child writes is one warning
+                logger.warning("%s: %s", device, line.rstrip()[:500])
+                continue
             if logger.isEnabledFor(record.levelno):
                 logger.handle(record)
     except (ValueError, OSError):

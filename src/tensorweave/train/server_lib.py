@@ -179,9 +179,11 @@ class Server:
             except Exception:  # noqa: BLE001 - kill what does not stop
                 p.kill()
                 p.wait(timeout=5)
-            for f in (p.stdout, p.stderr):
-                if f is not None:
-                    f.close()
+            if p.stdout is not None:
+                p.stdout.close()
+            # stderr belongs to the thread that forwards the worker's log records: it ends at
+            # the end of the stream (closing it under that thread's read could abort the
+            # interpreter at exit)
 
     @staticmethod
     def create_local_server(config=None, start=True) -> Server:
