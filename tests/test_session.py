@@ -343,3 +343,26 @@ def test_fetched_strings_do_not_alias_the_graph_or_variables(kind):
         got_v[0] = b"changed"
         assert s.run(c).tolist() == [b"a", b"b"]
         assert s.run(v).tolist() == [b"x", b"y"]
+
+
+def test_a_single_device_session_places_each_step_not_the_whole_graph(monkeypatch):
+    from tensorweave.client import session as session_mod
+    placed = []
+    real = session_mod.place
+    monkeypatch.setattr(session_mod, "place",
+                        lambda ops, *a, **k: placed.append(len(list(ops))) or real(ops, *a, **k))
+    x = tw.constant(1.0)
+    for i in range(50):
+        tw.constant(float(i))               # the graph grows between runs ...
+    with tw.Session() as s:
+        for i in range(5):
+            s.run(x + float(i))             # ... as with x.eval() in a loop
+    assert placed == [3] * 5                # each plan placed its own 3 ops, not the graph
+
+
+def test_nodes_a_step_does_not_run_do_not_need_a_device():
+    with tw.device("/gpu:0"):
+        tw.constant(1.0, name="unrun_on_gpu")
+    y = tw.constant(2.0) * 3.0
+    with tw.Session() as s:
+        assert s.run(y) == 6.0
