@@ -1,4 +1,4 @@
-"""The layers of DESIGN.md hold: each package imports only the layers below it, counting imports
+"""The layers of CONTRIBUTING.md hold: each package imports only the layers below it, counting imports
 inside functions and indirect chains (the contracts are in setup.cfg, checked by import-linter).
 """
 import pathlib

@@ -22,7 +22,7 @@ def _devices(args) -> int:
 
 SUBCOMMANDS = {
     "demo": ("train a small model on the CPU and print its loss going down", _demo),
-    "bench": ("run benchmarks: bench core | bench all", _bench),
+    "bench": ("run benchmarks: bench core | runtime | rnn | all", _bench),
     "devices": ("list this machine's devices (CPU core groups, GPUs) with cores and memory",
                 _devices),
 }
@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m runner {name}",
                                      description=SUBCOMMANDS[name][0])
     if name == "bench":
-        parser.add_argument("suite", nargs="?", default="all", help="core | all")
+        parser.add_argument("suite", nargs="?", default="all", help="core | runtime | rnn | all (default)")
         parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     if name == "demo":
         parser.add_argument("--steps", type=int, default=1000)
