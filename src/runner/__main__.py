@@ -43,7 +43,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m runner {name}",
                                      description=SUBCOMMANDS[name][0])
     if name == "bench":
-        parser.add_argument("suite", nargs="?", default="all", help="core | runtime | rnn | all (default)")
+        parser.add_argument("suite", nargs="?", default="all",
+                            help="core | runtime | rnn | all (default)")
         parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     if name == "demo":
         parser.add_argument("--steps", type=int, default=1000)

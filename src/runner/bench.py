@@ -1,5 +1,5 @@
-"""Benchmarks (`python -m runner bench core|runtime|rnn|all`): each figure is printed with a baseline measured
-in the same run, and the ratio the issue's target is stated against.
+"""Benchmarks (`python -m runner bench core|runtime|rnn|all`): each figure is printed with a
+baseline measured in the same run, and the ratio the issue's target is stated against.
 
 Timings are medians over many repetitions, with the tensorweave and baseline runs interleaved so
 that machine noise hits both alike.  Nothing here is asserted by the test suite.

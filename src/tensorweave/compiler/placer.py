@@ -65,7 +65,7 @@ __all__ = ["Placement", "place", "validate", "default_has_kernel", "tensor_bytes
 
 #: Elements assumed for a tensor of unknown rank.
 UNKNOWN_RANK_ELEMENTS = 16
-#: Cross-device copy rate on one host (a fresh shared-memory segment, as measured on this kind of machine).
+#: Cross-device copy rate on one host (a fresh shared-memory segment, as measured here).
 TRANSFER_BYTES_PER_S = 1.4e9
 #: Rough arithmetic rate per device type, for the compute term of the cost.
 FLOPS_PER_S = {"CPU": 2e10, "GPU": 2e12}
