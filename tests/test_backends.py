@@ -250,3 +250,28 @@ def test_a_kernel_mixing_in_a_host_array_is_caught_on_the_marked_device():
     with pytest.raises(tw.errors.InvalidArgumentError,
                        match=r"(?s)xp.add: got a host numpy.ndarray.*node leak"):
         _leak("TestLeakHostOperand", MARKED_CONFIG)
+
+
+def test_a_backend_with_part_of_the_kernel_table_keeps_other_ops_off_its_device():
+    # a device type whose table has Add but not Mul: a single-device session on it runs Add,
+    # and a step needing Mul gets TF1's placement error naming the node (soft placement
+    # cannot help: no device of the session has the kernel)
+    from tensorweave import kernels
+    from tensorweave.kernels import cpu
+    marked_backend.install()
+    marked = kernels.get_backend("MARKED")
+    kernels.register_backend("HALF", {"Add": cpu.KERNELS["Add"]}, priority=-2,
+                             array_module=marked.array_module, allocator=marked.allocator)
+    try:
+        x = tw.placeholder(tw.float32, [2], name="x")
+        added = tw.add(x, x, name="added")
+        doubled = tw.multiply(x, 2.0, name="doubled")
+        cfg = tw.ConfigProto(device_count={"CPU": 0, "HALF": 1}, allow_soft_placement=True)
+        with tw.Session(config=cfg) as s:
+            assert s.run(added, {x: [1.0, 2.0]}).tolist() == [2.0, 4.0]
+            with pytest.raises(tw.errors.InvalidArgumentError,
+                               match=r"Cannot assign a device for operation doubled \(Mul.*"
+                                     r"no available device has a kernel for Mul"):
+                s.run(doubled, {x: [1.0, 2.0]})
+    finally:
+        kernels._BACKENDS.pop("HALF", None)
