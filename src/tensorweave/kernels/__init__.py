@@ -65,7 +65,7 @@ def register_backend(device_type: str, kernels: dict, priority: int, array_modul
 
 def _ensure_loaded() -> None:
     if "CPU" not in _BACKENDS:
-        from . import cpu  # noqa: F401 - registers itself
+        from . import cpu  # noqa: F401 - registers itself (cycle: cpu imports this package)
 
 
 def get_backend(device_type: str) -> Backend:
