@@ -618,3 +618,23 @@ def test_dynamic_partition_and_stitch():
         run(tw.dynamic_partition(tw.constant([1.0, 2.0]), pp, 2), {pp: [0, 3]})
     with pytest.raises(ValueError, match="must start with partitions.shape"):
         tw.dynamic_partition(data, np.zeros((3,), np.int32), 2)
+
+
+@pytest.mark.parametrize("shape", [[2.5, 2], [2.0, 2], [2, np.float32(3)], ["2", 2], 2.5,
+                                   np.array([2.0, 2.0])])
+@pytest.mark.parametrize("fn", [tw.zeros, tw.ones, lambda s: tw.fill(s, 1.0),
+                                lambda s: tw.constant(0.0, shape=s)])
+def test_a_shape_with_a_size_that_is_not_an_integer_raises_as_tf1(fn, shape):
+    # TF1 (tf.compat.v1): `Dimension` takes only values with `__index__`, and an int32 shape
+    # tensor only python/numpy ints: zeros([2.5, 2]) was silently (2, 2)
+    with pytest.raises(TypeError):
+        fn(shape)
+
+
+def test_a_shape_of_numpy_ints_and_dimensions_still_converts():
+    n = tw.placeholder(tw.float32, [None, 3])
+    check(tw.zeros([np.int64(2), np.int32(3)]), np.zeros((2, 3), np.float32))
+    check(tw.ones(np.array([1, 2], np.int64), tw.int32), np.ones((1, 2), np.int32))
+    check(tw.zeros(3), np.zeros(3, np.float32))
+    check(tw.zeros([2, n.shape[1]]), np.zeros((2, 3), np.float32))
+    check(tw.zeros([]), np.float32(0))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import numbers
+import operator
 
 import numpy as np
 
@@ -146,6 +147,7 @@ def _shape_tensor(shape, name="shape"):
     shape = py_ints(shape)
     if isinstance(shape, (list, tuple)) and _contains_tensor(shape):
         return convert_to_tensor(shape, name=name)
+    _static_dims(shape)  # TypeError for a size that is not an integer ([2.0, 2] too, as TF1)
     return convert_to_tensor(shape, dtype=_dtypes.int32 if not _is_big(shape) else _dtypes.int64,
                              name=name)
 
@@ -157,11 +159,25 @@ def _is_big(shape) -> bool:
         return False
 
 
+def _static_dims(shape) -> list[int]:
+    """The sizes of a shape given as python or numpy ints (a list or a scalar).  A size that is
+    not an integer raises TypeError as in TF1 (`tf.zeros([2.5, 2])`, and `[2.0, 2]` too: TF1's
+    `Dimension` takes only values with `__index__`), never silently truncated."""
+    out = []
+    for d in np.reshape(np.asarray(shape, dtype=object), -1):
+        try:
+            out.append(operator.index(d))
+        except TypeError:
+            raise TypeError(f"Expected int32, got {d!r} of type '{type(d).__name__}' instead "
+                            f"(shape {shape!r})") from None
+    return out
+
+
 def _filled(shape, value, dtype, scope):
     """TF1's zeros/ones: a Const when the shape is static and small, else a Fill."""
     py = None if is_tensor_like(shape) else py_ints(shape)
     if py is not None and not (isinstance(py, (list, tuple)) and _contains_tensor(py)):
-        dims = [int(d) for d in np.reshape(np.asarray(py, dtype=np.int64), -1)]
+        dims = _static_dims(py)
         if int(np.prod(dims, dtype=np.int64)) < 1000:
             return constant(value, dtype=dtype, shape=dims, name=scope)
     return fill(_shape_tensor(shape), constant(value, dtype=dtype), name=scope)
