@@ -71,6 +71,46 @@ def test_bad_device_count(no_cupy):
         local_devices({"TPU": 1})
 
 
+@pytest.mark.parametrize("count, match", [
+    ({"CPU": -2}, "device_count\\['CPU'\\] must be >= 0, got -2"),
+    ({"CPU": 2.5}, "device_count\\['CPU'\\] must be an int, got 2.5"),
+    ({"CPU": "2"}, "device_count\\['CPU'\\] must be an int, got '2'"),
+    ({"CPU": True}, "device_count\\['CPU'\\] must be an int"),
+    ({"GPU": -1}, "device_count\\['GPU'\\] must be >= 0, got -1"),
+    ({"GPU": 1.0}, "device_count\\['GPU'\\] must be an int"),
+])
+def test_a_device_count_that_is_not_a_non_negative_int_raises_naming_the_field(no_cupy, count,
+                                                                                match):
+    with pytest.raises(ValueError, match=match):
+        local_devices(count)
+    assert len(local_devices({"CPU": np.int64(2)})) == 2
+
+
+def test_cpu_devices_are_capped_at_four_per_core(no_cupy, monkeypatch):
+    cap = devmod.CPU_DEVICES_PER_CORE * len(CORES)
+    assert devmod.CPU_DEVICES_PER_CORE == 4
+    assert len(local_devices({"CPU": cap})) == cap
+    with pytest.raises(ValueError, match=f"device_count\\['CPU'\\] is {cap + 1}, more than "
+                                         f"the cap of {cap} CPU devices \\(4 per core"):
+        local_devices({"CPU": cap + 1})
+    monkeypatch.setattr(devmod, "available_cores", lambda: [0, 1])
+    with pytest.raises(ValueError, match="is 500, more than the cap of 8 CPU devices"):
+        local_devices({"CPU": 500})
+
+
+def test_a_session_with_too_many_cpu_devices_starts_no_worker(no_cupy):
+    import psutil
+
+    import tensorweave as tw
+    before = set(psutil.Process().children(recursive=True))
+    cfg = tw.ConfigProto(device_count={"CPU": 4 * len(CORES) + 1})
+    with pytest.raises(ValueError, match="more than the cap"):
+        tw.Session(config=cfg)
+    with pytest.raises(ValueError, match="device_count\\['CPU'\\] must be >= 0"):
+        tw.Session(config=tw.ConfigProto(device_count={"CPU": -2}))
+    assert set(psutil.Process().children(recursive=True)) <= before
+
+
 def test_job_prefix(no_cupy):
     devs = local_devices({"CPU": 2}, job_prefix="/job:worker/task:3")
     assert devs[1].name == "/job:worker/replica:0/task:3/device:CPU:1"

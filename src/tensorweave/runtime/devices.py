@@ -9,13 +9,18 @@ ConfigProto asks for it:
 
 * CPU: the cores this process may run on (`os.sched_getaffinity`) are split into
   `device_count["CPU"]` contiguous groups (default 1: one CPU device holding every core).  Asking
-  for more CPU devices than cores shares cores round-robin (`shares_cores` says so).  Host memory
-  is divided evenly among the CPU devices.
+  for more CPU devices than cores shares cores round-robin (`shares_cores` says so), up to
+  `CPU_DEVICES_PER_CORE` (4) devices per core: each CPU device is a worker process (some 50 MB),
+  so `{"CPU": 500}` on a small machine raises ValueError naming the cap instead of starting 500
+  of them.  Host memory is divided evenly among the CPU devices.
+* Every count must be a non-negative int (a bool, float or string raises ValueError naming the
+  field, e.g. `device_count['CPU']`).
 * GPU: one device per CUDA device that cupy sees, at most `device_count["GPU"]`.  Without cupy,
   without a driver or without a GPU there are none; this never raises.
 """
 from __future__ import annotations
 
+import numbers
 import os
 import secrets
 import zlib
@@ -27,9 +32,12 @@ from ..framework.device_spec import DeviceSpec
 from ..kernels import backends
 
 __all__ = ["Device", "make_device", "local_devices", "available_cores", "gpu_properties",
-           "DEFAULT_JOB"]
+           "DEFAULT_JOB", "CPU_DEVICES_PER_CORE"]
 
 DEFAULT_JOB = "/job:localhost/replica:0/task:0"
+
+#: At most this many CPU devices (worker processes) per available core.
+CPU_DEVICES_PER_CORE = 4
 
 # Different in every process, fixed within one: a device's incarnation changes when its
 # process restarts (TF1 semantics), and two calls in one process agree.
@@ -143,11 +151,18 @@ def local_devices(device_count: dict | None = None, *,
     if unknown:
         raise ValueError(f"device_count: unknown device types {sorted(unknown)}; "
                          f"expected {['CPU', 'GPU'] + others}")
-    n_cpu = int(counts.get("CPU", 1))
-    extra = {t: int(counts.get(t, 0)) for t in others}
-    if n_cpu < 0 or n_cpu < 1 and not any(extra.values()):
+    counts = {t: _count(t, v) for t, v in counts.items()}
+    n_cpu = counts.get("CPU", 1)
+    extra = {t: counts.get(t, 0) for t in others}
+    if n_cpu < 1 and not any(extra.values()):
         raise ValueError(f"device_count['CPU'] must be at least 1, got {n_cpu}")
     cores = available_cores()
+    cap = CPU_DEVICES_PER_CORE * len(cores)
+    if n_cpu > cap:
+        raise ValueError(f"device_count['CPU'] is {n_cpu}, more than the cap of {cap} CPU "
+                         f"devices ({CPU_DEVICES_PER_CORE} per core, {len(cores)} core"
+                         f"{'s' * (len(cores) != 1)} available): each CPU device is a worker "
+                         f"process; ask for at most {cap}")
     mem = _host_memory()
     devices = []
     for i, (group, shared) in enumerate(_split_cores(cores, n_cpu) if n_cpu else ()):
@@ -155,9 +170,9 @@ def local_devices(device_count: dict | None = None, *,
                                    memory_limit_bytes=mem // n_cpu, cores=group,
                                    description=f"cores {_ranges(group)}", shares_cores=shared))
     max_gpu = counts.get("GPU")
-    gpus = gpu_properties() if max_gpu is None or int(max_gpu) > 0 else []
+    gpus = gpu_properties() if max_gpu is None or max_gpu > 0 else []
     if max_gpu is not None:
-        gpus = gpus[:max(0, int(max_gpu))]
+        gpus = gpus[:max_gpu]
     for g in gpus:
         devices.append(make_device("GPU", g["index"], job_prefix=job_prefix,
                                    memory_limit_bytes=g["memory"], description=g["name"]))
@@ -166,6 +181,16 @@ def local_devices(device_count: dict | None = None, *,
             devices.append(make_device(t, i, job_prefix=job_prefix, memory_limit_bytes=mem,
                                        cores=tuple(cores), description=f"{t} (emulated)"))
     return devices
+
+
+def _count(device_type: str, value) -> int:
+    """A `device_count` entry: a non-negative int (numpy ints too), else ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"device_count[{device_type!r}] must be an int, got {value!r} of type "
+                         f"{type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"device_count[{device_type!r}] must be >= 0, got {value}")
+    return int(value)
 
 
 def _ranges(cores) -> str:
