@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -176,23 +178,84 @@ class WorkerClient:
         self._sockets.close()
 
 
+_IPC_DIR_NAME = re.compile(r"tw-ipc-(\d+)(?:-\w+)?")
+_endpoint_dirs: dict = {}   # (pid, base) -> this process's directory (a fork makes its own)
+_endpoint_dirs_lock = threading.Lock()
+
+
 def endpoint_dir(create: bool = True) -> str:
-    """A private directory for ipc:// endpoints of this process's workers (directories left by
-    processes that were killed are removed when a new one is made)."""
-    base = tempfile.gettempdir()
-    d = os.path.join(base, f"tw-ipc-{os.getpid()}")
-    if create and not os.path.isdir(d):
+    """A private directory for ipc:// endpoints of this process's workers: `<tmp>/tw-ipc-<pid>`,
+    made fresh with mode 0700 and checked to be a real directory of this user that nobody else
+    may enter, so no other local user can swap a socket in it.  Whatever else is found under
+    that name (another user's directory, a symlink, a file, a directory open to group or
+    others) is never used: removed when it is this user's (it is a stale leftover), otherwise a
+    fresh `tw-ipc-<pid>-XXXXXXXX` from `mkdtemp` is used instead.  Directories of processes
+    that no longer run are removed when a new one is made.  With `create=False`, the directory
+    this process uses (or would use), for removing it."""
+    pid, base = os.getpid(), tempfile.gettempdir()
+    fixed = os.path.join(base, f"tw-ipc-{pid}")
+    with _endpoint_dirs_lock:
+        d = _endpoint_dirs.get((pid, base), fixed)
+        if not create or _is_private_dir(d):
+            return d
         _remove_stale_endpoint_dirs(base)
-        os.makedirs(d, mode=0o700, exist_ok=True)
-    return d
+        if not _is_private_dir(fixed):
+            _remove_own(fixed)   # a stale or unsafe leftover of this user's
+        try:
+            os.mkdir(fixed, 0o700)
+            d = fixed
+        except FileExistsError:   # not ours, and still there: leave it, use a fresh name
+            d = tempfile.mkdtemp(prefix=f"tw-ipc-{pid}-", dir=base)
+        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            os.fchmod(fd, 0o700)  # whatever the umask
+        finally:
+            os.close(fd)
+        if not _is_private_dir(d):
+            raise PermissionError(f"the ipc directory {d} is not a private directory of this "
+                                  f"user (mode 0700, uid {os.geteuid()}); remove it or set "
+                                  f"TMPDIR to a directory only you can write")
+        _endpoint_dirs[(pid, base)] = d
+        return d
+
+
+def _is_private_dir(path: str) -> bool:
+    """`path` is a directory (not a symlink) of this user with mode 0700."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return (stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()
+            and stat.S_IMODE(st.st_mode) == 0o700)
 
 
 def _remove_stale_endpoint_dirs(base: str) -> None:
+    """Remove this user's ipc directories of processes that no longer run."""
     for name in os.listdir(base):
-        if name.startswith("tw-ipc-") and name[7:].isdigit():
-            pid = int(name[7:])
-            if pid != os.getpid() and not psutil.pid_exists(pid):
-                shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+        m = _IPC_DIR_NAME.fullmatch(name)
+        if not m:
+            continue
+        pid = int(m.group(1))
+        if pid != os.getpid() and not psutil.pid_exists(pid):
+            _remove_own(os.path.join(base, name))
+
+
+def _remove_own(path: str) -> None:
+    """Remove what is at `path` (never following a symlink) when it is this user's; another
+    user's is left where it is."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return
+    if st.st_uid != os.geteuid():
+        return
+    try:
+        if stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 def remove_endpoint(endpoint: str) -> None:
