@@ -3,9 +3,11 @@ segment once and hands out leased read-only views whose collection is reported, 
 left in /dev/shm -- after close, at exit, and after the process that created segments died."""
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import textwrap
 import numpy as np
 import pytest
 
+import tensorweave as tw
 from tensorweave.runtime import shm, wire
 from tensorweave.runtime.shm import MIN_BYTES, ShmArena, ShmReader
 from tensorweave.runtime.wire import WireError
@@ -255,3 +258,87 @@ def test_a_wake_byte_written_after_a_drain_is_read_by_the_next_polled_drain():
         assert not select.select([r.wake_fd], [], [], 0)[0]   # read: a poller does not spin
     finally:
         r.close()
+
+
+# --- a full /dev/shm: space is reserved at creation, so it fails there, never with SIGBUS ----------
+def no_space(fd, offset, length):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_segment_space_is_reserved_at_creation(arena):
+    seg = arena.alloc(3 * MiB)
+    st = os.stat(seg.path)
+    assert st.st_size == 4 * MiB and st.st_blocks * 512 >= 4 * MiB  # allocated, not a hole
+
+
+def test_a_full_shm_directory_raises_resource_exhausted_naming_the_tensor(arena, monkeypatch):
+    monkeypatch.setattr(os, "posix_fallocate", no_space)
+    with pytest.raises(tw.errors.ResourceExhaustedError,
+                       match=r"No room in /dev/shm for a shared-memory segment of 4194304 bytes "
+                             r"\(tensor 'x:0', 3145728 bytes; .* MiB free .*--shm-size"):
+        arena.alloc(3 * MiB, "x:0")
+    assert isinstance(shm.ShmFullError(), tw.errors.ResourceExhaustedError)
+    assert arena.try_alloc(3 * MiB) is None                     # the caller's fallback signal
+    assert shm.segment_files(os.getpid()) == []                 # nothing half-made is left
+    assert arena.stats["in_use"] == 0 and arena.stats["created"] == 0 and arena.full == 2
+    monkeypatch.undo()
+    x = np.arange(3 * MiB // 4, dtype=np.float32)               # room again: shared memory again
+    meta, frames = wire.encode_tensor(x, arena)
+    assert "shm" in meta and frames == []
+    arena.release(meta["shm"][0])
+
+
+def test_no_room_gives_back_the_idle_segments_and_tries_again(arena, monkeypatch):
+    idle = arena.alloc(MIN_BYTES)
+    arena.release(idle.name)
+    calls = []
+
+    def full_once(fd, offset, length):
+        calls.append(length)
+        if len(calls) == 1:
+            no_space(fd, offset, length)
+        real_fallocate(fd, offset, length)
+    real_fallocate = os.posix_fallocate
+    monkeypatch.setattr(os, "posix_fallocate", full_once)
+    seg = arena.alloc(MiB)
+    assert seg.size == MiB and calls == [MiB, MiB]
+    assert shm.segment_files(os.getpid()) == [seg.name]          # the idle one was unlinked
+    assert arena.stats["idle"] == 0 and arena.full == 0
+
+
+def _can_mount_tmpfs() -> bool:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
+                          capture_output=True, timeout=30).returncode == 0
+
+
+FILL = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import tensorweave as tw
+    from tensorweave.runtime import wire
+    from tensorweave.runtime.shm import ShmArena
+    a = ShmArena(directory=sys.argv[1])
+    x = np.ones(2 << 20, np.float32)            # 8 MiB into a 4 MiB tmpfs
+    try:
+        seg = a.alloc(x.nbytes, "feed:0")
+        seg.buffer[:] = 1                       # without a reservation: SIGBUS here
+    except tw.errors.ResourceExhaustedError as e:
+        print("refused:", e)
+    assert a.try_alloc(x.nbytes) is None
+    meta, frames = wire.encode_tensor(x, None)  # the socket path still carries it
+    assert "frame" in meta
+    a.close()
+""")
+
+
+@pytest.mark.skipif(not _can_mount_tmpfs(), reason="needs root and unshare to mount a small tmpfs")
+def test_a_really_full_tmpfs_is_an_error_not_sigbus(tmp_path):
+    cmd = (f"mount -t tmpfs -o size=4m tmpfs {tmp_path} && "
+           f"exec {sys.executable} -c \"$0\" {tmp_path}")
+    p = subprocess.run(["unshare", "-m", "sh", "-c", cmd, FILL], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, (p.returncode, p.stderr)  # -7: SIGBUS
+    assert f"refused: No room in {tmp_path}" in p.stdout and "'feed:0'" in p.stdout
+    assert os.listdir(tmp_path) == []                   # (the tmpfs went with the namespace)

@@ -21,12 +21,19 @@ so segments are recycled:
 * `cleanup_stale()` removes `tw-<pid>-*` files left by processes that died (SIGKILL skips
   atexit).
 
+Space is reserved when a segment is created (`posix_fallocate`): a file of tmpfs whose pages
+cannot be had when they are first touched kills the process with SIGBUS, so a full `/dev/shm`
+must show at creation.  There it raises `ShmFullError` (a `ResourceExhaustedError` naming the
+size, the directory and its free space) from `alloc`, while `try_alloc` returns None so that
+the caller sends the bytes in a frame instead.  Idle segments are given back first.
+
 `multiprocessing.shared_memory` is not used: its resource tracker unlinks or warns about
 segments a process only attached to (CPython gh-82300).
 """
 from __future__ import annotations
 
 import atexit
+import errno
 import mmap
 import os
 import queue
@@ -39,10 +46,11 @@ from collections import OrderedDict
 import numpy as np
 import psutil
 
+from ..framework import errors
 from .wire import SHM_NAME_RE, WireError
 
-__all__ = ["ShmArena", "ShmReader", "Segment", "cleanup_stale", "segment_files", "MIN_BYTES",
-           "SHM_DIR"]
+__all__ = ["ShmArena", "ShmReader", "Segment", "ShmFullError", "cleanup_stale", "segment_files",
+           "MIN_BYTES", "SHM_DIR"]
 
 SHM_DIR = "/dev/shm"
 #: Tensors of at least this many bytes travel through shared memory between local processes.
@@ -51,9 +59,35 @@ _PAGE = mmap.PAGESIZE
 _NAME_PID = re.compile(r"tw-([0-9]+)-[0-9a-f]{8}-[0-9]+")
 
 
+class ShmFullError(errors.ResourceExhaustedError):
+    """The shared-memory directory has no room for a segment (ENOSPC at creation)."""
+
+
 def _size_class(nbytes: int) -> int:
     """The segment size for `nbytes`: the next power of two, at least 64 KiB."""
     return max(MIN_BYTES, 1 << max(0, nbytes - 1).bit_length())
+
+
+#: The errors of a segment's creation that mean "no room" (tmpfs full, or over its inode limit).
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.ENOMEM)
+
+
+def _reserve(fd: int, size: int) -> None:
+    """Give the file `size` bytes of storage now, so that touching its pages cannot SIGBUS.
+
+    `posix_fallocate` (glibc writes the blocks itself where the filesystem lacks fallocate);
+    only where that is refused outright (EINVAL, EOPNOTSUPP) does a plain `ftruncate` stand in.
+    Free space is looked at first: a tmpfs that a failing fallocate fills for a moment could
+    SIGBUS other programs touching their own files in it."""
+    st = os.fstatvfs(fd)
+    if st.f_bavail * st.f_frsize < size:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+        os.ftruncate(fd, size)
 
 
 class Segment:
@@ -88,7 +122,8 @@ class ShmArena:
     """The segments one sender writes tensors into, recycled once their receiver is done.
 
     Thread-safe.  `stats` counts `created` and `reused` allocations and the segments `in_use`
-    (allocated, not released; `in_use_bytes`) and `idle` (`idle_bytes`).
+    (allocated, not released; `in_use_bytes`) and `idle` (`idle_bytes`); `full` counts the
+    allocations refused for want of space.
     """
 
     def __init__(self, *, max_idle_bytes: int = 256 << 20, min_bytes: int = MIN_BYTES,
@@ -107,11 +142,15 @@ class ShmArena:
         self._closed = False
         self.created = 0
         self.reused = 0
+        self.full = 0  # allocations refused for want of space
         _ARENAS.add(self)
 
     # --- allocation --------------------------------------------------------------------------
-    def alloc(self, nbytes: int) -> Segment:
-        """A segment of at least `nbytes` bytes, idle until now (reused) or new."""
+    def alloc(self, nbytes: int, what: str | None = None) -> Segment:
+        """A segment of at least `nbytes` bytes, idle until now (reused) or new.
+
+        Raises `ShmFullError` (a `ResourceExhaustedError`; its message names `what`, e.g. the
+        tensor, when given) when the directory has no room for a new segment."""
         size = _size_class(nbytes)
         with self._lock:
             if self._closed:
@@ -122,19 +161,61 @@ class ShmArena:
                 self._idle_bytes -= size
                 self.reused += 1
             else:
-                seg = self._create(size)
+                seg = self._create_or_free_idle(size, nbytes, what)
                 self.created += 1
             self._in_use[seg.name] = seg
             self.in_use_bytes += seg.size
             return seg
 
+    def try_alloc(self, nbytes: int, what: str | None = None) -> Segment | None:
+        """`alloc`, or None when the directory has no room (send the bytes another way)."""
+        try:
+            return self.alloc(nbytes, what)
+        except ShmFullError:
+            return None
+
+    def _create_or_free_idle(self, size: int, nbytes: int, what: str | None) -> Segment:
+        """A new segment; when there is no room, after unlinking the idle ones (lock held)."""
+        try:
+            return self._create(size)
+        except OSError as e:
+            if e.errno not in _NO_SPACE:
+                raise
+            err = e
+        if self._idle:
+            doomed = [s for lst in self._idle.values() for s in lst]
+            self._idle.clear()
+            self._idle_bytes = 0
+            for s in doomed:
+                _unlink(s)
+            try:
+                return self._create(size)
+            except OSError as e:
+                if e.errno not in _NO_SPACE:
+                    raise
+                err = e
+        self.full += 1
+        raise ShmFullError(None, None, self._full_message(size, nbytes, what, err)) from None
+
+    def _full_message(self, size: int, nbytes: int, what: str | None, err: OSError) -> str:
+        try:
+            st = os.statvfs(self.directory)
+            free = f"{st.f_bavail * st.f_frsize / 2**20:.1f} MiB free of " \
+                   f"{st.f_blocks * st.f_frsize / 2**20:.1f} MiB"
+        except OSError:
+            free = "free space unknown"
+        return (f"No room in {self.directory} for a shared-memory segment of {size} bytes "
+                f"({'tensor ' + repr(what) + ', ' if what else ''}{nbytes} bytes; {free}; "
+                f"{os.strerror(err.errno)}). Enlarge {self.directory} (e.g. docker run "
+                "--shm-size=1g) or feed smaller tensors.")
+
     def _create(self, size: int) -> Segment:
         name = f"{self._prefix}{self._n}"
         self._n += 1
         path = os.path.join(self.directory, name)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
-            os.ftruncate(fd, size)
+            _reserve(fd, size)
             mm = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         except BaseException:
             os.unlink(path)
