@@ -456,7 +456,7 @@ def _in_process_devices(config) -> list:
     """The local devices a session without a target asks for: `device_count` as TF1 reads it,
     except that GPUs count only when asked for; forcing worker processes
     (`experimental={"use_worker_processes": True}`) makes even one device a worker's."""
-    dc = {str(k).upper(): int(v) for k, v in dict(config.device_count).items()}
+    dc = {str(k).upper(): v for k, v in dict(config.device_count).items()}  # (checked there)
     dc.setdefault("GPU", 0)
     devices = local_devices(dc)
     if bool(dict(config.experimental or {}).get("use_worker_processes")):
