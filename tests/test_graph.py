@@ -250,3 +250,21 @@ def test_graph_def_rejects_bad_attr_tensor():
                               "dtype": {"type": "float32"}}}]}
     with pytest.raises(ValueError, match="Malformed tensor"):
         tw.GraphDef.FromString(msgpack.packb(bad))
+
+
+def test_import_graph_def_input_naming_a_missing_output_names_node_and_input():
+    g = tw.Graph()
+    with g.as_default():
+        c = tw.constant([1.0, 2.0], name="c")
+        tw.identity(c, name="out")
+    gd = g.as_graph_def()
+    node = next(n for n in gd.node if n.name == "out")
+    for bad, match in (("c:5", r"input 'c:5' of node 'out' names output 5 of node 'c' \(Const\)"
+                               r", which has 1 output"),
+                       ("c:x", r"bad tensor name 'c:x'"), ("c:-1", r"bad tensor name 'c:-1'")):
+        node.input[0] = bad
+        with tw.Graph().as_default(), pytest.raises(ValueError, match=match):
+            tw.import_graph_def(gd, name="")
+    node.input[0] = "c:0"
+    with tw.Graph().as_default(), pytest.raises(ValueError, match="return element 'c:3'"):
+        tw.import_graph_def(gd, name="", return_elements=["c:3"])

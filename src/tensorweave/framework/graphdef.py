@@ -246,7 +246,18 @@ def _parse_input(name: str):
     if name.startswith("^"):
         return name[1:], -1
     op, _, idx = name.partition(":")
+    if idx and not (idx.isascii() and idx.isdigit()):
+        raise ValueError(f"bad tensor name {name!r}: expected 'node', 'node:<output index>' "
+                         "or '^node'")
     return op, int(idx) if idx else 0
+
+
+def _output_of(op, idx: int, what: str):
+    """Output `idx` of `op`, or a ValueError naming both (`what`: who asked for it)."""
+    if idx >= len(op.outputs):
+        raise ValueError(f"{what} names output {idx} of node {op.name!r} ({op.type}), which "
+                         f"has {len(op.outputs)} output{'' if len(op.outputs) == 1 else 's'}")
+    return op.outputs[idx]
 
 
 def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
@@ -301,7 +312,8 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
                 elif (src, idx) in mapped:
                     inputs.append(convert_to_tensor(mapped[(src, idx)]))
                 else:
-                    inputs.append(created[src].outputs[idx])
+                    inputs.append(_output_of(created[src], idx,
+                                             f"input {inp!r} of node {nd.name!r}"))
             attrs = {k: v for k, v in nd.attr.items() if k not in ("_output_shapes", "_source")}
             src = nd.attr.get("_source")
             source = tuple(src) if isinstance(src, list) and len(src) == 3 else None
@@ -315,5 +327,5 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
     for r in return_elements:
         src, idx = _parse_input(r)
         op = created[src]
-        out.append(op if ":" not in r else op.outputs[idx])
+        out.append(op if ":" not in r else _output_of(op, idx, f"return element {r!r}"))
     return out
