@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import numpy as np
 import pytest
@@ -342,3 +343,70 @@ def test_a_really_full_tmpfs_is_an_error_not_sigbus(tmp_path):
     assert p.returncode == 0, (p.returncode, p.stderr)  # -7: SIGBUS
     assert f"refused: No room in {tmp_path}" in p.stdout and "'feed:0'" in p.stdout
     assert os.listdir(tmp_path) == []                   # (the tmpfs went with the namespace)
+
+
+# --- segments named by a peer: only regular files of this user, never followed or blocked on ------
+def planted(n: int) -> str:
+    return os.path.join(shm.SHM_DIR, f"tw-{os.getpid()}-0badc0de-{n}")
+
+
+def test_reader_refuses_a_symlink_to_a_readable_file(reader, tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"s3cr3t" * MIN_BYTES)
+    os.truncate(secret, MIN_BYTES)                  # would pass every size check if followed
+    path = planted(1)
+    os.symlink(secret, path)
+    try:
+        with pytest.raises(WireError, match="is a symbolic link"):
+            reader.view(os.path.basename(path), 0, 6, np.dtype("u1"), (6,))
+    finally:
+        os.unlink(path)
+    assert reader.cached == []
+
+
+def test_reader_refuses_a_fifo_without_blocking(reader):
+    path = planted(2)
+    os.mkfifo(path, 0o600)
+    out = []
+
+    def view():
+        try:
+            reader.view(os.path.basename(path), 0, 8, np.dtype("u1"), (8,))
+        except WireError as e:
+            out.append(e)
+    t = threading.Thread(target=view, daemon=True)
+    try:
+        t.start()
+        t.join(10)
+        if t.is_alive():                            # blocked in open(): let it go, then fail
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+            t.join(10)
+            pytest.fail("opening a FIFO named by a peer blocked the receiver")
+    finally:
+        os.unlink(path)
+    assert len(out) == 1 and "is not a regular file" in str(out[0])
+
+
+def test_reader_refuses_files_of_wrong_size_links_and_other_users(arena, reader):
+    dt = np.dtype("u1")
+    path = planted(3)
+    with open(path, "wb") as f:
+        f.write(b"\0" * 1000)
+    try:
+        with pytest.raises(WireError, match="holds 1000 bytes, not a segment size"):
+            reader.view(os.path.basename(path), 0, 8, dt, (8,))
+        os.truncate(path, MIN_BYTES)
+        if os.geteuid() == 0:                       # root can give it away
+            os.chown(path, 65534, 65534)
+            with pytest.raises(WireError, match="belongs to uid 65534"):
+                reader.view(os.path.basename(path), 0, 8, dt, (8,))
+    finally:
+        os.unlink(path)
+    seg = arena.alloc(MIN_BYTES)
+    os.link(seg.path, path)
+    try:
+        with pytest.raises(WireError, match="has 2 links"):
+            reader.view(seg.name, 0, 8, dt, (8,))
+    finally:
+        os.unlink(path)
+    assert reader.view(seg.name, 0, 8, dt, (8,)).shape == (8,)  # one link again: fine

@@ -27,6 +27,11 @@ must show at creation.  There it raises `ShmFullError` (a `ResourceExhaustedErro
 size, the directory and its free space) from `alloc`, while `try_alloc` returns None so that
 the caller sends the bytes in a frame instead.  Idle segments are given back first.
 
+The reader opens a segment named by a peer with `O_NOFOLLOW | O_NONBLOCK` (a symlink is
+refused, a FIFO cannot block) and maps it only when `fstat` shows a regular file of this user,
+with one link and the size of a segment (a power of two of at least `MIN_BYTES`); anything
+else is a `WireError`.
+
 `multiprocessing.shared_memory` is not used: its resource tracker unlinks or warns about
 segments a process only attached to (CPython gh-82300).
 """
@@ -39,6 +44,7 @@ import os
 import queue
 import re
 import secrets
+import stat
 import threading
 import weakref
 from collections import OrderedDict
@@ -334,15 +340,34 @@ def cleanup_stale(directory: str = SHM_DIR) -> list[str]:
 # ----------------------------------------------------------------------------------------------
 # receiver side
 # ----------------------------------------------------------------------------------------------
+def _check_segment_file(name: str, st: os.stat_result) -> int:
+    """The size of segment file `name` after checking that `st` (its fstat) is what an arena
+    of this user makes: a regular file of this uid, with one link, sized by `_size_class`."""
+    if not stat.S_ISREG(st.st_mode):
+        raise WireError(f"shared-memory segment {name} is not a regular file "
+                        f"(mode {stat.filemode(st.st_mode)})")
+    if st.st_uid != os.geteuid():
+        raise WireError(f"shared-memory segment {name} belongs to uid {st.st_uid}, not to "
+                        f"this process's user ({os.geteuid()})")
+    if st.st_nlink != 1:
+        raise WireError(f"shared-memory segment {name} has {st.st_nlink} links (a hard link "
+                        "to another file?)")
+    size = st.st_size
+    if size < MIN_BYTES or size & (size - 1):
+        raise WireError(f"shared-memory segment {name} holds {size} bytes, not a segment size "
+                        f"(a power of two of at least {MIN_BYTES})")
+    return size
+
+
 class _Mapping:
     """A read-only mapping of a whole segment; unmapped when the last reference goes."""
 
     __slots__ = ("name", "size", "path", "anchor", "addr", "__weakref__")
 
     def __init__(self, name: str, path: str):
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
-            self.size = os.fstat(fd).st_size
+            self.size = _check_segment_file(name, os.fstat(fd))
             mm = mmap.mmap(fd, self.size, mmap.MAP_SHARED, mmap.PROT_READ)
         finally:
             os.close(fd)
@@ -453,7 +478,11 @@ class ShmReader:
         except FileNotFoundError:
             raise WireError(f"shared-memory segment {name} does not exist (its sender died "
                             "or already unlinked it)") from None
-        except (OSError, ValueError) as e:
+        except OSError as e:
+            if e.errno == errno.ELOOP:  # O_NOFOLLOW met a symlink
+                raise WireError(f"shared-memory segment {name} is a symbolic link") from None
+            raise WireError(f"cannot map shared-memory segment {name}: {e}") from None
+        except ValueError as e:
             raise WireError(f"cannot map shared-memory segment {name}: {e}") from None
         with self._lock:
             self.mapped += 1
