@@ -379,10 +379,10 @@ def test_malformed_messages_are_logged_and_dropped_while_serving(pair, raw_push,
 
 
 def test_a_flood_of_garbage_does_not_flood_the_log(pair, raw_push, caplog):
-    from tensorweave.runtime.transport import _DropLog
+    from tensorweave.runtime.transport import DropLog
     ta, tb = pair
     now = [100.0]                           # the drop log's clock, advanced by hand
-    tb._drop_log = _DropLog(per_s=20, clock=lambda: now[0])
+    tb._drop_log = DropLog(per_s=20, clock=lambda: now[0])
     s = raw_push(tb.endpoint)
     meta, frames = wire.encode_tensor(np.float64(1.5))
 

@@ -386,3 +386,39 @@ def test_pack_refuses_headers_without_op():
     with pytest.raises(TypeError, match="'op'"):
         wire.pack({"step_id": 1})
     assert os.path.basename(wire.__file__) == "wire.py"
+
+
+@pytest.mark.parametrize("meta", [
+    {"dtype": "float32", "shape": [0, 2**63], "nbytes": 0},            # issue 10, item 1
+    {"dtype": "float32", "shape": [0, 2**62], "nbytes": 0},
+    {"dtype": "int8", "shape": [0, 2**40, 2**40], "nbytes": 0},
+    {"dtype": "string", "shape": [0, 2**63], "strings": []},
+    {"dtype": "float64", "shape": [2**64 - 1, 0], "nbytes": 0},
+])
+def test_empty_tensors_of_absurd_shape_are_wire_errors(meta):
+    # every dimension may be legal and the size 0, yet numpy cannot make such an array
+    with pytest.raises(WireError, match="too big"):
+        wire.unpack(wire.pack({"op": "tensor", "step_id": 0, "t": meta}), SCHEMA)
+    with pytest.raises(WireError, match="too big"):
+        wire.decode_tensor(meta, [])
+
+
+@pytest.mark.parametrize("meta, match", [
+    ({"dtype": "float32", "shape": [2**31, 2**31], "nbytes": 2**63}, "too big"),
+    ({"dtype": "float32", "shape": [-1], "nbytes": 0}, "non-negative"),
+    ({"dtype": "float32", "shape": [2], "nbytes": -8}, "non-negative"),
+    ({"dtype": "float32", "shape": [2], "nbytes": "8"}, "non-negative"),
+    ({"dtype": "float32", "shape": [2], "nbytes": 8.0}, "non-negative"),
+    ({"dtype": "float32", "shape": [None], "nbytes": 0}, "non-negative"),
+    ({"dtype": "float32", "shape": [True], "nbytes": 4}, "non-negative"),
+    ({"dtype": "float32", "shape": [2], "nbytes": 8, "frame": "0"}, "non-negative"),
+    ({"dtype": "float32", "shape": [2], "nbytes": 8, "frame": 2**64 - 1}, "missing"),
+    ({"dtype": b"float32", "shape": [2], "nbytes": 8}, "unknown dtype"),
+    ({"dtype": None, "shape": [2], "nbytes": 8}, "unknown dtype"),
+    ({"dtype": "float32", "shape": {"a": 1}, "nbytes": 8}, "shape must be a list"),
+    ({"dtype": "float32", "shape": [2], "nbytes": 8, "data": "abcdefgh"}, "data must be"),
+    ({"dtype": "string", "shape": [1], "strings": b"a"}, "list of 1 strings"),
+])
+def test_hostile_fields_of_a_meta_are_wire_errors(meta, match):
+    with pytest.raises(WireError, match=match):
+        wire.unpack(wire.pack({"op": "tensor", "step_id": 0, "t": meta}), SCHEMA)

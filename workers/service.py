@@ -44,7 +44,7 @@ from tensorweave.runtime.executor import compile_step
 from tensorweave.runtime.rendezvous import Rendezvous
 from tensorweave.runtime.rpc import remove_endpoint
 from tensorweave.runtime.shm import ShmArena, ShmReader, cleanup_stale
-from tensorweave.runtime.transport import Transport
+from tensorweave.runtime.transport import DropLog, Transport
 
 _EVENTS, _POLLIN, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)
 
@@ -127,6 +127,8 @@ class WorkerService:
         self._main_thread = threading.current_thread()
         self._inline_step = False
         self._poller = None
+        self.rejected = 0  # malformed control messages dropped
+        self._reject_log = DropLog(logger=_logger)
 
     # --- data plane used by _Send / _Recv ----------------------------------------------------
     def _send(self, dst_device: str, key, value, owned: bool = False) -> None:
@@ -219,9 +221,15 @@ class WorkerService:
                 try:
                     header, bufs = wire.unpack(body, rpc.REQUESTS)
                 except wire.WireError as e:
-                    _logger.warning("rejected a malformed message: %s", e)
+                    self.rejected += 1
+                    self._reject_log(f"rejected a malformed message: {e}")
                     continue
-                self._dispatch(ident, header, bufs)
+                try:
+                    self._dispatch(ident, header, bufs)
+                except Exception as e:  # noqa: BLE001 - even its error reply failed: keep serving
+                    self.rejected += 1
+                    self._reject_log(f"dropped a {header['op']} message that failed: "
+                                     f"{type(e).__name__}: {e}")
 
     def _dispatch(self, ident, h: dict, bufs) -> None:
         op = h["op"]
@@ -260,7 +268,8 @@ class WorkerService:
     def status(self) -> dict:
         return {"device": self.device, "data": self.transport.endpoint, "pid": os.getpid(),
                 "host": self.host, "cluster": self.cluster, "control": self.endpoint,
-                "siblings": self.siblings}
+                "siblings": self.siblings,
+                "dropped": {"data": self.transport.dropped, "control": self.rejected}}
 
     # --- graphs --------------------------------------------------------------------------------
     def _register(self, h: dict) -> int:

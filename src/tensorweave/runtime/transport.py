@@ -10,8 +10,9 @@ timeout (so it can stop), checks every message with `wire.unpack` against `SCHEM
 * `release` -- `{"op": "release", "names": [segment, ...]}`: the receiver of those segments is
   done with them; they go back to this process's arena for reuse.
 
-A malformed message is logged (a warning of `tensorweave.runtime.transport`, at most 20 a
-second) and dropped; the thread keeps serving.  The thread also watches the `ShmReader`'s wake
+A malformed message is counted (`stats["dropped"]`), logged (a warning of
+`tensorweave.runtime.transport`, at most 20 a second) and dropped; the thread keeps serving,
+whatever a message makes fail.  The thread also watches the `ShmReader`'s wake
 pipe: when the last view of a shared-memory tensor is collected, it sends the `release` notice
 to the tensor's `reply_to` endpoint.
 
@@ -38,7 +39,7 @@ from . import wire
 from .rendezvous import Key, Rendezvous, make_key
 from .shm import MIN_BYTES, ShmArena, ShmReader
 
-__all__ = ["Transport", "SCHEMA"]
+__all__ = ["Transport", "SCHEMA", "DropLog"]
 
 
 def _check_key(v) -> None:
@@ -49,6 +50,17 @@ def _check_key(v) -> None:
                              f"tensor_name]: {e}") from None
 
 
+#: The longest `reply_to` endpoint accepted (an ipc path is at most 107 bytes).
+MAX_ENDPOINT_LEN = 256
+
+
+def _check_endpoint(v) -> None:
+    if not (v.startswith(("tcp://", "ipc://")) and 6 < len(v) <= MAX_ENDPOINT_LEN
+            and v.isprintable()):
+        raise wire.WireError(f"tensor.reply_to must be a tcp:// or ipc:// endpoint of at most "
+                             f"{MAX_ENDPOINT_LEN} characters, got {v[:80]!r}")
+
+
 def _check_names(v) -> None:
     if not all(isinstance(n, str) and wire.SHM_NAME_RE.fullmatch(n) for n in v):
         raise wire.WireError("release.names must be a list of shared-memory segment names")
@@ -57,7 +69,7 @@ def _check_names(v) -> None:
 #: The messages a transport accepts.
 SCHEMA: wire.Schema = {
     "tensor": {"key": wire.Field(list, check=_check_key), "t": wire.Field(wire.TENSOR),
-               "reply_to": wire.Field(str, required=False)},
+               "reply_to": wire.Field(str, required=False, check=_check_endpoint)},
     "release": {"names": wire.Field(list, check=_check_names)},
 }
 
@@ -65,13 +77,15 @@ SCHEMA: wire.Schema = {
 _logger = logging.getLogger(__name__)
 
 
-class _DropLog:
-    """Logs dropped messages as warnings, at most `per_s` a second (a peer flooding garbage
-    must not flood the log); the count of the records left out is logged later.  `clock`:
-    seconds, monotonic (a test passes a fake one)."""
+class DropLog:
+    """Logs dropped messages as warnings of `logger` (default this module's), at most `per_s`
+    a second (a peer flooding garbage must not flood the log); the count of the records left
+    out is logged later.  `clock`: seconds, monotonic (a test passes a fake one)."""
 
-    def __init__(self, per_s: int = 20, clock=time.monotonic):
+    def __init__(self, per_s: int = 20, clock=time.monotonic,
+                 logger: logging.Logger | None = None):
         self.per_s = per_s
+        self._logger = _logger if logger is None else logger
         self._clock = clock
         self._window = 0.0
         self._lines = 0
@@ -81,14 +95,14 @@ class _DropLog:
         now = self._clock()
         if now - self._window >= 1.0:
             if self._suppressed:
-                _logger.warning("(%d more dropped messages not shown)", self._suppressed,
-                                stacklevel=2)
+                self._logger.warning("(%d more dropped messages not shown)",
+                                     self._suppressed, stacklevel=2)
             self._window, self._lines, self._suppressed = now, 0, 0
         self._lines += 1
         if self._lines > self.per_s:
             self._suppressed += 1
         else:
-            _logger.warning(msg, stacklevel=2)  # (the caller's line)
+            self._logger.warning(msg, stacklevel=2)  # (the caller's line)
 
 
 class Transport:
@@ -123,7 +137,7 @@ class Transport:
         self.reader = ShmReader()
         self.received = 0
         self.dropped = 0
-        self._drop_log = _DropLog()
+        self._drop_log = DropLog()
         self._stop = threading.Event()
         self._closed = False
         self._pull = self._ctx.socket(zmq.PULL)
@@ -228,13 +242,24 @@ class Transport:
                     pull = self._pull
                     for _ in range(256):  # then look at releases and the stop flag again
                         try:
-                            self._handle(pull.recv_multipart(zmq.NOBLOCK, copy=False))
+                            frames = pull.recv_multipart(zmq.NOBLOCK, copy=False)
                         except zmq.Again:
                             break
+                        try:
+                            self._handle(frames)
+                        except Exception as e:  # noqa: BLE001 - what no check foresaw
+                            self.dropped += 1
+                            self._drop_log(f"dropped a message that failed: "
+                                           f"{type(e).__name__}: {e}")
+                        del frames
                         if not pull.getsockopt(zmq.EVENTS) & zmq.POLLIN:
                             break
                 if events.get(self.reader.wake_fd):
-                    self._send_releases()
+                    try:
+                        self._send_releases()
+                    except Exception as e:  # noqa: BLE001 - a bad reply_to, a closed transport
+                        self._drop_log(f"could not send release notices: "
+                                       f"{type(e).__name__}: {e}")
         except Exception:  # a bug here must not die silently
             _logger.exception("receiver thread of %s failed", self.endpoint)
         finally:
@@ -252,7 +277,7 @@ class Transport:
             key = tuple(header["key"])
             arr = wire.decode_tensor(header["t"], buffers, self.reader,
                                      reply_to=header.get("reply_to"))
-        except wire.WireError as e:
+        except (wire.WireError, ValueError, TypeError, OverflowError) as e:
             self.dropped += 1
             self._drop_log(f"dropped a malformed message: {e}")
             return
@@ -275,7 +300,7 @@ class Transport:
             try:
                 self._send(peer, wire.pack({"op": "release", "names": names}), 1.0)
             except (errors.OpError, zmq.ZMQError) as e:
-                _logger.warning("could not send release notices to %s: %s", peer, e)
+                self._drop_log(f"could not send release notices to {peer}: {e}")
 
     # --- shutdown ----------------------------------------------------------------------------
     def close(self, timeout_s: float = 5.0) -> None:

@@ -21,7 +21,10 @@ Frame indices count buffer frames (frame 0 of a meta is the message's frame 1).
 Nothing read from the wire executes code: there is no pickle, msgpack extension types are
 refused, and `unpack` checks every header against a *schema* -- per `op`, the fields that are
 required or optional and their Python types -- and every tensor meta against its frames, before
-anyone looks at the values.  Whatever does not fit raises `WireError` naming the field.
+anyone looks at the values (a shape is a list of at most 64 non-negative ints whose non-zero
+dimensions fit in memory, so even an empty `[0, 2**63]` is refused; `nbytes` must be what the
+shape and dtype make).  Whatever does not fit raises `WireError` naming the field, and so does
+whatever else fails while decoding.
 """
 from __future__ import annotations
 
@@ -55,6 +58,10 @@ _NAME_BY_KIND = {(d.kind, d.itemsize): name for name, d in DTYPES.items()}
 #: The form of a shared-memory segment name (also what keeps it inside /dev/shm).
 SHM_NAME_RE = re.compile(r"tw-[0-9]{1,10}-[0-9a-f]{8}-[0-9]{1,12}")
 _MAX_RANK = 64
+#: The most bytes the non-zero dimensions of a shape may make (numpy's limit: an array of shape
+#: `[0, 2**63]` cannot even be created empty).
+_MAX_EXTENT_BYTES = int(np.iinfo(np.intp).max)
+_OBJECT_ITEMSIZE = np.dtype(object).itemsize
 #: Tensors of at most this many bytes travel inside the header rather than in a frame.
 INLINE_MAX_BYTES = 256
 
@@ -191,9 +198,14 @@ def check_meta(meta, frames: Sequence | None = None, where: str = "tensor") -> l
     shape = meta.get("shape")
     if not isinstance(shape, list) or len(shape) > _MAX_RANK:
         _fail(where, f"shape must be a list of at most {_MAX_RANK} dimensions, got {shape!r}")
-    size = 1
+    size, extent = 1, 1
+    itemsize = DTYPES[dtype].itemsize if dtype in DTYPES else _OBJECT_ITEMSIZE
     for d in shape:
         size *= _check_int(d, where, "every dimension of shape")
+        extent *= max(d, 1)
+        if extent * itemsize > _MAX_EXTENT_BYTES:  # numpy refuses such a shape, even empty
+            _fail(where, f"shape {shape} of {dtype} is too big: its non-zero dimensions make "
+                         f"more than {_MAX_EXTENT_BYTES} bytes")
     if dtype == "string":
         strings = meta.get("strings")
         if not isinstance(strings, list) or len(strings) != size:
@@ -240,6 +252,17 @@ def decode_tensor(meta: dict, frames: Sequence, shm_reader: ShmViewer | None = N
     segment, through `shm_reader`, whose lease is released when the array is garbage-collected;
     `reply_to` is where that release notice goes).  Raises `WireError` on a bad meta."""
     check_meta(meta, frames)
+    try:
+        return _decode_checked(meta, frames, shm_reader, reply_to)
+    except WireError:
+        raise
+    except (ValueError, TypeError, OverflowError, MemoryError) as e:  # what a check missed
+        raise WireError(f"tensor: cannot decode {meta.get('dtype')} of shape "
+                        f"{meta.get('shape')}: {type(e).__name__}: {e}") from None
+
+
+def _decode_checked(meta: dict, frames: Sequence, shm_reader: ShmViewer | None,
+                    reply_to: str | None) -> np.ndarray:
     name = meta["dtype"]
     shape = tuple(meta["shape"])
     if name == "string":

@@ -1,0 +1,187 @@
+"""Hostile and malformed messages against a transport and a live worker (issue 10): each is
+dropped and counted, the threads that read them keep serving, and the next real tensor or step
+still arrives; resources a peer can make a worker open (reply sockets) stay bounded."""
+from __future__ import annotations
+
+import gc
+import os
+import time
+
+import msgpack
+import numpy as np
+import pytest
+import zmq
+
+import tensorweave as tw
+from tensorweave.runtime import shm, wire
+from tensorweave.runtime.rendezvous import Rendezvous, make_key
+from tensorweave.runtime.transport import DropLog, Transport
+
+#: Metas whose fields each break the wire format in a way a check must catch.
+HOSTILE_METAS = [
+    {"dtype": "float32", "shape": [0, 2**63], "nbytes": 0},     # the 60 bytes of issue 10
+    {"dtype": "float32", "shape": [0, 2**62], "nbytes": 0},
+    {"dtype": "string", "shape": [0, 2**63], "strings": []},
+    {"dtype": "float32", "shape": [2**31, 2**31], "nbytes": 2**63},
+    {"dtype": "float32", "shape": [-1], "nbytes": -4},
+    {"dtype": "float32", "shape": [2], "nbytes": 7},
+    {"dtype": "float32", "shape": [2], "nbytes": "8"},
+    {"dtype": "float32", "shape": "2", "nbytes": 8},
+    {"dtype": "float32", "shape": [2.0], "nbytes": 8},
+    {"dtype": "variant", "shape": [2], "nbytes": 8},
+    {"dtype": 7, "shape": [2], "nbytes": 8},
+    {"dtype": "float32", "shape": [2], "nbytes": 8, "frame": 2**64 - 1},
+    {"dtype": "float32", "shape": [2], "nbytes": 8, "data": 12},
+    {"dtype": "float32", "shape": [2], "nbytes": 8, "shm": [f"tw-{os.getpid()}-0000000a-1", 2**63]},
+]
+
+
+def wait_for(cond, timeout_s=10.0, what="condition"):
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def hostile_tensor_messages(key):
+    """Tensor messages with a hostile field each: metas, keys, reply_to, frame counts."""
+    good_meta, good_frames = wire.encode_tensor(np.arange(100, dtype=np.int32))
+    base = {"op": "tensor", "key": key, "t": good_meta}
+    msgs = [wire.pack(dict(base, t=m)) for m in HOSTILE_METAS]
+    msgs += [
+        wire.pack(dict(base, key=[2**64 - 1, "/a", "/b"]), good_frames),
+        wire.pack(dict(base, key=[1.5, "/a", "/b", "x"]), good_frames),
+        wire.pack(dict(base, key=[1, None, "/b", "x"]), good_frames),
+        wire.pack(dict(base, key={"a": 1}), good_frames),
+        wire.pack(dict(base, reply_to=7), good_frames),
+        wire.pack(dict(base, reply_to="inproc://tw-replies-1"), good_frames),
+        wire.pack(dict(base, reply_to="tcp://" + "x" * 5000), good_frames),
+        wire.pack(dict(base, t=[good_meta]), good_frames),
+        wire.pack(base, good_frames * 1000),                        # an absurd frame count
+        wire.pack({"op": "release", "names": "tw-1-00000000-0"}),
+        wire.pack({"op": "release", "names": [None, 3]}),
+        [msgpack.packb({"op": "tensor", "key": key, "t": {"dtype": "float32", "shape": [1] * 10**5,
+                                                         "nbytes": 4}}, use_bin_type=True)],
+    ]
+    return msgs
+
+
+# ----------------------------------------------------------------------------------------------
+# a transport, in this process
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture
+def pair():
+    ta, tb = Transport(Rendezvous()), Transport(Rendezvous())
+    yield ta, tb
+    ta.close()
+    tb.close()
+    gc.collect()
+    assert shm.segment_files(os.getpid()) == []
+
+
+@pytest.fixture
+def push():
+    ctx = zmq.Context()
+    socks = []
+
+    def connect(endpoint, kind=zmq.PUSH):
+        s = ctx.socket(kind)
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(endpoint)
+        socks.append(s)
+        return s
+
+    yield connect
+    for s in socks:
+        s.close(0)
+    ctx.term()
+
+
+def test_hostile_fields_are_dropped_and_counted_and_the_next_tensor_arrives(pair, push, caplog):
+    ta, tb = pair
+    tb._drop_log = DropLog(per_s=1000)  # every line shown
+    s = push(tb.endpoint)
+    bad = hostile_tensor_messages([1, "/a", "/b", "x"])
+    for msg in bad:
+        s.send_multipart(msg)
+    wait_for(lambda: tb.stats["dropped"] == len(bad), what=f"{len(bad)} drops")
+    x = np.arange(1000, dtype=np.float32)
+    s.send_multipart(wire.pack({"op": "tensor", "key": [1, "/a", "/b", "x"],
+                                "t": wire.encode_tensor(x)[0]}, wire.encode_tensor(x)[1]))
+    np.testing.assert_array_equal(tb.rendezvous.recv(make_key(1, "/a", "/b", "x"), 10.0), x)
+    assert tb.stats["dropped"] == len(bad) and tb.stats["received"] == 1
+    assert tb._thread.is_alive()
+    logged = "\n".join(r.getMessage() for r in caplog.records
+                       if r.name == "tensorweave.runtime.transport")
+    assert "too big" in logged and "reply_to must be a tcp:// or ipc:// endpoint" in logged
+
+
+# ----------------------------------------------------------------------------------------------
+# live workers of a cluster
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cluster():
+    workers, _ = tw.test.create_local_cluster(2, 0)
+    yield workers
+    for s in workers:
+        s.stop()
+
+
+def _control(cluster, task):
+    return "tcp://" + cluster[task]._address
+
+
+def _call(sock, header, timeout_s=10.0):
+    sock.send_multipart(wire.pack(header))
+    assert sock.poll(int(timeout_s * 1000)), f"no reply to {header['op']}"
+    rep, _ = wire.unpack(sock.recv_multipart(), {"reply": {
+        "id": wire.Field(int), "ok": wire.Field(bool), "error": wire.Field(dict, required=False),
+        "status": wire.Field(dict, required=False), "released": wire.Field(list, required=False),
+        "handle": wire.Field(int, required=False), "outputs": wire.Field(wire.TENSORS,
+                                                                         required=False)}})
+    assert rep["id"] == header["id"]
+    return rep
+
+
+def _cross_task_step(cluster):
+    x = np.arange(6, dtype=np.float32)
+    g = tw.Graph()
+    with g.as_default():
+        with tw.device("/job:worker/task:1"):
+            a = tw.constant(x) * 3.0
+        with tw.device("/job:worker/task:0"):
+            b = a + 1.0
+        with tw.Session(cluster[0].target) as sess:
+            out = sess.run(b, options=tw.RunOptions(timeout_in_ms=20000))
+    np.testing.assert_allclose(out, 3 * x + 1)
+
+
+def test_a_live_worker_drops_hostile_messages_and_runs_the_next_step(cluster, push):
+    _cross_task_step(cluster)
+    dealer = push(_control(cluster, 0), zmq.DEALER)
+    status = _call(dealer, {"op": "status", "id": 1})["status"]
+    dropped = status["dropped"]
+    data = push(status["data"])
+    bad_data = hostile_tensor_messages([7, "/job:worker/replica:0/task:1/device:CPU:0",
+                                        "/job:worker/replica:0/task:0/device:CPU:0", "x:0"])
+    for msg in bad_data:
+        data.send_multipart(msg)
+    bad_control = [[os.urandom(40)], wire.pack({"op": "run_graph", "id": 2})]
+    bad_control += [wire.pack({"op": "run_graph", "id": 3, "handle": 1, "step": 9,
+                               "feeds": [m]}) for m in HOSTILE_METAS if "shm" not in m]
+    bad_control += [wire.pack({"op": "register_graph", "id": 4, "graph": 5, "feeds": [],
+                               "fetches": [], "targets": [], "peers": {}, "session": "s"}),
+                    wire.pack({"op": "abort_step", "id": 5, "step": "x", "message": ""}),
+                    wire.pack({"op": "ping", "id": "1"})]
+    for msg in bad_control:
+        dealer.send_multipart(msg)
+    # hostile values that fit the schema get an error reply, and the worker keeps serving
+    rep = _call(dealer, {"op": "register_graph", "id": 6, "graph": b"\x93junk", "feeds": [[1]],
+                         "fetches": [], "targets": [], "peers": {"x": 1}, "session": "s"})
+    assert not rep["ok"]
+    assert _call(dealer, {"op": "ping", "id": 7})["ok"]
+    _cross_task_step(cluster)
+    now = _call(dealer, {"op": "status", "id": 8})["status"]["dropped"]
+    assert now["data"] - dropped["data"] == len(bad_data)
+    assert now["control"] - dropped["control"] == len(bad_control)
