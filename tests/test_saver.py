@@ -1,6 +1,10 @@
 """Saver and checkpoints: round trips, names, max_to_keep, the state file, crash safety, corrupt
 files, missing variables and shape mismatches, readers, meta graphs."""
 import os
+import signal
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -401,3 +405,67 @@ def test_import_meta_graph_under_a_scope_and_recover_last_checkpoints(tmp_path):
             np.testing.assert_array_equal(sess.run("imported/w:0"), np.arange(6).reshape(2, 3))
         saver2.recover_last_checkpoints(paths + [str(tmp_path / "gone")])
         assert saver2.last_checkpoints == paths
+
+
+KILLED_SAVE = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    import tensorweave as tw
+    from tensorweave.train import checkpoint_format
+    w = tw.Variable(np.zeros(1000, np.float32), name="w")
+    def stuck(f, data):
+        f.write(data)
+        f.flush()
+        print("writing", flush=True)
+        time.sleep(600)                        # killed here, half-way through its save
+    checkpoint_format._write_chunk = stuck
+    with tw.Session() as sess:
+        sess.run(tw.global_variables_initializer())
+        tw.train.Saver().save(sess, sys.argv[1], global_step=2)
+""")
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait(30)
+    return p.pid
+
+
+def test_a_save_removes_the_temp_files_of_killed_saves_and_keeps_live_ones(tmp_path):
+    w, _, _ = _model()
+    saver = tw.train.Saver()
+    prefix = str(tmp_path / "m")
+    p = subprocess.Popen([sys.executable, "-c", KILLED_SAVE, prefix], stdout=subprocess.PIPE,
+                         text=True)
+    try:
+        assert p.stdout.readline() == "writing\n"
+        p.send_signal(signal.SIGKILL)
+        p.wait(30)
+    finally:
+        p.kill()
+        p.wait()
+        p.stdout.close()
+    killed = [n for n in os.listdir(tmp_path) if ".tmp-" in n]
+    assert len(killed) == 1 and killed[0].startswith("m-2.index.tmp-") \
+        and f"-{p.pid}-" in killed[0]                  # named after its writer
+    host = checkpoint_format._host_tag()
+    dead = _dead_pid()
+    planted = {
+        "dead": f"checkpoint.tmp-{host}-{dead}-abcdefgh",
+        "live": f"m-1.index.tmp-{host}-{os.getppid()}-abcdefgh",   # a save still running
+        "mine": f"m-1.index.tmp-{host}-{os.getpid()}-abcdefgh",    # another thread's save
+        "other_host": f"m-1.index.tmp-{host}x-{dead}-abcdefgh",  # a writer elsewhere (NFS)
+        "old_style": "m-1.index.tmpabcdefgh",                    # no writer named: kept
+    }
+    for name in planted.values():
+        (tmp_path / name).write_bytes(b"partial")
+    with tw.Session() as sess:
+        sess.run(tw.global_variables_initializer())
+        path = saver.save(sess, prefix, global_step=1)
+        left = sorted(os.listdir(tmp_path))
+        assert left == sorted(["checkpoint", "m-1.index", "m-1.meta", planted["live"],
+                               planted["mine"], planted["other_host"], planted["old_style"]])
+        sess.run(w.assign(w + 1.0))
+        saver.restore(sess, path)
+        np.testing.assert_array_equal(sess.run(w), np.arange(6).reshape(2, 3))
+    assert tw.train.latest_checkpoint(str(tmp_path)) == path

@@ -410,3 +410,30 @@ def test_reader_refuses_files_of_wrong_size_links_and_other_users(arena, reader)
     finally:
         os.unlink(path)
     assert reader.view(seg.name, 0, 8, dt, (8,)).shape == (8,)  # one link again: fine
+
+
+def test_cleanup_stale_removes_only_this_users_files_of_dead_processes(tmp_path, monkeypatch):
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait(30)
+    dead, live = p.pid, os.getppid()
+    names = {k: f"tw-{pid}-0badc0de-{i}" for i, (k, pid) in enumerate(
+        [("dead", dead), ("dead2", dead), ("live", live), ("mine", os.getpid())])}
+    for n in names.values():
+        (tmp_path / n).write_bytes(b"")
+    (tmp_path / "unrelated").write_bytes(b"")
+    if os.geteuid() == 0:
+        os.chown(tmp_path / names["dead2"], 65534, 65534)   # another user's: not ours to clean
+        assert shm.cleanup_stale(str(tmp_path)) == [names["dead"]]
+        assert sorted(os.listdir(tmp_path)) == sorted(
+            [names["dead2"], names["live"], names["mine"], "unrelated"])
+        os.chown(tmp_path / names["dead2"], os.geteuid(), os.getegid())
+    real_unlink = os.unlink
+
+    def refuse(path, *a, **k):
+        if os.path.basename(path) == names["dead2"]:
+            raise PermissionError(errno.EPERM, "Operation not permitted", path)
+        real_unlink(path, *a, **k)
+    monkeypatch.setattr(os, "unlink", refuse)
+    assert shm.cleanup_stale(str(tmp_path)) == ([] if os.geteuid() == 0 else [names["dead"]])
+    monkeypatch.undo()
+    assert names["dead2"] in os.listdir(tmp_path) and names["live"] in os.listdir(tmp_path)

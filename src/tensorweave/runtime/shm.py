@@ -319,9 +319,13 @@ def segment_files(pid: int | None = None, directory: str = SHM_DIR) -> list[str]
 
 
 def cleanup_stale(directory: str = SHM_DIR) -> list[str]:
-    """Unlink the segment files of processes that no longer run; return their names."""
+    """Unlink this user's segment files of processes that no longer run; return their names.
+
+    Files of other users are left alone (in the sticky `/dev/shm` they could not be unlinked
+    anyway); a file that cannot be unlinked is skipped, never an error of the caller."""
     removed = []
     alive: dict[int, bool] = {}
+    uid = os.geteuid()
     for name in segment_files(None, directory):
         pid = int(_NAME_PID.fullmatch(name).group(1))
         if pid == os.getpid():
@@ -329,10 +333,13 @@ def cleanup_stale(directory: str = SHM_DIR) -> list[str]:
         if pid not in alive:
             alive[pid] = psutil.pid_exists(pid)
         if not alive[pid]:
+            path = os.path.join(directory, name)
             try:
-                os.unlink(os.path.join(directory, name))
+                if os.lstat(path).st_uid != uid:
+                    continue
+                os.unlink(path)
                 removed.append(name)
-            except FileNotFoundError:
+            except OSError:  # gone meanwhile, or not ours to remove
                 pass
     return removed
 

@@ -16,6 +16,9 @@ keeps working), laid out as::
 
 Writing goes to a temporary file in the same directory, is flushed and fsynced, and only then
 renamed over `<prefix>.index` (`os.replace`), so a crash mid-save leaves any previous file whole.
+The temporary file is named `<name>.tmp-<host>-<pid>-XXXXXXXX` after its writer, and every
+atomic write first removes the temporary files in its directory that a process of this host which
+no longer runs left behind (a killed save), keeping those of live writers and other hosts.
 Reading checks everything it can (magic, version, header crc and structure, bounds, each tensor's
 length and crc32) and raises `DataLossError` naming the file on any mismatch; decoding only
 builds numbers, strings and numpy arrays.
@@ -23,18 +26,21 @@ builds numbers, strings and numpy arrays.
 from __future__ import annotations
 
 import os
+import re
+import socket
 import struct
 import tempfile
 import zlib
 
 import msgpack
 import numpy as np
+import psutil
 
 from ..framework import dtypes as _dtypes
 from ..framework import errors
 
 __all__ = ["SUFFIX", "checkpoint_file", "write_checkpoint", "read_header", "CheckpointReader",
-           "atomic_write"]
+           "atomic_write", "remove_stale_temp_files"]
 
 MAGIC = b"\x89TWCKPT\n"
 VERSION = 1
@@ -58,10 +64,46 @@ def _write_chunk(f, data) -> None:
     f.write(data)
 
 
+def _host_tag() -> str:
+    """This host's name as it goes into temporary file names (no dashes, nothing odd)."""
+    return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname()) or "host"
+
+
+# <name>.tmp-<host>-<pid>-<8 characters of mkstemp>
+_TMP_NAME = re.compile(r".+\.tmp-(?P<host>[A-Za-z0-9_.]+)-(?P<pid>[0-9]+)-[a-z0-9_]{8}")
+
+
+def remove_stale_temp_files(directory: str) -> list[str]:
+    """Remove the temporary files of `atomic_write` in `directory` whose writer, a process of
+    this host, no longer runs; return their names.  Those of live processes (this one included)
+    and of other hosts sharing the directory are kept; errors are ignored."""
+    host, removed = _host_tag(), []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        m = _TMP_NAME.fullmatch(name)
+        if m is None or m["host"] != host:
+            continue
+        pid = int(m["pid"])
+        if pid == os.getpid() or psutil.pid_exists(pid):
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+            removed.append(name)
+        except OSError:
+            pass
+    return removed
+
+
 def atomic_write(path: str, chunks) -> None:
-    """Write the byte strings `chunks` to `path` atomically: temp file, fsync, rename."""
+    """Write the byte strings `chunks` to `path` atomically: temp file, fsync, rename (after
+    removing what killed writers left in the directory, `remove_stale_temp_files`)."""
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp", dir=directory)
+    remove_stale_temp_files(directory)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f"{os.path.basename(path)}.tmp-{_host_tag()}-{os.getpid()}-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             for chunk in chunks:
