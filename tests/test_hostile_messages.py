@@ -4,6 +4,7 @@ still arrives; resources a peer can make a worker open (reply sockets) stay boun
 from __future__ import annotations
 
 import gc
+import math
 import os
 import time
 
@@ -185,3 +186,27 @@ def test_a_live_worker_drops_hostile_messages_and_runs_the_next_step(cluster, pu
     now = _call(dealer, {"op": "status", "id": 8})["status"]["dropped"]
     assert now["data"] - dropped["data"] == len(bad_data)
     assert now["control"] - dropped["control"] == len(bad_control)
+
+
+@pytest.mark.parametrize("timeout", [math.nan, math.inf, -math.inf, -1.0, 0.0, 0, 1e9,
+                                     24 * 3600 + 1])
+def test_run_graph_timeouts_are_validated_and_the_worker_keeps_serving(cluster, push, timeout):
+    dealer = push(_control(cluster, 1), zmq.DEALER)
+    rep = _call(dealer, {"op": "run_graph", "id": 11, "handle": 1, "step": 99, "feeds": [],
+                         "timeout": timeout})
+    assert not rep["ok"]
+    assert rep["error"]["type"] == "InvalidArgumentError"
+    assert "run_graph.timeout" in rep["error"]["message"]
+    assert "86400" in rep["error"]["message"]
+    assert _call(dealer, {"op": "ping", "id": 12})["ok"]
+
+
+def test_run_graph_timeouts_of_the_wrong_type_are_rejected(cluster, push):
+    dealer = push(_control(cluster, 1), zmq.DEALER)
+    before = _call(dealer, {"op": "status", "id": 1})["status"]["dropped"]["control"]
+    for t in ("10", None, [1.0], True):
+        dealer.send_multipart(wire.pack({"op": "run_graph", "id": 2, "handle": 1, "step": 99,
+                                         "feeds": [], "timeout": t}))
+    assert _call(dealer, {"op": "ping", "id": 3})["ok"]
+    assert _call(dealer, {"op": "status", "id": 4})["status"]["dropped"]["control"] == before + 4
+    _cross_task_step(cluster)

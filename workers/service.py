@@ -20,6 +20,7 @@ from __future__ import annotations
 import concurrent.futures
 import ctypes
 import logging
+import math
 import os
 import signal
 import socket as pysocket
@@ -51,6 +52,24 @@ _EVENTS, _POLLIN, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)
 __all__ = ["WorkerService"]
 
 _logger = logging.getLogger("tensorweave.workers.service")
+
+#: The longest `run_graph` timeout a worker accepts, in seconds (24 hours).
+MAX_STEP_TIMEOUT_S = 24 * 3600.0
+
+
+def _step_timeout(h: dict, default: float) -> float:
+    """The `timeout` of a run_graph request `h` (seconds), checked: a finite number in
+    (0, MAX_STEP_TIMEOUT_S]; `default` when absent.  Raises `InvalidArgumentError` naming the
+    field."""
+    if "timeout" not in h:
+        return default
+    t = h["timeout"]
+    if (isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t)
+            or not 0 < t <= MAX_STEP_TIMEOUT_S):
+        raise errors.InvalidArgumentError(
+            None, None, f"run_graph.timeout must be a finite number of seconds in (0, "
+                        f"{MAX_STEP_TIMEOUT_S:g}], got {t!r}")
+    return float(t)
 
 
 def _die_with_parent(parent_pid: int | None, deathsig: bool = True) -> None:
@@ -242,6 +261,7 @@ class WorkerService:
             elif op == "register_graph":
                 self._reply(ident, rid, {"handle": self._register(h)})
             elif op == "run_graph":
+                h["timeout"] = _step_timeout(h, self.recv_timeout_s)
                 self._release(h.get("released", ()))
                 g = self.graphs.get(h["handle"])
                 if g is not None and g["inline"] and not self._inline_step:
@@ -313,7 +333,7 @@ class WorkerService:
             feeds = [self._to_device(f)
                      for f in wire.decode_tensors(h["feeds"], bufs, self.reader)]
             self.kctx.step.id = step_id
-            self.kctx.step.timeout = h.get("timeout") or self.recv_timeout_s
+            self.kctx.step.timeout = h["timeout"]  # (checked by _dispatch)
             try:
                 outs = g["step"](*feeds)
             finally:
