@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import threading
 import time
 
 import msgpack
@@ -210,3 +211,31 @@ def test_run_graph_timeouts_of_the_wrong_type_are_rejected(cluster, push):
     assert _call(dealer, {"op": "ping", "id": 3})["ok"]
     assert _call(dealer, {"op": "status", "id": 4})["status"]["dropped"]["control"] == before + 4
     _cross_task_step(cluster)
+
+
+# ----------------------------------------------------------------------------------------------
+# the deadline a timed-out step reports
+# ----------------------------------------------------------------------------------------------
+def test_a_step_on_the_main_thread_reports_its_whole_deadline_not_the_slice():
+    from workers.service import WorkerService
+    svc = WorkerService("/job:localhost/replica:0/task:0/device:CPU:0", "tcp://127.0.0.1:0")
+    try:
+        assert threading.current_thread() is svc._main_thread
+        svc._poller = zmq.Poller()
+        svc._poller.register(svc.control, zmq.POLLIN)
+        svc._inline_step = True         # as while an inline step runs: waits in 0.02 s slices
+        svc.kctx.step.id = 3
+        svc.kctx.step.timeout = 0.3
+        key = make_key(3, "/job:a/device:CPU:0", "/job:localhost/device:CPU:0", "x:0")
+        with pytest.raises(tw.errors.DeadlineExceededError) as e:
+            svc._recv(key)
+        assert "timed out after 0.3 s" in e.value.message
+        with pytest.raises(tw.errors.DeadlineExceededError) as e:
+            svc._recv_any({key: None})
+        assert "timed out after 0.3 s" in e.value.message
+        svc._inline_step = False        # on a pool thread: one wait of the whole timeout
+        with pytest.raises(tw.errors.DeadlineExceededError, match="timed out after 0.3 s"):
+            svc._recv(key)
+    finally:
+        svc.close()
+        svc.zctx.term()

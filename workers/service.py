@@ -167,24 +167,28 @@ class WorkerService:
                                    owned=owned or not self._on_host)
 
     def _recv(self, key):
-        return self._to_device(self._take(lambda timeout: self.rendezvous.recv(key, timeout)))
+        return self._to_device(self._take(
+            lambda timeout, whole: self.rendezvous.recv(key, timeout, deadline_s=whole)))
 
     def _recv_any(self, keys):
         step = self.kctx.step.id
-        key, value = self._take(lambda timeout: self.rendezvous.recv_any(keys, timeout, step))
+        key, value = self._take(
+            lambda timeout, whole: self.rendezvous.recv_any(keys, timeout, step,
+                                                            deadline_s=whole))
         return key, self._to_device(value)
 
     def _take(self, take):
-        """`take(timeout)` from the rendezvous within the step's timeout."""
+        """`take(timeout, whole)` from the rendezvous within the step's timeout (`whole`: the
+        step's timeout, which a timeout error states even when `timeout` is a slice of it)."""
         timeout = getattr(self.kctx.step, "timeout", self.recv_timeout_s)
         if threading.current_thread() is not self._main_thread or not self._inline_step:
-            return take(timeout)
+            return take(timeout, timeout)
         # A step running on the main thread waits in short slices, serving the control socket
         # in between: pings and aborts are answered, other steps go to the pool.
         deadline = time.monotonic() + timeout
         while True:
             try:
-                return take(0.0 if self._pending_requests() else 0.02)
+                return take(0.0 if self._pending_requests() else 0.02, timeout)
             except errors.DeadlineExceededError:
                 if time.monotonic() > deadline:
                     raise

@@ -125,14 +125,17 @@ class Rendezvous:
                         cond.notify()
                         break
 
-    def recv(self, key: Key, timeout_s: float) -> Any:
+    def recv(self, key: Key, timeout_s: float, *, deadline_s: float | None = None) -> Any:
         """Take the value sent under `key`, waiting at most `timeout_s` seconds for it.
 
         Raises `DeadlineExceededError` naming the key after the timeout, and the step's error
-        (`CancelledError` by default) when the step is or gets aborted."""
-        return self.recv_any((key,), timeout_s)[1]
+        (`CancelledError` by default) when the step is or gets aborted.  `deadline_s`: the
+        timeout the error states when this wait is one slice of a longer one (default
+        `timeout_s`)."""
+        return self.recv_any((key,), timeout_s, deadline_s=deadline_s)[1]
 
-    def recv_any(self, keys, timeout_s: float, step: int | None = None) -> tuple[Key, Any]:
+    def recv_any(self, keys, timeout_s: float, step: int | None = None, *,
+                 deadline_s: float | None = None) -> tuple[Key, Any]:
         """Take the value of whichever of `keys` (all of one step) is sent first: `(key,
         value)`, waiting at most `timeout_s` seconds (one condition variable waits for all the
         keys; errors as `recv`).  A dataflow executor uses it to run what a tensor enables in
@@ -144,7 +147,8 @@ class Rendezvous:
         proportion to the values waiting in the step (and at most as many taken since its
         table was last compacted), not to the number of keys; a send checks its key against
         each multi-key receiver.  A value that is here while another receiver waits for it is
-        refused (`InternalError`), as a second receiver that waits is."""
+        refused (`InternalError`), as a second receiver that waits is.  `deadline_s` as for
+        `recv`."""
         if not isinstance(keys, (dict, set, frozenset)):
             keys = dict.fromkeys(keys)
             if len({k[0] for k in keys}) > 1:
@@ -190,8 +194,9 @@ class Rendezvous:
         what = "; ".join(_describe(k) for k in shown)
         if len(keys) > 1:
             what = "any of " + what + (f" (and {len(keys) - 3} more)" if len(keys) > 3 else "")
+        stated = timeout_s if deadline_s is None else deadline_s
         raise errors.DeadlineExceededError(
-            None, None, f"Rendezvous: timed out after {timeout_s:g} s waiting for {what}; "
+            None, None, f"Rendezvous: timed out after {stated:g} s waiting for {what}; "
                         f"key={shown[0]!r}")
 
     def _register(self, st: _Step, keys) -> threading.Condition:
