@@ -11,6 +11,7 @@ import time
 
 import msgpack
 import numpy as np
+import psutil
 import pytest
 import zmq
 
@@ -18,6 +19,8 @@ import tensorweave as tw
 from tensorweave.runtime import shm, wire
 from tensorweave.runtime.rendezvous import Rendezvous, make_key
 from tensorweave.runtime.transport import DropLog, Transport
+
+MiB = 1 << 20
 
 #: Metas whose fields each break the wire format in a way a check must catch.
 HOSTILE_METAS = [
@@ -117,6 +120,47 @@ def test_hostile_fields_are_dropped_and_counted_and_the_next_tensor_arrives(pair
     logged = "\n".join(r.getMessage() for r in caplog.records
                        if r.name == "tensorweave.runtime.transport")
     assert "too big" in logged and "reply_to must be a tcp:// or ipc:// endpoint" in logged
+
+
+def test_reply_to_sockets_are_pooled_so_open_fds_stay_bounded(pair, push):
+    # each distinct reply_to gets release notices; 1,100 of them must not open 1,100 sockets
+    ta, tb = pair
+    proc = psutil.Process()
+    arena = shm.ShmArena(min_bytes=0)
+    try:
+        seg = arena.alloc(4096)
+        meta = {"dtype": "float32", "shape": [4], "nbytes": 16, "shm": [seg.name, 0]}
+        s = push(tb.endpoint)
+        s.send_multipart(wire.pack({"op": "tensor", "key": [0, "/a", "/b", "warm"], "t": meta,
+                                    "reply_to": "tcp://127.0.0.1:9"}))
+        tb.rendezvous.recv(make_key(0, "/a", "/b", "warm"), 10.0)
+        gc.collect()
+        wait_for(lambda: tb.reader.mapped == 1, what="the mapping")
+        before = proc.num_fds()
+        n = 1100
+        for i in range(n):
+            s.send_multipart(wire.pack({"op": "tensor", "key": [i + 1, "/a", "/b", "x"],
+                                        "t": meta, "reply_to": f"ipc:///nonexistent/tw-{i}"}))
+        for i in range(n):
+            v = tb.rendezvous.recv(make_key(i + 1, "/a", "/b", "x"), 10.0)
+            del v  # its release notice goes to its reply_to
+        gc.collect()
+        bound = 120  # (the pool keeps 64 per thread)
+        wait_for(lambda: proc.num_fds() - before <= bound, 10.0,
+                 f"open fds to fall within {bound} of {before} (now {proc.num_fds()})")
+        assert tb._thread.is_alive()
+    finally:
+        arena.close()
+    # a valid peer still gets its release notices: its segment comes back for reuse
+    x = np.ones(MiB // 4, np.float32)
+    ta.send_tensor(tb.endpoint, make_key(5000, "/a", "/b", "big"), x, same_host=True)
+    assert ta.stats["arenas"][tb.endpoint]["in_use_bytes"] > 0
+    y = tb.rendezvous.recv(make_key(5000, "/a", "/b", "big"), 10.0)
+    np.testing.assert_array_equal(y, x)
+    del y
+    gc.collect()
+    wait_for(lambda: ta.stats["arenas"][tb.endpoint]["in_use_bytes"] == 0, 10.0,
+             "the valid peer's release notice")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -239,3 +283,41 @@ def test_a_step_on_the_main_thread_reports_its_whole_deadline_not_the_slice():
     finally:
         svc.close()
         svc.zctx.term()
+
+
+def test_a_live_worker_keeps_its_fds_bounded_under_1100_distinct_reply_to(cluster, push):
+    dealer = push(_control(cluster, 1), zmq.DEALER)
+    status = _call(dealer, {"op": "status", "id": 1})["status"]
+    worker = psutil.Process(status["pid"])
+    data = push(status["data"])
+    dst = status["device"]
+    arena = shm.ShmArena(min_bytes=0)
+    try:
+        seg = arena.alloc(4096)
+        meta = {"dtype": "float32", "shape": [4], "nbytes": 16, "shm": [seg.name, 0]}
+
+        def flood(first, n, reply_to):
+            for i in range(first, first + n):
+                step = 10**9 + i
+                # the step is aborted, so the worker drops the tensor and sends its release
+                # notice to reply_to at once
+                dealer.send_multipart(wire.pack({"op": "abort_step", "id": 100 + i,
+                                                 "step": step, "message": "test"}))
+                data.send_multipart(wire.pack({"op": "tensor", "key": [step, "/job:x", dst,
+                                                                      "t:0"],
+                                               "t": meta, "reply_to": reply_to(i)}))
+            for _ in range(n):
+                assert dealer.poll(10000), "no reply to abort_step"
+                dealer.recv_multipart()
+
+        flood(0, 10, lambda i: "tcp://127.0.0.1:9")
+        before = worker.num_fds()
+        flood(10, 1100, lambda i: f"ipc:///nonexistent/tw-{i}")
+        bound = 120  # (the pool keeps 64 per thread)
+        wait_for(lambda: worker.num_fds() - before <= bound, 20.0,
+                 f"the worker's open fds to fall within {bound} of {before} "
+                 f"(now {worker.num_fds()})")
+    finally:
+        arena.close()
+    assert _call(dealer, {"op": "ping", "id": 5})["ok"]
+    _cross_task_step(cluster)

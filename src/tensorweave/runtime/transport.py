@@ -17,9 +17,11 @@ pipe: when the last view of a shared-memory tensor is collected, it sends the `r
 to the tensor's `reply_to` endpoint.
 
 Its sending side is `send_tensor(endpoint, key, array, same_host)`: one PUSH socket per (thread,
-peer), `linger=0`, frames sent with `copy=False`; to a peer on the same host, tensors of
-`shm.MIN_BYTES` or more are copied once into a segment of the arena kept for that peer (so the
-peer's cached mapping is reused too); otherwise the bytes travel in the frame.
+peer), at most `max_sockets` per thread (least recently used closed first, after a short linger
+so what it still holds leaves; release notices go to whatever `reply_to` a peer names, so the
+pool must be bounded), `linger=0`, frames sent with `copy=False`; to a peer on the same host,
+tensors of `shm.MIN_BYTES` or more are copied once into a segment of the arena kept for that
+peer (so the peer's cached mapping is reused too); otherwise the bytes travel in the frame.
 
 `close()` stops the thread (joined with a timeout), closes every socket with linger 0, unlinks
 the arenas' segments and drops the reader's mappings.
@@ -30,6 +32,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 
 import numpy as np
 import zmq
@@ -75,6 +78,8 @@ SCHEMA: wire.Schema = {
 
 
 _logger = logging.getLogger(__name__)
+#: How long an evicted sending socket may still deliver what it queued before it is dropped.
+_EVICT_LINGER_MS = 200
 
 
 class DropLog:
@@ -114,24 +119,26 @@ class Transport:
     `max_in_flight_bytes`: the shared memory per peer not yet released by it; beyond it (a peer
     that holds on to its tensors, or died), tensors travel in frames instead.
     `send_timeout_s`: how long `send_tensor` waits for a peer that does not take messages.
+    `max_sockets`: the most sending sockets kept open per thread (one per peer endpoint).
     """
 
     def __init__(self, rendezvous: Rendezvous, bind: str = "tcp://127.0.0.1:*", *,
                  context: zmq.Context | None = None, shm_min_bytes: int = MIN_BYTES,
                  max_idle_bytes: int = 256 << 20, max_in_flight_bytes: int = 1 << 30,
-                 send_timeout_s: float = 30.0,
+                 send_timeout_s: float = 30.0, max_sockets: int = 64,
                  poll_ms: int = 100):
         self.rendezvous = rendezvous
         self.shm_min_bytes = shm_min_bytes
         self.max_idle_bytes = max_idle_bytes
         self.max_in_flight_bytes = max_in_flight_bytes
         self.send_timeout_s = send_timeout_s
+        self.max_sockets = max(1, int(max_sockets))
         self._poll_ms = poll_ms
         self._own_ctx = context is None
         self._ctx = zmq.Context() if context is None else context
         self._lock = threading.Lock()
         self._local = threading.local()
-        self._push_socks: list[zmq.Socket] = []
+        self._push_socks: set[zmq.Socket] = set()
         self._arenas: dict[str, ShmArena] = {}
         self._seg_arena: dict[str, ShmArena] = {}
         self.reader = ShmReader()
@@ -202,18 +209,29 @@ class Transport:
     def _push(self, endpoint: str) -> zmq.Socket:
         socks = getattr(self._local, "socks", None)
         if socks is None:
-            socks = self._local.socks = {}
+            socks = self._local.socks = OrderedDict()
         s = socks.get(endpoint)
-        if s is None:
-            s = self._ctx.socket(zmq.PUSH)
-            s.setsockopt(zmq.LINGER, 0)
-            s.connect(endpoint)
+        if s is not None:
+            socks.move_to_end(endpoint)
+            return s
+        while len(socks) >= self.max_sockets:  # the least recently used peer's goes
+            _, old = socks.popitem(last=False)
             with self._lock:
-                if self._closed:
-                    s.close(0)
-                    raise RuntimeError("Transport is closed")
-                self._push_socks.append(s)
-            socks[endpoint] = s
+                self._push_socks.discard(old)
+            old.close(_EVICT_LINGER_MS)  # what it still queues may leave, then its fds go
+        s = self._ctx.socket(zmq.PUSH)
+        s.setsockopt(zmq.LINGER, 0)
+        try:
+            s.connect(endpoint)
+        except zmq.ZMQError:
+            s.close(0)
+            raise
+        with self._lock:
+            if self._closed:
+                s.close(0)
+                raise RuntimeError("Transport is closed")
+            self._push_socks.add(s)
+        socks[endpoint] = s
         return s
 
     def _send(self, endpoint: str, msg: list, timeout_s: float | None) -> None:
@@ -309,7 +327,7 @@ class Transport:
             if self._closed:
                 return
             self._closed = True
-            socks, self._push_socks = self._push_socks, []
+            socks, self._push_socks = self._push_socks, set()
         self._stop.set()
         self.reader.wake()
         self._thread.join(timeout_s)
