@@ -1,5 +1,5 @@
 """Test-suite setup: every test gets a fresh default graph, kernels are output-checked, and
-hypothesis runs a bounded number of examples.
+hypothesis runs a bounded, fixed set of examples.
 
 The op tests run on two device types: the CPU and "MARKED" (`tensorweave.test.marked_backend`),
 a device whose arrays refuse to mix with host numpy arrays as CuPy's do, so a kernel that
@@ -16,7 +16,10 @@ os.environ.setdefault("TENSORWEAVE_CHECK_KERNELS", "1")
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
-settings.register_profile("tw", max_examples=25, deadline=None,
+# derandomized, without an example database: every run (a developer's, CI's) draws the same
+# examples, so a kink of a piecewise function that one seed happens to hit cannot fail one run
+# in N (a hypothesis failure is then reproducible by anyone)
+settings.register_profile("tw", max_examples=25, deadline=None, derandomize=True, database=None,
                           suppress_health_check=[HealthCheck.too_slow,
                                                  HealthCheck.function_scoped_fixture])
 settings.load_profile("tw")
