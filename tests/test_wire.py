@@ -422,3 +422,23 @@ def test_empty_tensors_of_absurd_shape_are_wire_errors(meta):
 def test_hostile_fields_of_a_meta_are_wire_errors(meta, match):
     with pytest.raises(WireError, match=match):
         wire.unpack(wire.pack({"op": "tensor", "step_id": 0, "t": meta}), SCHEMA)
+
+
+def test_a_full_shared_memory_directory_falls_back_to_a_frame(monkeypatch):
+    import errno
+    import os
+
+    from tensorweave.runtime.shm import ShmArena
+
+    def no_room(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "posix_fallocate", no_room)
+    arena = ShmArena()
+    try:
+        x = np.arange(1 << 16, dtype=np.float32)                # 256 KiB: would go by shm
+        meta, frames = wire.encode_tensor(x, arena)
+        assert "shm" not in meta and len(frames) == 1 and frames[0] is x
+        (got,) = wire.decode_tensors([meta], frames, None)
+        np.testing.assert_array_equal(got, x)
+    finally:
+        arena.close()

@@ -70,7 +70,8 @@ class ShmAllocator(Protocol):
     """What `encode_tensor` needs from a sender-side arena (`shm.ShmArena`)."""
     min_bytes: int
 
-    def alloc(self, nbytes: int) -> Any: ...
+    def try_alloc(self, nbytes: int, what: str | None = None) -> Any:
+        """A segment of at least `nbytes`, or None when there is no room for one."""
 
     def release(self, name: str) -> bool: ...
 
@@ -102,7 +103,8 @@ def encode_tensor(arr, shm: ShmAllocator | None = None, *,
     `arr` is anything `np.asarray` takes (numpy scalars included).  A non-contiguous or
     big-endian array is made contiguous little-endian once.  With `shm` (a `shm.ShmArena`) and
     at least `shm.min_bytes` bytes, the bytes are copied once into a shared-memory segment
-    and the meta names it (no frame); otherwise the frame is the array itself, to be sent with
+    and the meta names it (no frame); otherwise (or when the shared-memory directory is full)
+    the frame is the array itself, to be sent with
     `copy=False` -- so the caller must not write into `arr` afterwards.  `frame` is the index the
     tensor's buffer frame will have among the message's buffer frames.
     """
@@ -128,8 +130,8 @@ def encode_tensor(arr, shm: ShmAllocator | None = None, *,
     if nbytes <= INLINE_MAX_BYTES:
         meta["data"] = arr.astype(wire_dt, copy=False).tobytes()
         return meta, []
-    if shm is not None and nbytes >= shm.min_bytes:
-        seg = shm.alloc(nbytes)
+    seg = shm.try_alloc(nbytes) if shm is not None and nbytes >= shm.min_bytes else None
+    if seg is not None:  # (None also when /dev/shm is full: the bytes go as a frame)
         try:
             dst = np.ndarray(arr.shape, wire_dt, buffer=seg.buffer)
             np.copyto(dst, arr, casting="no" if arr.dtype == wire_dt else "equiv")
