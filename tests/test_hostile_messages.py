@@ -321,3 +321,14 @@ def test_a_live_worker_keeps_its_fds_bounded_under_1100_distinct_reply_to(cluste
         arena.close()
     assert _call(dealer, {"op": "ping", "id": 5})["ok"]
     _cross_task_step(cluster)
+
+
+def test_a_session_refuses_a_step_timeout_longer_than_the_workers_accept():
+    import tensorweave as tw
+    with tw.device("/cpu:1"):
+        y = tw.constant(1.0) + 1.0
+    with tw.Session(config=tw.ConfigProto(device_count={"CPU": 2})) as s:
+        opts = tw.RunOptions(timeout_in_ms=25 * 3600 * 1000)
+        with pytest.raises(tw.errors.InvalidArgumentError, match=r"timeout_in_ms.*86400000 ms"):
+            s.run(y, options=opts)
+        assert s.run(y) == 2.0

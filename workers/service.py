@@ -53,8 +53,7 @@ __all__ = ["WorkerService"]
 
 _logger = logging.getLogger("tensorweave.workers.service")
 
-#: The longest `run_graph` timeout a worker accepts, in seconds (24 hours).
-MAX_STEP_TIMEOUT_S = 24 * 3600.0
+MAX_STEP_TIMEOUT_S = rpc.MAX_STEP_TIMEOUT_S  # the longest run_graph timeout accepted
 
 
 def _step_timeout(h: dict, default: float) -> float:

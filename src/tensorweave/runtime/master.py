@@ -39,7 +39,8 @@ from ..framework.device_spec import DeviceSpec
 from ..framework import tf_logging
 from . import wire
 from .devices import Device, local_devices
-from .rpc import REPLIES, WorkerClient, endpoint_dir, error_from_reply, remove_endpoint
+from .rpc import (MAX_STEP_TIMEOUT_S, REPLIES, WorkerClient, endpoint_dir, error_from_reply,
+                  remove_endpoint)
 from .shm import ShmArena, ShmReader, cleanup_stale
 
 __all__ = ["Master", "start_worker_process", "WorkerInfo"]
@@ -344,6 +345,11 @@ class Master:
         for i, j in plan.fed_fetches.items():
             results[i] = np.array(feed_values[j])  # the caller's copy, as in one process
         timeout_ms = timeout_ms or int(self.config.operation_timeout_in_ms or 0)
+        if not 0 <= timeout_ms <= MAX_STEP_TIMEOUT_S * 1000:
+            raise errors.InvalidArgumentError(
+                None, None, f"a step's timeout (RunOptions.timeout_in_ms or ConfigProto."
+                f"operation_timeout_in_ms) must be between 0 (none) and "
+                f"{int(MAX_STEP_TIMEOUT_S * 1000)} ms, got {timeout_ms}")
         pending: dict = {}
         for part in plan.parts:
             w = part.worker

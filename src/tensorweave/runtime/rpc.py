@@ -36,6 +36,10 @@ from .wire import TENSORS, Field
 
 __all__ = ["REQUESTS", "REPLIES", "WorkerClient", "ThreadSockets", "error_from_reply"]
 
+#: The longest step timeout, in seconds (24 hours): a worker refuses a longer `run_graph`
+#: timeout, and a session a longer `RunOptions.timeout_in_ms` / `operation_timeout_in_ms`.
+MAX_STEP_TIMEOUT_S = 24 * 3600.0
+
 REQUESTS = {
     "ping": {"id": Field(int)},
     "status": {"id": Field(int)},
