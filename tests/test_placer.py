@@ -445,3 +445,11 @@ def test_validate_rejects_broken_placements():
         validate(Placement({}, good.devices, good.default_device), ops)
     with pytest.raises(tw.errors.InternalError, match="no CPU kernel for Sum"):
         validate(good, ops, has_kernel=lambda dt, t: t != "Sum")
+
+
+def test_a_soft_placement_explanation_has_no_empty_parentheses():
+    with tw.device("/device:GPU:0"):
+        tw.constant(1.0, name="on_gpu")
+    p = _place(devices=[make_device("CPU", 0)], allow_soft_placement=True)
+    why = p.explain("on_gpu")
+    assert "fell back to " + CPU0 in why and "()" not in why

@@ -690,7 +690,8 @@ class _Placer:
     def _set(self, g: _Group, d: _Dev, why: str) -> None:
         g.device = d
         if g.soft_note:
-            why = f"soft placement: {g.soft_note}, fell back to {d.name} ({why})"
+            why = (f"soft placement: {g.soft_note}, fell back to {d.name}"
+                   + (f" ({why})" if why else ""))
         if g.notes:
             why += "; " + "; ".join(g.notes)
         g.reason = why
