@@ -202,8 +202,8 @@ def test_a_worker_moves_tensors_with_its_device_types_allocator(tmp_path):
     svc = None
     try:
         svc = WorkerService(dev, f"ipc://{tmp_path}/w")
-        svc._peers[dev] = (svc.transport.endpoint, True)  # a tensor to itself
         svc.kctx.step = threading.local()
+        svc.kctx.step.peers = {dev: (svc.transport.endpoint, True)}  # a tensor to itself
         key = (1, dev, dev, "x:0")
         svc._send(dev, key, np.arange(3.0).view(_OnDevice))
         assert moved == ["to_host"]
@@ -238,8 +238,8 @@ def test_a_device_view_of_a_kept_buffer_is_not_sent_zero_copy(tmp_path, monkeypa
     try:
         svc = WorkerService(dev, f"ipc://{tmp_path}/w")
         peer = Transport(Rendezvous())
-        svc._peers["/peer"] = (peer.endpoint, False)          # (frames, as to another host)
         svc.kctx.step = threading.local()
+        svc.kctx.step.peers = {"/peer": (peer.endpoint, False)}  # (frames, as to another host)
         frames = []
         send = svc.transport._send
         monkeypatch.setattr(svc.transport, "_send",

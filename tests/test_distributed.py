@@ -504,3 +504,61 @@ def test_loop_gradients_and_saver_across_workers(tmp_path):
     with tw.Session(config=TWO_CPUS) as s:  # and restored into worker processes
         saver.restore(s, path)
         np.testing.assert_allclose(s.run(w), w_trained)
+
+
+def test_another_client_cannot_re_route_a_sessions_tensors():
+    # issue 10, item 4: the routes a graph is registered with are its own; a second client
+    # registering a graph on the same worker with other peers for the same device used to
+    # re-route every session's tensors to its endpoint
+    import socket
+
+    import zmq
+
+    from tensorweave.compiler.partitioner import partition
+    from tensorweave.runtime.rpc import WorkerClient
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cs = tw.train.ClusterSpec({"worker": [f"127.0.0.1:{port}"]})
+    server = tw.train.Server(cs, "worker", 0, config=TWO_CPUS)
+    ctx = zmq.Context()
+    thief = ctx.socket(zmq.PULL)
+    thief.setsockopt(zmq.LINGER, 0)
+    thief_port = thief.bind_to_random_port("tcp://127.0.0.1")
+    client = None
+    try:
+        cpu0 = "/job:worker/replica:0/task:0/device:CPU:0"
+        cpu1 = "/job:worker/replica:0/task:0/device:CPU:1"
+        x = np.arange(4, dtype=np.float32)
+        with tw.device(cpu1):
+            a = tw.constant(x) * 3.0
+        with tw.device(cpu0):
+            b = a + 1.0
+        with tw.Session(server.target) as s:
+            np.testing.assert_allclose(s.run(b), 3 * x + 1)
+            # the second client: a graph of its own on CPU:1, sending to "CPU:0" at its socket
+            g = tw.Graph()
+            with g.as_default():
+                with tw.device(cpu1):
+                    c = tw.constant(1.0, name="c")
+                with tw.device(cpu0):
+                    d = tw.identity(c, name="d")
+                ops = g.get_operations()
+                parts = partition(ops, {o.name: o.device for o in ops}, (), [d], ())
+            cpu1_ep = [dv for dv in s._master.workers.values() if dv.device == cpu1][0]
+            client = WorkerClient(cpu1_ep.client.endpoint, "thief", ctx)
+            client.call({"op": "register_graph", "graph": parts[cpu1].graph_def
+                         .SerializeToString(), "feeds": [], "fetches": [], "targets": [],
+                         "peers": {cpu0: [f"tcp://127.0.0.1:{thief_port}", False]},
+                         "session": "thief"}, timeout_s=30.0)
+            # the session's own step still reaches CPU:0 (re-routed, it would wait for its
+            # tensor until this deadline), and nothing reached the thief
+            opts = tw.RunOptions(timeout_in_ms=20000)
+            np.testing.assert_allclose(s.run(b, options=opts), 3 * x + 1)
+            assert not thief.poll(200)
+    finally:
+        if client is not None:
+            client.close()
+        thief.close(0)
+        ctx.term()
+        server.stop()

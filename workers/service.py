@@ -2,8 +2,9 @@
 
 State: the device's `KernelContext` (its variables and random streams, shared by every graph
 registered here, so variables persist across a master's plans and across sessions of a
-cluster), the registered partitions (handle -> compiled step), a `Rendezvous` where `_Recv`s wait
-and a `Transport` that fills it and sends to peers.
+cluster), the registered partitions (handle -> compiled step and the routes to its peers: each
+graph's own, so one session's registration cannot re-route another's tensors), a `Rendezvous`
+where `_Recv`s wait and a `Transport` that fills it and sends to peers.
 
 Threads: the main thread owns the control ROUTER socket: it answers `ping`/`status` at once and
 compiles `register_graph`.  A `run_graph` of a master that watches this process itself (a local
@@ -135,7 +136,6 @@ class WorkerService:
         self.recv_timeout_s = 300.0
         self.graphs: dict[int, dict] = {}
         self._next_handle = 1
-        self._peers: dict[str, tuple] = {}
         self._pool = concurrent.futures.ThreadPoolExecutor(threads, "tw-step")
         self._reply_ep = f"inproc://tw-replies-{id(self)}"
         self._replies = self.zctx.socket(zmq.PULL)
@@ -154,7 +154,7 @@ class WorkerService:
         leave zero-copy (otherwise the transport sends a snapshot of what it would not copy,
         so a later in-place update, e.g. an optimizer step on a variable, cannot reach the
         wire)."""
-        peer = self._peers.get(dst_device)
+        peer = getattr(self.kctx.step, "peers", {}).get(dst_device)  # the running graph's
         if peer is None:
             raise errors.InternalError(None, None, f"no route from {self.device} to "
                                                    f"{dst_device}")
@@ -300,10 +300,11 @@ class WorkerService:
         g = FuncGraph(f"partition-{self._next_handle}", None)
         with g.as_default():
             import_graph_def(gd, name="")
+        peers = {}   # this graph's routes: another session's registration cannot change them
         for dev, peer in h["peers"].items():
             if not (isinstance(peer, list) and len(peer) == 2 and isinstance(peer[0], str)):
                 raise ValueError(f"register_graph: bad peer entry for {dev!r}: {peer!r}")
-            self._peers[dev] = (peer[0], bool(peer[1]))
+            peers[dev] = (peer[0], bool(peer[1]))
         feeds = [g.get_tensor_by_name(ph + ":0") for _, ph in h["feeds"]]
         fetches = [g.get_tensor_by_name(n) for n in h["fetches"]]
         targets = [g.get_operation_by_name(n) for n in h["targets"]]
@@ -319,7 +320,7 @@ class WorkerService:
                             key_prefix=h["session"] + "/")
         handle = self._next_handle
         self._next_handle += 1
-        self.graphs[handle] = {"step": step, "session": h["session"],
+        self.graphs[handle] = {"step": step, "session": h["session"], "peers": peers,
                                "inline": bool(h.get("inline", False))}
         return handle
 
@@ -337,6 +338,7 @@ class WorkerService:
                      for f in wire.decode_tensors(h["feeds"], bufs, self.reader)]
             self.kctx.step.id = step_id
             self.kctx.step.timeout = h["timeout"]  # (checked by _dispatch)
+            self.kctx.step.peers = g["peers"]
             try:
                 outs = g["step"](*feeds)
             finally:
