@@ -77,3 +77,24 @@ def _no_shared_memory_left_behind():
     left = [n for n in shm.segment_files()
             if int(n.split("-")[1]) == os.getpid() or not psutil.pid_exists(int(n.split("-")[1]))]
     assert not left, f"shared-memory segments left in /dev/shm: {left}"
+
+
+@pytest.fixture
+def raw_push():
+    """`connect(endpoint, kind=zmq.PUSH)`: a bare socket connected to an endpoint, to send
+    hand-made messages; all closed at teardown."""
+    import zmq
+    ctx = zmq.Context()
+    socks = []
+
+    def connect(endpoint, kind=zmq.PUSH):
+        s = ctx.socket(kind)
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(endpoint)
+        socks.append(s)
+        return s
+
+    yield connect
+    for s in socks:
+        s.close(0)
+    ctx.term()

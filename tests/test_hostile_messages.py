@@ -85,28 +85,10 @@ def pair():
     assert shm.segment_files(os.getpid()) == []
 
 
-@pytest.fixture
-def push():
-    ctx = zmq.Context()
-    socks = []
-
-    def connect(endpoint, kind=zmq.PUSH):
-        s = ctx.socket(kind)
-        s.setsockopt(zmq.LINGER, 0)
-        s.connect(endpoint)
-        socks.append(s)
-        return s
-
-    yield connect
-    for s in socks:
-        s.close(0)
-    ctx.term()
-
-
-def test_hostile_fields_are_dropped_and_counted_and_the_next_tensor_arrives(pair, push, caplog):
+def test_hostile_fields_are_dropped_and_counted_and_the_next_tensor_arrives(pair, raw_push, caplog):
     ta, tb = pair
     tb._drop_log = DropLog(per_s=1000)  # every line shown
-    s = push(tb.endpoint)
+    s = raw_push(tb.endpoint)
     bad = hostile_tensor_messages([1, "/a", "/b", "x"])
     for msg in bad:
         s.send_multipart(msg)
@@ -122,7 +104,7 @@ def test_hostile_fields_are_dropped_and_counted_and_the_next_tensor_arrives(pair
     assert "too big" in logged and "reply_to must be a tcp:// or ipc:// endpoint" in logged
 
 
-def test_reply_to_sockets_are_pooled_so_open_fds_stay_bounded(pair, push):
+def test_reply_to_sockets_are_pooled_so_open_fds_stay_bounded(pair, raw_push):
     # each distinct reply_to gets release notices; 1,100 of them must not open 1,100 sockets
     ta, tb = pair
     proc = psutil.Process()
@@ -130,7 +112,7 @@ def test_reply_to_sockets_are_pooled_so_open_fds_stay_bounded(pair, push):
     try:
         seg = arena.alloc(4096)
         meta = {"dtype": "float32", "shape": [4], "nbytes": 16, "shm": [seg.name, 0]}
-        s = push(tb.endpoint)
+        s = raw_push(tb.endpoint)
         s.send_multipart(wire.pack({"op": "tensor", "key": [0, "/a", "/b", "warm"], "t": meta,
                                     "reply_to": "tcp://127.0.0.1:9"}))
         tb.rendezvous.recv(make_key(0, "/a", "/b", "warm"), 10.0)
@@ -203,12 +185,12 @@ def _cross_task_step(cluster):
     np.testing.assert_allclose(out, 3 * x + 1)
 
 
-def test_a_live_worker_drops_hostile_messages_and_runs_the_next_step(cluster, push):
+def test_a_live_worker_drops_hostile_messages_and_runs_the_next_step(cluster, raw_push):
     _cross_task_step(cluster)
-    dealer = push(_control(cluster, 0), zmq.DEALER)
+    dealer = raw_push(_control(cluster, 0), zmq.DEALER)
     status = _call(dealer, {"op": "status", "id": 1})["status"]
     dropped = status["dropped"]
-    data = push(status["data"])
+    data = raw_push(status["data"])
     bad_data = hostile_tensor_messages([7, "/job:worker/replica:0/task:1/device:CPU:0",
                                         "/job:worker/replica:0/task:0/device:CPU:0", "x:0"])
     for msg in bad_data:
@@ -235,8 +217,8 @@ def test_a_live_worker_drops_hostile_messages_and_runs_the_next_step(cluster, pu
 
 @pytest.mark.parametrize("timeout", [math.nan, math.inf, -math.inf, -1.0, 0.0, 0, 1e9,
                                      24 * 3600 + 1])
-def test_run_graph_timeouts_are_validated_and_the_worker_keeps_serving(cluster, push, timeout):
-    dealer = push(_control(cluster, 1), zmq.DEALER)
+def test_run_graph_timeouts_are_validated_and_the_worker_keeps_serving(cluster, raw_push, timeout):
+    dealer = raw_push(_control(cluster, 1), zmq.DEALER)
     rep = _call(dealer, {"op": "run_graph", "id": 11, "handle": 1, "step": 99, "feeds": [],
                          "timeout": timeout})
     assert not rep["ok"]
@@ -246,8 +228,8 @@ def test_run_graph_timeouts_are_validated_and_the_worker_keeps_serving(cluster, 
     assert _call(dealer, {"op": "ping", "id": 12})["ok"]
 
 
-def test_run_graph_timeouts_of_the_wrong_type_are_rejected(cluster, push):
-    dealer = push(_control(cluster, 1), zmq.DEALER)
+def test_run_graph_timeouts_of_the_wrong_type_are_rejected(cluster, raw_push):
+    dealer = raw_push(_control(cluster, 1), zmq.DEALER)
     before = _call(dealer, {"op": "status", "id": 1})["status"]["dropped"]["control"]
     for t in ("10", None, [1.0], True):
         dealer.send_multipart(wire.pack({"op": "run_graph", "id": 2, "handle": 1, "step": 99,
@@ -285,11 +267,11 @@ def test_a_step_on_the_main_thread_reports_its_whole_deadline_not_the_slice():
         svc.zctx.term()
 
 
-def test_a_live_worker_keeps_its_fds_bounded_under_1100_distinct_reply_to(cluster, push):
-    dealer = push(_control(cluster, 1), zmq.DEALER)
+def test_a_live_worker_keeps_its_fds_bounded_under_1100_distinct_reply_to(cluster, raw_push):
+    dealer = raw_push(_control(cluster, 1), zmq.DEALER)
     status = _call(dealer, {"op": "status", "id": 1})["status"]
     worker = psutil.Process(status["pid"])
-    data = push(status["data"])
+    data = raw_push(status["data"])
     dst = status["device"]
     arena = shm.ShmArena(min_bytes=0)
     try:

@@ -320,25 +320,6 @@ def test_not_same_host_never_uses_shared_memory(pair):
     assert ta.stats["arenas"] == {} and tb.reader.mapped == 0
 
 
-@pytest.fixture
-def raw_push():
-    """A bare PUSH socket connected to an endpoint, to send hand-made messages."""
-    ctx = zmq.Context()
-    socks = []
-
-    def connect(endpoint):
-        s = ctx.socket(zmq.PUSH)
-        s.setsockopt(zmq.LINGER, 0)
-        s.connect(endpoint)
-        socks.append(s)
-        return s
-
-    yield connect
-    for s in socks:
-        s.close(0)
-    ctx.term()
-
-
 def test_malformed_messages_are_logged_and_dropped_while_serving(pair, raw_push, caplog):
     ta, tb = pair
     s = raw_push(tb.endpoint)

@@ -182,24 +182,20 @@ class ShmArena:
 
     def _create_or_free_idle(self, size: int, nbytes: int, what: str | None) -> Segment:
         """A new segment; when there is no room, after unlinking the idle ones (lock held)."""
-        try:
-            return self._create(size)
-        except OSError as e:
-            if e.errno not in _NO_SPACE:
-                raise
-            err = e
-        if self._idle:
-            doomed = [s for lst in self._idle.values() for s in lst]
-            self._idle.clear()
-            self._idle_bytes = 0
-            for s in doomed:
-                _unlink(s)
+        for retry in (False, True):
             try:
                 return self._create(size)
             except OSError as e:
                 if e.errno not in _NO_SPACE:
                     raise
                 err = e
+            if retry or not self._idle:
+                break
+            doomed = [s for lst in self._idle.values() for s in lst]
+            self._idle.clear()
+            self._idle_bytes = 0
+            for s in doomed:
+                _unlink(s)
         self.full += 1
         raise ShmFullError(None, None, self._full_message(size, nbytes, what, err)) from None
 
