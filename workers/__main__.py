@@ -3,7 +3,7 @@
     python -m workers --bind tcp://127.0.0.1:0 [--device /job:J/replica:0/task:T/device:CPU:0]
                       [--data-bind ENDPOINT] [--cores 0,1] [--parent-pid PID] [--cluster FILE]
                       [--siblings DEVICE=ENDPOINT,...] [--no-deathsig]
-                      [--log-level LEVEL] [--log-records]
+                      [--log-level LEVEL] [--log-records] [--heartbeat-fd FD]
 
 On start it pins itself to `--cores` (BLAS threads limited to as many), then prints one line,
 `workers: serving DEVICE control=ENDPOINT data=ENDPOINT pid=PID`, and serves until it is told to
@@ -68,6 +68,10 @@ def main(argv=None) -> int:
                    help="log from this level up: DEBUG, INFO, WARN, ERROR, FATAL or a number")
     p.add_argument("--log-records", action="store_true",
                    help="log one 'tensorweave-record {json}' line per record (for the parent)")
+    p.add_argument("--heartbeat-fd", type=int, default=None,
+                   help="a pipe to write a byte to every 0.25 s, from a thread of its own "
+                        "(how a parent that runs steps here tells a stopped worker from a busy "
+                        "one: tensorweave/runtime/heartbeat.py)")
     args = p.parse_args(argv)
     try:
         siblings = dict(item.split("=", 1) for item in args.siblings.split(",") if item)
@@ -105,6 +109,9 @@ def main(argv=None) -> int:
     def stop(signum, frame):  # SIGTERM (Server.stop): leave the loop and clean up
         svc._stop = True
     signal.signal(signal.SIGTERM, stop)
+    if args.heartbeat_fd is not None:
+        from tensorweave.runtime.heartbeat import Beater
+        Beater(args.heartbeat_fd)  # a daemon thread, for the life of the process
     print(f"workers: serving {svc.device} control={svc.endpoint} "
           f"data={svc.transport.endpoint} pid={os.getpid()}", flush=True)
     svc.serve()

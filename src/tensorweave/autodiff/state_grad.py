@@ -11,5 +11,6 @@ for _t in ("Assign", "AssignAdd", "AssignSub", "ScatterUpdate", "ScatterAdd", "S
 
 NoGradient("TestSleep")
 NoGradient("TestBarrier")
+NoGradient("TestHoldInterpreter")
 NoGradient("_Send")
 NoGradient("_Recv")

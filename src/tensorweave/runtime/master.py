@@ -39,6 +39,7 @@ from ..framework.device_spec import DeviceSpec
 from ..framework import tf_logging
 from . import wire
 from .devices import Device, local_devices
+from .heartbeat import Monitor, heartbeat_timeout_s, pipe as heartbeat_pipe
 from .rpc import (MAX_STEP_TIMEOUT_S, REPLIES, WorkerClient, endpoint_dir, error_from_reply,
                   remove_endpoint)
 from .shm import ShmArena, ShmReader, cleanup_stale
@@ -59,6 +60,7 @@ class WorkerInfo:
     host: str
     pid: int
     proc: subprocess.Popen | None = None
+    heartbeat: Monitor | None = None   # the beats of a worker process we started
 
     @property
     def task_name(self) -> str:
@@ -84,8 +86,11 @@ class DistPlan:
 
 def start_worker_process(device, bind: str, *, cores=(), cluster_file: str | None = None,
                          parent_pid: int | None = None, timeout_s: float = 60.0,
-                         data_bind: str | None = None, siblings: dict | None = None):
+                         data_bind: str | None = None, siblings: dict | None = None,
+                         heartbeat_fd: int | None = None):
     """Start `python -m workers` for `device`; returns (Popen, control endpoint, data endpoint).
+    `heartbeat_fd`: the write end of a `heartbeat.pipe()`, handed to the worker (and closed
+    here) for it to beat on.
 
     The worker runs with Python's safe path (`-P`): the working directory is not on its
     `sys.path` (nor is a `PYTHONPATH` entry naming it, `.` or an empty one), and the directory
@@ -126,8 +131,16 @@ def start_worker_process(device, bind: str, *, cores=(), cluster_file: str | Non
         cmd += ["--siblings", ",".join(f"{d}={ep}" for d, ep in siblings.items())]
     if data_bind:
         cmd += ["--data-bind", data_bind]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            text=True, errors="replace", bufsize=1)
+    pass_fds = ()
+    if heartbeat_fd is not None:
+        cmd += ["--heartbeat-fd", str(heartbeat_fd)]
+        pass_fds = (heartbeat_fd,)
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                text=True, errors="replace", bufsize=1, pass_fds=pass_fds)
+    finally:
+        if heartbeat_fd is not None:
+            os.close(heartbeat_fd)  # the worker's now: its exit ends the pipe
     deadline = time.monotonic() + timeout_s
     line = ""
     while time.monotonic() < deadline:
@@ -214,12 +227,14 @@ class Master:
         self._plans: list[DistPlan] = []
         self._closed = False
         self._lock = threading.Lock()
+        self._heartbeat_timeout = heartbeat_timeout_s(config.experimental)
         _LIVE_MASTERS.add(self)
 
     # --- construction ------------------------------------------------------------------------
     @classmethod
     def local(cls, config) -> Master:
         """Start one worker process per device of this machine (`config.device_count`)."""
+        heartbeat_timeout_s(config.experimental)  # (checked before anything starts)
         cleanup_stale()
         devices = local_devices(dict(config.device_count) or None)
         ctx = zmq.Context()
@@ -228,16 +243,22 @@ class Master:
         try:
             for i, dev in enumerate(devices):
                 ep = f"ipc://{d}/{id(ctx):x}-{i}"
-                proc, control, data = start_worker_process(
-                    dev.name, ep, cores=dev.cores if dev.device_type == "CPU" else (),
-                    parent_pid=os.getpid())
+                beats, beat_fd = heartbeat_pipe()
+                try:
+                    proc, control, data = start_worker_process(
+                        dev.name, ep, cores=dev.cores if dev.device_type == "CPU" else (),
+                        parent_pid=os.getpid(), heartbeat_fd=beat_fd)
+                except BaseException:
+                    os.close(beats)
+                    raise
                 client = WorkerClient(control, dev.name, ctx, proc)
                 workers.append(WorkerInfo(dev.name, client, data, pysocket.gethostname(),
-                                          proc.pid, proc))
+                                          proc.pid, proc, Monitor(beats)))
         except BaseException:
             for w in workers:
                 w.proc.kill()
                 w.client.close()
+                w.heartbeat.close()
             ctx.term()
             raise
         m = cls(workers, devices[0].name, config, True, ctx)
@@ -248,6 +269,7 @@ class Master:
     def connect(cls, target: str, config) -> Master:
         """Join the cluster whose task listens at `target` (tw://host:port or grpc://...)."""
         endpoint = normalize_target(target)
+        heartbeat_timeout_s(config.experimental)  # (checked before anything connects)
         ctx = zmq.Context()
         first = WorkerClient(endpoint, target, ctx)
         try:
@@ -409,11 +431,12 @@ class Master:
             now = time.monotonic()
             if pending and now - last_check > 0.25:
                 last_check = now
-                dead = self._find_dead(pending, pings, now)
-                if dead is not None:
+                found = self._find_dead(pending, pings, now)
+                if found is not None:
+                    dead, what = found
                     fail(errors.UnavailableError(
-                        None, None, f"worker {dead.task_name} (device {dead.device}) died or "
-                        f"stopped answering during step {step}"))
+                        None, None, f"worker {dead.task_name} (device {dead.device}, pid "
+                        f"{dead.pid}) {what}, during step {step}"))
                     for rid, part in list(pending.items()):
                         if part.worker is dead:
                             pending.pop(rid)
@@ -433,16 +456,26 @@ class Master:
                 pass
 
     def _find_dead(self, pending: dict, pings: dict, now: float):
+        """(worker, what happened to it) of the first worker of `pending` that exited or has
+        been silent for longer than the heartbeat timeout, else None.  A worker we started
+        beats on its pipe (`heartbeat.py`); a remote one is pinged once it has been silent for
+        a third of the timeout (its main thread answers even mid-step)."""
+        timeout = self._heartbeat_timeout
         for part in pending.values():
             w = part.worker
             if w.proc is not None:
                 if w.proc.poll() is not None:
-                    return w
+                    return w, f"exited with status {w.proc.returncode}"
+                silent = w.heartbeat.silent_for(now)
+                if silent > timeout:
+                    return w, (f"sent no heartbeat for {silent:.2f} s (the limit: "
+                               f"{timeout:g} s): it is stopped, or stuck in a call that holds "
+                               f"its interpreter")
                 continue
             silent = now - w.client.last_heard
-            if silent > 3.0:
-                return w
-            if silent > 1.0 and not any(p is w for p in pings.values()):
+            if silent > timeout:
+                return w, f"did not answer for {silent:.2f} s (the limit: {timeout:g} s)"
+            if silent > timeout / 3 and not any(p is w for p in pings.values()):
                 pings[w.client.send({"op": "ping"})] = w
         return None
 
@@ -483,6 +516,8 @@ class Master:
                     w.proc.wait(timeout=5)
                 remove_endpoint(w.client.endpoint)  # left behind if the worker was killed
                 remove_endpoint(w.data)
+            if w.heartbeat is not None:
+                w.heartbeat.close()
             w.client.close()
         self._arena.close()
         self._reader.close()

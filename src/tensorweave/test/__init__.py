@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from ..train.server_lib import create_local_cluster as _create
 from .gradient_checker import check_gradients, compute_gradient, compute_gradient_error
-from .test_ops import barrier, sleep
+from .test_ops import barrier, hold_interpreter, sleep
 
 __all__ = ["compute_gradient", "compute_gradient_error", "check_gradients", "is_gpu_available",
-           "is_built_with_cuda", "sleep", "barrier", "create_local_cluster"]
+           "is_built_with_cuda", "sleep", "barrier", "hold_interpreter",
+           "create_local_cluster"]
 
 
 def create_local_cluster(num_workers: int, num_ps: int, protocol: str = "grpc",

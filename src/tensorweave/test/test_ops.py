@@ -1,5 +1,5 @@
-"""Test-only ops (`tw.test.sleep`, `tw.test.barrier`): for tests of the runtime, registered in
-every process.
+"""Test-only ops (`tw.test.sleep`, `tw.test.barrier`, `tw.test.hold_interpreter`): for tests of
+the runtime, registered in every process.
 
 `barrier` proves that ops ran at the same time without measuring time: each party creates its
 file in a shared directory and waits until every party's file exists, so a barrier whose
@@ -13,7 +13,7 @@ from ..framework.op_registry import register_op
 from ..framework.tensor_shape import TensorShape
 from ..ops.op_util import op1
 
-__all__ = ["sleep", "barrier"]
+__all__ = ["sleep", "barrier", "hold_interpreter"]
 
 
 @register_op("TestSleep", stateful=True)
@@ -44,3 +44,19 @@ def barrier(directory: str, party: str, parties, after=None, timeout: float = 60
     return op1("TestBarrier", ins, {"directory": str(directory), "party": str(party),
                                     "parties": parties, "timeout": float(timeout)},
                name or "TestBarrier")
+
+
+@register_op("TestHoldInterpreter", stateful=True)
+def _hold_shape(op):
+    return [(dtypes.float64, TensorShape([2]))]
+
+
+def hold_interpreter(seconds: int, after=None, name=None):
+    """Sleep `seconds` (whole) when run, in one C call that keeps the interpreter lock: what a
+    kernel stuck in C looks like to the rest of its process (no other thread runs).  Returns
+    [start, end] wall times."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or not 0 <= seconds <= 3600:
+        raise ValueError(f"hold_interpreter: seconds must be a whole number in [0, 3600], "
+                         f"got {seconds!r}")
+    ins = [] if after is None else [convert_to_tensor(after)]
+    return op1("TestHoldInterpreter", ins, {"seconds": seconds}, name or "TestHoldInterpreter")

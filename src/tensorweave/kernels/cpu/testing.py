@@ -1,6 +1,8 @@
 """Kernels of the test-only ops (`tensorweave/test/test_ops.py`)."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import time
 
@@ -44,4 +46,18 @@ def _barrier(node, ctx):
     return barrier
 
 
-KERNELS = {"TestSleep": _sleep, "TestBarrier": _barrier}
+def _hold_interpreter(node, ctx):
+    seconds = int(node.attr["seconds"])
+    to_device = ctx.to_device
+
+    def hold(*_):
+        # a PyDLL call keeps the interpreter lock for its whole length
+        libc = ctypes.PyDLL(ctypes.util.find_library("c") or "libc.so.6")
+        start = time.time()
+        libc.sleep(ctypes.c_uint(seconds))
+        return to_device(np.array([start, time.time()]))
+    return hold
+
+
+KERNELS = {"TestSleep": _sleep, "TestBarrier": _barrier,
+           "TestHoldInterpreter": _hold_interpreter}
