@@ -30,8 +30,10 @@ and counted the drops; closing the session leaves no worker process and no share
 So that `run_graph` requests get past the handle lookup (to decoding their feeds and running
 kernels on them), each worker also gets a graph of the fuzz's own (`out = p * 2`) to run.
 
-The fuzz found one bug, a control request that kills the worker (`CONTROL_UNPACK_CRASHES`):
-until it is fixed, the barrage leaves such requests out and an xfail test reproduces it.
+Every message's fate is first asked of this process's own `wire.unpack`, which must accept it
+or raise `WireError`, nothing else.  The fuzz found one bug that way, a control request whose
+feed meta had a list for its dtype: `wire.unpack` raised TypeError and the worker's control
+loop let it out, killing the worker; the last test keeps those bytes.
 """
 from __future__ import annotations
 
@@ -64,12 +66,6 @@ STEP_OPTS = tw.RunOptions(timeout_in_ms=30_000)
 FUZZ_STEP = 1 << 39
 #: Handles no worker of this test hands out (a worker counts its handles up from 1).
 FUZZ_HANDLE = 10**9
-#: Known bug (issue 10): `wire.unpack` raises TypeError, not WireError, for a tensor meta whose
-#: dtype is a list or a map (`dtype in DTYPES` hashes it), and the worker's control loop catches
-#: only WireError around it, so such a request kills the worker (see
-#: `test_a_control_message_with_an_unhashable_dtype_leaves_the_worker_serving`).  While True,
-#: the barrage leaves such control messages out; set it to False once that is fixed.
-CONTROL_UNPACK_CRASHES = True
 #: The id of the `status` requests that close each round.
 PROBE_ID = 2**62
 
@@ -365,7 +361,7 @@ def _random_meta(rng: random.Random, frame: int = 0) -> tuple[dict, list[bytes]]
     """A tensor meta that may well pass `check_meta` (and its frames): any dtype, shape and
     location."""
     dtype = rng.choice(list(wire.DTYPES) + ["string"])
-    if rng.random() < 0.02:         # (what CONTROL_UNPACK_CRASHES is about)
+    if rng.random() < 0.02:         # (the bug the fuzz found: an unhashable dtype)
         return {"dtype": rng.choice([[], ["float32"], {}, {"a": 1}]), "shape": [], "nbytes": 0}, []
     shape = [rng.choice([0, 1, 2, 3, 5]) for _ in range(rng.choice([0, 0, 1, 1, 2, 3, 8]))]
     if rng.random() < 0.05:
@@ -519,7 +515,8 @@ def _mutant(rng: random.Random, seeds: list[list[bytes]]) -> list[bytes]:
 # what this process's own checks say of a message, and keeping valid ones harmless
 # ----------------------------------------------------------------------------------------------
 class _Crasher(Exception):
-    """`wire.unpack` raised something else than `WireError` (see `CONTROL_UNPACK_CRASHES`)."""
+    """`wire.unpack` raised something else than `WireError`: a bug (it must name what is
+    wrong with a message, and the worker counts on it)."""
 
 
 def _check(msg, schema):
@@ -556,21 +553,15 @@ def _defuse(msg: list[bytes], header: dict, counter: int, data: bool, min_handle
 
 
 def _barrage(rng: random.Random, seeds, n: int, data: bool, min_handle: int = FUZZ_HANDLE):
-    """`n` messages for one socket: (frames, header when valid else None), and how many were
-    left out because they would kill the worker (`CONTROL_UNPACK_CRASHES`)."""
+    """`n` messages for one socket: (frames, header when valid else None).  Raises `_Crasher`
+    for a message `wire.unpack` fails on with another exception than `WireError`."""
     schema = transport.SCHEMA if data else rpc.REQUESTS
-    out, left_out = [], 0
+    out = []
     todo = [list(m) for m in seeds]  # every seed once as it is, then the fuzz
     while len(out) < n:
         msg = todo.pop() if todo else \
             _random_frames(rng) if rng.random() < 0.3 else _mutant(rng, seeds)
-        try:
-            h = _check(msg, schema)
-        except _Crasher:
-            if not data and CONTROL_UNPACK_CRASHES:
-                left_out += 1
-                continue  # it would kill the worker: test_a_control_message_... shows it
-            h = None      # (the transport catches what wire.unpack raises and drops it)
+        h = _check(msg, schema)
         if h is not None:
             msg = _defuse(msg, h, len(out), data, min_handle)
             if msg is None:
@@ -579,7 +570,7 @@ def _barrage(rng: random.Random, seeds, n: int, data: bool, min_handle: int = FU
             assert h is not None
         out.append((msg, h))
     rng.shuffle(out)
-    return out[:n], left_out
+    return out[:n]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -691,15 +682,10 @@ def test_10000_random_and_mutated_messages_leave_the_workers_serving(session, ra
                            "feeds": [["p:0", "p"]], "fetches": ["out:0"], "targets": [],
                            "peers": {}, "session": "fuzz"})["handle"]
         control_seeds = _control_seeds(graph_bytes, handle)
-        control, left_out = _barrage(rng, control_seeds, per_socket, data=False,
-                                     min_handle=handle)
-        # the fuzz still finds the known bug (once it is fixed: CONTROL_UNPACK_CRASHES = False)
-        assert (left_out > 0) == CONTROL_UNPACK_CRASHES, (
-            f"{left_out} control messages left out as crashers, CONTROL_UNPACK_CRASHES = "
-            f"{CONTROL_UNPACK_CRASHES} (fixed? set it to False)")
+        control = _barrage(rng, control_seeds, per_socket, data=False, min_handle=handle)
         targets.append({
             "info": wi, "ctl": ctl, "push": push, "before": before["dropped"],
-            "control": control, "data": _barrage(rng, data_seeds, per_socket, data=True)[0],
+            "control": control, "data": _barrage(rng, data_seeds, per_socket, data=True),
             "want_replies": 0, "control_rejected": 0, "data_rejected": 0})
     sent = 0
     for start in range(0, per_socket, CHUNK):
@@ -755,9 +741,6 @@ UNHASHABLE_DTYPE = wire.pack({"op": "run_graph", "id": 1, "handle": FUZZ_HANDLE,
                               "feeds": [{"dtype": [], "shape": [], "nbytes": 0}]})
 
 
-@pytest.mark.xfail(CONTROL_UNPACK_CRASHES, strict=True,
-                   reason="wire.unpack raises TypeError (unhashable dtype) and the worker's "
-                          "control loop lets it out of serve(): the worker exits")
 def test_a_control_message_with_an_unhashable_dtype_leaves_the_worker_serving(raw_push):
     with tw.device("/cpu:1"):
         y = tw.constant(1.0) + 1.0

@@ -386,6 +386,16 @@ def test_a_flood_of_garbage_does_not_flood_the_log(pair, raw_push, caplog):
     assert "not valid msgpack" in logged[1]
 
 
+def test_a_huge_field_quoted_in_a_drop_is_cut_in_the_log(pair, raw_push, caplog):
+    ta, tb = pair
+    s = raw_push(tb.endpoint)
+    s.send_multipart(wire.pack({"op": "x" * 1_000_000}))
+    wait_for(lambda: tb.stats["dropped"] == 1, what="the drop")
+    (logged,) = [r.getMessage() for r in caplog.records
+                 if r.name == "tensorweave.runtime.transport"]
+    assert len(logged) < 600 and logged.endswith("more characters)") and "unknown op" in logged
+
+
 def test_aborted_steps_drop_incoming_tensors_and_release_their_segments(pair):
     ta, tb = pair
     tb.rendezvous.abort(5)

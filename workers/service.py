@@ -162,8 +162,11 @@ class WorkerService:
         host = self._to_host(value)
         # what a device that is not the host moves out of its memory is the transport's own;
         # a host device's value may be (a view of) a buffer the step keeps
+        deadline = getattr(self.kctx.step, "deadline", None)  # (None: not in a step's run)
         self.transport.send_tensor(endpoint, key, host, same_host,
-                                   owned=owned or not self._on_host)
+                                   owned=owned or not self._on_host,
+                                   expires_in=None if deadline is None
+                                   else deadline - time.monotonic())
 
     def _recv(self, key):
         return self._to_device(self._take(
@@ -242,9 +245,10 @@ class WorkerService:
                 ident, body = frames[0], frames[1:]
                 try:
                     header, bufs = wire.unpack(body, rpc.REQUESTS)
-                except wire.WireError as e:
+                except Exception as e:  # noqa: BLE001 - a WireError, or what no check foresaw
                     self.rejected += 1
-                    self._reject_log(f"rejected a malformed message: {e}")
+                    what = "" if isinstance(e, wire.WireError) else f"{type(e).__name__}: "
+                    self._reject_log(f"rejected a malformed message: {what}{e}")
                     continue
                 try:
                     self._dispatch(ident, header, bufs)
@@ -292,7 +296,8 @@ class WorkerService:
         return {"device": self.device, "data": self.transport.endpoint, "pid": os.getpid(),
                 "host": self.host, "cluster": self.cluster, "control": self.endpoint,
                 "siblings": self.siblings,
-                "dropped": {"data": self.transport.dropped, "control": self.rejected}}
+                "dropped": {"data": self.transport.dropped, "control": self.rejected},
+                "unclaimed": self.rendezvous.unclaimed}
 
     # --- graphs --------------------------------------------------------------------------------
     def _register(self, h: dict) -> int:
@@ -338,7 +343,9 @@ class WorkerService:
                      for f in wire.decode_tensors(h["feeds"], bufs, self.reader)]
             self.kctx.step.id = step_id
             self.kctx.step.timeout = h["timeout"]  # (checked by _dispatch)
+            self.kctx.step.deadline = time.monotonic() + h["timeout"]
             self.kctx.step.peers = g["peers"]
+            self.rendezvous.claim(step_id)  # what peers sent ahead is this step's now
             try:
                 outs = g["step"](*feeds)
             finally:

@@ -12,6 +12,16 @@ the step is aborted, its error.  `abort(step_id, error)` wakes that
 step's receivers with the error and makes later sends and receives of the step raise it, until
 `cleanup(step_id)` forgets the step (values never received are dropped, which also releases
 their shared-memory leases).  Each key is sent once and received once per step.
+
+Unclaimed steps expire.  A worker `claim`s a step when it starts running it, and cleans it up
+when done.  Until then, what arrives for the step (tensors a peer sent ahead, or an abort) is
+kept only until the step's deadline -- the `expires_in` its sender states, `UNCLAIMED_TTL_S` if
+it states none, at most `MAX_STEP_TIMEOUT_S` -- and at most `max_unclaimed_bytes` of it in all
+(beyond that the oldest unclaimed steps go first); an aborted step nobody claims is remembered
+for `ABORT_TTL_S`, and at most `MAX_UNCLAIMED_ABORTS` of them.  `expire()` (which the transport's
+thread calls twice a second) drops what is due, so tensors sent for steps nobody runs here, or
+aborts of them, cannot pile up; a later receive of an expired step raises `CancelledError`
+saying so.
 """
 from __future__ import annotations
 
@@ -26,6 +36,14 @@ from ..framework import errors
 __all__ = ["Rendezvous", "make_key", "Key"]
 
 Key = tuple[int, str, str, str]
+
+#: The longest step timeout, in seconds (24 hours); also the longest an unclaimed step is kept.
+MAX_STEP_TIMEOUT_S = 24 * 3600.0
+#: How long tensors of an unclaimed step are kept when their sender stated no deadline.
+UNCLAIMED_TTL_S = 300.0
+#: How long the abort of a step not (yet) running here is remembered, and how many at most.
+ABORT_TTL_S = 60.0
+MAX_UNCLAIMED_ABORTS = 1024
 
 
 def make_key(step_id: int, src_device: str, dst_device: str, tensor_name: str) -> Key:
@@ -45,7 +63,8 @@ def _describe(key: Key) -> str:
 
 
 class _Step:
-    __slots__ = ("values", "waiters", "any_waiters", "error", "taken")
+    __slots__ = ("values", "waiters", "any_waiters", "error", "taken", "claimed", "expires",
+                 "nbytes")
 
     def __init__(self):
         self.values: dict[Key, Any] = {}
@@ -53,6 +72,9 @@ class _Step:
         self.any_waiters: list[tuple] = []  # (keys, condition) of receivers of several keys
         self.error: BaseException | None = None
         self.taken = 0  # values taken since `values` was last rebuilt
+        self.claimed = False  # a worker runs this step here (`claim`)
+        self.expires = 0.0    # while unclaimed: when what it holds is dropped (monotonic)
+        self.nbytes = 0       # while unclaimed: the bytes of the values sent to it
 
     def present(self, keys):
         """One of `keys` whose value is here, or None (looks at the smaller of the two)."""
@@ -90,10 +112,17 @@ class Rendezvous:
     #: How many cleaned-up step ids are remembered, so late tensors of those steps are dropped.
     REMEMBER_DONE = 4096
 
-    def __init__(self):
+    def __init__(self, max_unclaimed_bytes: int = 2 << 30, clock=time.monotonic):
         self._lock = threading.Lock()
         self._steps: dict[int, _Step] = {}
-        self._done: dict[int, None] = {}  # insertion-ordered set of cleaned-up step ids
+        # cleaned-up step ids, in order -> why a receive of them fails (None: it finished)
+        self._done: dict[int, str | None] = {}
+        self._unclaimed: dict[int, None] = {}  # unclaimed steps holding anything, oldest first
+        self._unclaimed_bytes = 0
+        self._unclaimed_aborts = 0
+        self.max_unclaimed_bytes = max_unclaimed_bytes
+        self.expired = 0  # unclaimed steps dropped
+        self._clock = clock
 
     def _step(self, step_id: int) -> _Step:
         st = self._steps.get(step_id)
@@ -101,8 +130,10 @@ class Rendezvous:
             st = self._steps[step_id] = _Step()
         return st
 
-    def send(self, key: Key, value: Any) -> None:
-        """Deposit `value` under `key`, waking its receiver if one waits.
+    def send(self, key: Key, value: Any, expires_in: float | None = None) -> None:
+        """Deposit `value` under `key`, waking its receiver if one waits.  `expires_in`: the
+        seconds left until the step's deadline, as its sender knows it (what an unclaimed step
+        holds is kept that long; see the module docstring).
 
         Raises the step's error if the step was aborted, `InternalError` if the key was already
         sent and not yet received.  A value for a step already cleaned up is dropped."""
@@ -116,6 +147,10 @@ class Rendezvous:
                 raise errors.InternalError(None, None, f"Rendezvous: duplicate send of "
                                                        f"{_describe(key)}")
             st.values[key] = value
+            if not st.claimed:
+                ttl = UNCLAIMED_TTL_S if expires_in is None else expires_in
+                self._hold(key[0], st, min(max(ttl, 0.0), MAX_STEP_TIMEOUT_S),
+                           int(getattr(value, "nbytes", 0) or 0))
             cond = st.waiters.get(key)
             if cond is not None:
                 cond.notify()
@@ -160,10 +195,12 @@ class Rendezvous:
         deadline = time.monotonic() + timeout_s
         with self._lock:
             if step in self._done:
-                raise errors.CancelledError(None, None, f"Step {step} was already cleaned up; "
-                                                        f"cannot receive "
+                why = self._done[step] or f"Step {step} was already cleaned up"
+                raise errors.CancelledError(None, None, f"{why}; cannot receive "
                                                         f"{_describe(next(iter(keys)))}")
             st = self._step(step)
+            if not st.claimed:
+                self._claim(step, st)
             cond = None
             try:
                 while st.error is None:
@@ -231,9 +268,78 @@ class Rendezvous:
             st = self._step(step_id)
             if st.error is None:
                 st.error = error
+                if not st.claimed and not st.conditions():  # (a receiver waits: it is running)
+                    self._unclaimed_aborts += 1
+                    self._hold(step_id, st, ABORT_TTL_S, 0)
+                    while self._unclaimed_aborts > MAX_UNCLAIMED_ABORTS:
+                        oldest = next(i for i in self._unclaimed
+                                      if self._steps[i].error is not None)
+                        self._drop_unclaimed(oldest, "aborted before it ran here, and "
+                                                     "forgotten (too many such aborts)")
             st.values.clear()
+            if step_id in self._unclaimed:
+                self._unclaimed_bytes -= st.nbytes
+                st.nbytes = 0
             for cond in st.conditions():
                 cond.notify()
+
+    # --- unclaimed steps -----------------------------------------------------------------------
+    def claim(self, step_id: int) -> None:
+        """Step `step_id` starts running here: what it holds is kept until its `cleanup`.
+        (A receive claims its step too.)"""
+        with self._lock:
+            self._claim(step_id, self._step(step_id))
+
+    def _claim(self, step_id: int, st: _Step) -> None:
+        st.claimed = True
+        if self._unclaimed.pop(step_id, 0) is None:
+            self._unclaimed_bytes -= st.nbytes
+            if st.error is not None:
+                self._unclaimed_aborts -= 1
+        st.nbytes = 0
+
+    def _hold(self, step_id: int, st: _Step, ttl_s: float, nbytes: int) -> None:
+        """(Under the lock.)  Unclaimed step `st` holds `nbytes` more, until `ttl_s` from now
+        at least; the oldest unclaimed steps go when over `max_unclaimed_bytes`."""
+        st.expires = max(st.expires, self._clock() + ttl_s)
+        st.nbytes += nbytes
+        self._unclaimed_bytes += nbytes
+        self._unclaimed[step_id] = None
+        while self._unclaimed_bytes > self.max_unclaimed_bytes and self._unclaimed:
+            self._drop_unclaimed(next(iter(self._unclaimed)),
+                                 f"its tensors were dropped: the unclaimed tensors held "
+                                 f"here passed {self.max_unclaimed_bytes} bytes")
+
+    def _drop_unclaimed(self, step_id: int, why: str) -> None:
+        """(Under the lock.)  Forget unclaimed step `step_id`: a later receive says `why`."""
+        self._unclaimed.pop(step_id, None)
+        st = self._steps.pop(step_id)
+        self._unclaimed_bytes -= st.nbytes
+        if st.error is not None:
+            self._unclaimed_aborts -= 1
+        self._remember_done(step_id, f"Step {step_id} expired here before it ran: {why}")
+        self.expired += 1
+
+    def expire(self) -> int:
+        """Drop the unclaimed steps whose deadline has passed; returns how many."""
+        now = self._clock()
+        with self._lock:
+            due = [i for i in self._unclaimed if self._steps[i].expires <= now]
+            for i in due:
+                self._drop_unclaimed(i, "nobody ran it by its deadline")
+            return len(due)
+
+    @property
+    def unclaimed(self) -> dict:
+        """{"steps": unclaimed steps held, "bytes": their values' bytes, "expired": dropped}."""
+        with self._lock:
+            return {"steps": len(self._unclaimed), "bytes": self._unclaimed_bytes,
+                    "expired": self.expired}
+
+    def _remember_done(self, step_id: int, why: str | None) -> None:
+        self._done[step_id] = why
+        if len(self._done) > self.REMEMBER_DONE:
+            del self._done[next(iter(self._done))]
 
     def cleanup(self, step_id: int) -> None:
         """Forget step `step_id`: drop its undelivered values, its error and its state.
@@ -242,9 +348,9 @@ class Rendezvous:
         step are dropped and later receives raise `CancelledError` (step ids are not reused;
         the last `REMEMBER_DONE` cleaned-up ids are remembered)."""
         with self._lock:
-            self._done[step_id] = None
-            if len(self._done) > self.REMEMBER_DONE:
-                del self._done[next(iter(self._done))]
+            if step_id in self._unclaimed:
+                self._claim(step_id, self._steps[step_id])  # (its accounts are settled)
+            self._remember_done(step_id, None)
             st = self._steps.pop(step_id, None)
             if st is None or not st.conditions():
                 return

@@ -31,14 +31,14 @@ import psutil
 import zmq
 
 from ..framework import errors
-from . import wire
+from . import rendezvous, wire
 from .wire import TENSORS, Field
 
 __all__ = ["REQUESTS", "REPLIES", "WorkerClient", "ThreadSockets", "error_from_reply"]
 
 #: The longest step timeout, in seconds (24 hours): a worker refuses a longer `run_graph`
 #: timeout, and a session a longer `RunOptions.timeout_in_ms` / `operation_timeout_in_ms`.
-MAX_STEP_TIMEOUT_S = 24 * 3600.0
+MAX_STEP_TIMEOUT_S = rendezvous.MAX_STEP_TIMEOUT_S
 
 REQUESTS = {
     "ping": {"id": Field(int)},

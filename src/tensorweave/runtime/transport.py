@@ -2,11 +2,13 @@
 
 One `Transport` per process.  Its receiving side binds a PULL socket (`endpoint`, ipc:// or
 tcp://; `tcp://HOST:*` binds a random port) served by one background thread, which polls with a
-timeout (so it can stop), checks every message with `wire.unpack` against `SCHEMA` and:
+timeout (so it can stop; between polls, twice a second, it also has the rendezvous `expire`
+what no step claimed by its deadline), checks every message with `wire.unpack` against `SCHEMA` and:
 
 * `tensor` -- `{"op": "tensor", "key": [step_id, src, dst, name], "t": <tensor meta>,
-  "reply_to": <sender endpoint>}` plus the tensor's buffer frame, if any: decodes the tensor
-  (zero-copy, from the frame or a shared-memory segment) and `Rendezvous.send`s it.
+  "reply_to": <sender endpoint>, "ttl": <seconds to the step's deadline>}` plus the tensor's
+  buffer frame, if any: decodes the tensor (zero-copy, from the frame or a shared-memory
+  segment) and `Rendezvous.send`s it (`ttl`: how long it is kept if no step here takes it).
 * `release` -- `{"op": "release", "names": [segment, ...]}`: the receiver of those segments is
   done with them; they go back to this process's arena for reuse.
 
@@ -29,6 +31,7 @@ the arenas' segments and drops the reader's mappings.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -39,7 +42,7 @@ import zmq
 
 from ..framework import errors
 from . import wire
-from .rendezvous import Key, Rendezvous, make_key
+from .rendezvous import MAX_STEP_TIMEOUT_S, Key, Rendezvous, make_key
 from .shm import MIN_BYTES, ShmArena, ShmReader
 
 __all__ = ["Transport", "SCHEMA", "DropLog"]
@@ -64,6 +67,12 @@ def _check_endpoint(v) -> None:
                              f"{MAX_ENDPOINT_LEN} characters, got {v[:80]!r}")
 
 
+def _check_ttl(v) -> None:
+    if not (math.isfinite(v) and 0 <= v <= MAX_STEP_TIMEOUT_S):
+        raise wire.WireError(f"tensor.ttl must be a number of seconds in [0, "
+                             f"{MAX_STEP_TIMEOUT_S:g}], got {v!r}")
+
+
 def _check_names(v) -> None:
     if not all(isinstance(n, str) and wire.SHM_NAME_RE.fullmatch(n) for n in v):
         raise wire.WireError("release.names must be a list of shared-memory segment names")
@@ -72,7 +81,8 @@ def _check_names(v) -> None:
 #: The messages a transport accepts.
 SCHEMA: wire.Schema = {
     "tensor": {"key": wire.Field(list, check=_check_key), "t": wire.Field(wire.TENSOR),
-               "reply_to": wire.Field(str, required=False, check=_check_endpoint)},
+               "reply_to": wire.Field(str, required=False, check=_check_endpoint),
+               "ttl": wire.Field(float, required=False, check=_check_ttl)},
     "release": {"names": wire.Field(list, check=_check_names)},
 }
 
@@ -84,8 +94,11 @@ _EVICT_LINGER_MS = 200
 
 class DropLog:
     """Logs dropped messages as warnings of `logger` (default this module's), at most `per_s`
-    a second (a peer flooding garbage must not flood the log); the count of the records left
+    a second and each cut to `MAX_CHARS` characters (a peer flooding garbage, or sending one
+    huge field that a message quotes, must not flood the log); the count of the records left
     out is logged later.  `clock`: seconds, monotonic (a test passes a fake one)."""
+
+    MAX_CHARS = 500
 
     def __init__(self, per_s: int = 20, clock=time.monotonic,
                  logger: logging.Logger | None = None):
@@ -107,7 +120,9 @@ class DropLog:
         if self._lines > self.per_s:
             self._suppressed += 1
         else:
-            self._logger.warning(msg, stacklevel=2)  # (the caller's line)
+            if len(msg) > self.MAX_CHARS:
+                msg = f"{msg[:self.MAX_CHARS]}... ({len(msg) - self.MAX_CHARS} more characters)"
+            self._logger.warning("%s", msg, stacklevel=2)  # (the caller's line)
 
 
 class Transport:
@@ -163,8 +178,11 @@ class Transport:
 
     # --- sending -----------------------------------------------------------------------------
     def send_tensor(self, endpoint: str, key: Key, array, same_host: bool,
-                    timeout_s: float | None = None, owned: bool = True) -> None:
-        """Send `array` under rendezvous `key` to the transport bound at `endpoint`.
+                    timeout_s: float | None = None, owned: bool = True,
+                    expires_in: float | None = None) -> None:
+        """Send `array` under rendezvous `key` to the transport bound at `endpoint`
+        (`expires_in`: the seconds left to the step's deadline, which the receiver keeps it
+        for if no step there takes it; its default when None).
 
         With `same_host`, a tensor of `shm_min_bytes` or more is copied once into shared
         memory (while the peer's arena has room); otherwise its buffer is sent zero-copy, after
@@ -175,7 +193,7 @@ class Transport:
             raise RuntimeError("Transport.send_tensor after close()")
         key = make_key(*key)
         if endpoint == self.endpoint:  # a tensor for this very process
-            self.rendezvous.send(key, array)
+            self.rendezvous.send(key, array, expires_in)
             return
         arena = self._arena(endpoint) if same_host else None
         if arena is not None and arena.in_use_bytes >= self.max_in_flight_bytes:
@@ -185,6 +203,8 @@ class Transport:
                 and np.may_share_memory(frames[0], array):  # (pyzmq copies smaller frames)
             frames = [frames[0].copy()]
         header = {"op": "tensor", "key": list(key), "t": meta}
+        if expires_in is not None:
+            header["ttl"] = min(max(float(expires_in), 0.0), MAX_STEP_TIMEOUT_S)
         seg = meta.get("shm", (None,))[0]
         if seg is not None:
             header["reply_to"] = self.endpoint
@@ -253,9 +273,13 @@ class Transport:
         poller = zmq.Poller()
         poller.register(self._pull, zmq.POLLIN)
         poller.register(self.reader.wake_fd, zmq.POLLIN)
+        next_expiry = time.monotonic()
         try:
             while not self._stop.is_set():
                 events = dict(poller.poll(self._poll_ms))
+                if time.monotonic() >= next_expiry:
+                    next_expiry = time.monotonic() + 0.5
+                    self.rendezvous.expire()
                 if events.get(self._pull):
                     pull = self._pull
                     for _ in range(256):  # then look at releases and the stop flag again
@@ -300,7 +324,7 @@ class Transport:
             self._drop_log(f"dropped a malformed message: {e}")
             return
         try:
-            self.rendezvous.send(key, arr)
+            self.rendezvous.send(key, arr, header.get("ttl"))
             self.received += 1
         except errors.CancelledError:
             pass  # the step was aborted: nobody wants the tensor

@@ -187,6 +187,9 @@ def check_meta(meta, frames: Sequence | None = None, where: str = "tensor") -> l
     if not isinstance(meta, dict):
         _fail(where, f"a tensor meta must be a map, got {type(meta).__name__}")
     dtype = meta.get("dtype")
+    if not isinstance(dtype, str):
+        _fail(where, f"unknown dtype: a tensor meta's dtype must be a string, got "
+                     f"{type(dtype).__name__}")
     if dtype == "string":
         allowed = {"dtype", "shape", "strings"}
     elif dtype in DTYPES:
