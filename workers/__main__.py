@@ -4,11 +4,15 @@
                       [--data-bind ENDPOINT] [--cores 0,1] [--parent-pid PID] [--cluster FILE]
                       [--siblings DEVICE=ENDPOINT,...] [--no-deathsig]
                       [--log-level LEVEL] [--log-records] [--heartbeat-fd FD]
+                      [--keys DIR]
 
 On start it pins itself to `--cores` (BLAS threads limited to as many), then prints one line,
 `workers: serving DEVICE control=ENDPOINT data=ENDPOINT pid=PID`, and serves until it is told to
 shut down or its parent (`--parent-pid`) exits.  A bad or busy address exits with status 2 and a
-message naming it.
+message naming it, as do unusable keys.  With `--keys DIR` (a key directory made by `python -m
+runner keys DIR`) its sockets are CURVE servers that admit only the public keys in
+`DIR/authorized/`; without, a TCP address beyond loopback is replaced by 127.0.0.1 (with a
+warning): see `tensorweave/runtime/curve.py`.
 
 It logs (loggers `tensorweave.*`, from `--log-level` up, WARN by default) on stderr, in
 tensorweave's glog-style lines or, with `--log-records` (what a master that starts it asks for),
@@ -68,6 +72,8 @@ def main(argv=None) -> int:
                    help="log from this level up: DEBUG, INFO, WARN, ERROR, FATAL or a number")
     p.add_argument("--log-records", action="store_true",
                    help="log one 'tensorweave-record {json}' line per record (for the parent)")
+    p.add_argument("--keys", default=None,
+                   help="a cluster key directory: serve over CURVE, admitting its authorized keys")
     p.add_argument("--heartbeat-fd", type=int, default=None,
                    help="a pipe to write a byte to every 0.25 s, from a thread of its own "
                         "(how a parent that runs steps here tells a stopped worker from a busy "
@@ -100,9 +106,18 @@ def main(argv=None) -> int:
         if not isinstance(cluster, dict):
             print("workers: --cluster file must hold a map", file=sys.stderr)
             return 2
+    keys = None
+    if args.keys:
+        from tensorweave.framework import errors
+        from tensorweave.runtime.curve import load_keys
+        try:
+            keys = load_keys(args.keys, serve=True)
+        except errors.OpError as e:
+            print(f"workers: --keys: {e.message}", file=sys.stderr, flush=True)
+            return 2
     try:
         svc = WorkerService(args.device, args.bind, args.data_bind, cluster, args.parent_pid,
-                            siblings=siblings)
+                            siblings=siblings, keys=keys)
     except OSError as e:
         print(f"workers: {e}", file=sys.stderr, flush=True)
         return 2

@@ -42,6 +42,7 @@ from tensorweave.framework.graphdef import GraphDef, import_graph_def
 from tensorweave.kernels import get_backend
 from tensorweave.kernels.context import KernelContext
 from tensorweave.runtime import rpc, wire
+from tensorweave.runtime.curve import Authenticator, safe_bind
 from tensorweave.runtime.executor import compile_step
 from tensorweave.runtime.rendezvous import Rendezvous
 from tensorweave.runtime.rpc import remove_endpoint
@@ -94,16 +95,21 @@ class WorkerService:
 
     def __init__(self, device: str, bind: str, data_bind: str | None = None,
                  cluster: dict | None = None, parent_pid: int | None = None,
-                 threads: int = 8, siblings: dict | None = None):
+                 threads: int = 8, siblings: dict | None = None, keys=None):
         self.device = device
         self.cluster = cluster or {}
         self.siblings = dict(siblings or {})  # the other devices of this task -> control endpoint
         self.parent_pid = parent_pid
         self.host = pysocket.gethostname()
         spec = DeviceSpec.from_string(device)
+        self.keys = keys
+        bind = safe_bind(bind, keys)  # no keys: loopback only
         self.zctx = zmq.Context()
+        self._auth = None if keys is None else Authenticator(self.zctx, keys)
         self.control = self.zctx.socket(zmq.ROUTER)
         self.control.setsockopt(zmq.LINGER, 0)
+        if keys is not None:
+            keys.serve(self.control)
         try:
             if bind.endswith(":0") and bind.startswith("tcp://"):
                 port = self.control.bind_to_random_port(bind.rsplit(":", 1)[0])
@@ -113,6 +119,8 @@ class WorkerService:
                 self.endpoint = self.control.getsockopt_string(zmq.LAST_ENDPOINT)
         except zmq.ZMQError as e:
             self.control.close(0)
+            if self._auth is not None:
+                self._auth.stop()
             self.zctx.term()
             raise OSError(f"cannot bind {bind}: {e}") from None
         self.rendezvous = Rendezvous()
@@ -120,7 +128,8 @@ class WorkerService:
         if data_bind is None:
             data_bind = ("tcp://" + self.endpoint[6:].rsplit(":", 1)[0] + ":*"
                          if self.endpoint.startswith("tcp://") else self.endpoint + ".data")
-        self.transport = Transport(self.rendezvous, data_bind, context=self.zctx)
+        self.transport = Transport(self.rendezvous, safe_bind(data_bind, keys, say=False),
+                                   context=self.zctx, keys=keys)
         self.arena = ShmArena()      # fetched outputs going to masters on this host
         self.reader = ShmReader()    # feeds masters put in shared memory
         self.kctx = KernelContext(device, get_backend(spec.device_type or "CPU"))
@@ -392,6 +401,8 @@ class WorkerService:
         self._reply_pushes.close()
         self._replies.close(0)
         self.control.close(0)
+        if self._auth is not None:
+            self._auth.stop()
         remove_endpoint(self.endpoint)
 
 

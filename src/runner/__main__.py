@@ -15,6 +15,11 @@ def _bench(args) -> int:
     return main(args)
 
 
+def _keys(args) -> int:
+    from .keys import main
+    return main(args)
+
+
 def _devices(args) -> int:
     from .devices import main
     return main(args)
@@ -23,6 +28,8 @@ def _devices(args) -> int:
 SUBCOMMANDS = {
     "demo": ("train a small model on the CPU and print its loss going down", _demo),
     "bench": ("run benchmarks: bench core | runtime | rnn | all", _bench),
+    "keys": ("make the CurveZMQ keys of an authenticated cluster: keys DIR [--client NAME]",
+             _keys),
     "devices": ("list this machine's devices (CPU core groups, GPUs) with cores and memory",
                 _devices),
 }
@@ -48,6 +55,10 @@ def main(argv=None) -> int:
         parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     if name == "demo":
         parser.add_argument("--steps", type=int, default=1000)
+    if name == "keys":
+        parser.add_argument("directory", help="the key directory (made if missing)")
+        parser.add_argument("--client", action="append",
+                            help="also make a client key pair of this name (repeatable)")
     if name == "devices":
         parser.add_argument("--cpus", type=int, help="CPU devices (device_count['CPU'])")
         parser.add_argument("--gpus", type=int, help="at most this many GPUs")

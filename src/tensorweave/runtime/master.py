@@ -39,6 +39,7 @@ from ..framework.device_spec import DeviceSpec
 from ..framework import tf_logging
 from . import wire
 from .devices import Device, local_devices
+from .curve import keys_from_config
 from .heartbeat import Monitor, heartbeat_timeout_s, pipe as heartbeat_pipe
 from .rpc import (MAX_STEP_TIMEOUT_S, REPLIES, WorkerClient, endpoint_dir, error_from_reply,
                   remove_endpoint)
@@ -87,10 +88,10 @@ class DistPlan:
 def start_worker_process(device, bind: str, *, cores=(), cluster_file: str | None = None,
                          parent_pid: int | None = None, timeout_s: float = 60.0,
                          data_bind: str | None = None, siblings: dict | None = None,
-                         heartbeat_fd: int | None = None):
+                         heartbeat_fd: int | None = None, keys_dir: str | None = None):
     """Start `python -m workers` for `device`; returns (Popen, control endpoint, data endpoint).
     `heartbeat_fd`: the write end of a `heartbeat.pipe()`, handed to the worker (and closed
-    here) for it to beat on.
+    here) for it to beat on.  `keys_dir`: a cluster key directory to serve with (`curve.py`).
 
     The worker runs with Python's safe path (`-P`): the working directory is not on its
     `sys.path` (nor is a `PYTHONPATH` entry naming it, `.` or an empty one), and the directory
@@ -131,6 +132,8 @@ def start_worker_process(device, bind: str, *, cores=(), cluster_file: str | Non
         cmd += ["--siblings", ",".join(f"{d}={ep}" for d, ep in siblings.items())]
     if data_bind:
         cmd += ["--data-bind", data_bind]
+    if keys_dir:
+        cmd += ["--keys", keys_dir]
     pass_fds = ()
     if heartbeat_fd is not None:
         cmd += ["--heartbeat-fd", str(heartbeat_fd)]
@@ -270,14 +273,20 @@ class Master:
         """Join the cluster whose task listens at `target` (tw://host:port or grpc://...)."""
         endpoint = normalize_target(target)
         heartbeat_timeout_s(config.experimental)  # (checked before anything connects)
+        keys = keys_from_config(config)
         ctx = zmq.Context()
-        first = WorkerClient(endpoint, target, ctx)
+        first = WorkerClient(endpoint, target, ctx, keys=keys)
         try:
             rep, _ = first.call({"op": "status"}, timeout_s=10.0)
         except errors.OpError as e:
             first.close()
             ctx.term()
-            raise errors.UnavailableError(None, None, f"cannot reach {target}: {e}") from None
+            how = ("with the keys of " + keys.directory if keys is not None else
+                   "without cluster keys (a task started with keys answers only clients whose "
+                   "key it allows: ConfigProto(experimental={'cluster_keys': DIR}) or "
+                   "TENSORWEAVE_CLUSTER_KEYS)")
+            raise errors.UnavailableError(None, None, f"cannot reach {target} {how}: "
+                                                      f"{e}") from None
         st = rep["status"]
         # every device of every task: the tasks from the cluster, each task's other devices
         # from its status (`siblings`)
@@ -295,7 +304,7 @@ class Master:
             if ep in seen:
                 continue
             try:
-                client = first if ep == endpoint else WorkerClient(ep, dev, ctx)
+                client = first if ep == endpoint else WorkerClient(ep, dev, ctx, keys=keys)
                 if client is not first:
                     clients.append(client)
                 r, _ = client.call({"op": "status"}, timeout_s=10.0)

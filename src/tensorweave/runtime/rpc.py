@@ -80,8 +80,9 @@ _ids = itertools.count(1)
 class ThreadSockets:
     """One connected socket per thread (ZeroMQ sockets are not thread-safe), all closable."""
 
-    def __init__(self, ctx: zmq.Context, kind: int, endpoint: str):
+    def __init__(self, ctx: zmq.Context, kind: int, endpoint: str, configure=None):
         self._ctx, self._kind, self.endpoint = ctx, kind, endpoint
+        self._configure = configure  # what to set on a new socket before it connects
         self._local = threading.local()
         self._all: list = []
         self._lock = threading.Lock()
@@ -91,6 +92,8 @@ class ThreadSockets:
         if s is None:
             s = self._ctx.socket(self._kind)
             s.setsockopt(zmq.LINGER, 0)
+            if self._configure is not None:
+                self._configure(s)
             s.connect(self.endpoint)
             self._local.sock = s
             with self._lock:
@@ -121,11 +124,12 @@ class WorkerClient:
     """The master's link to one worker: one DEALER socket per thread, request ids, timeouts."""
 
     def __init__(self, endpoint: str, name: str, ctx: zmq.Context | None = None,
-                 proc=None):
+                 proc=None, keys=None):
         self.endpoint = endpoint
         self.name = name              # e.g. /job:worker/replica:0/task:1 (for error messages)
         self.proc = proc              # the Popen of a worker this process started, else None
-        self._sockets = ThreadSockets(ctx or zmq.Context.instance(), zmq.DEALER, endpoint)
+        self._sockets = ThreadSockets(ctx or zmq.Context.instance(), zmq.DEALER, endpoint,
+                                      None if keys is None else keys.connect)  # (CURVE)
         self.last_heard = time.monotonic()
 
     def socket(self) -> zmq.Socket:

@@ -135,13 +135,15 @@ class Transport:
     that holds on to its tensors, or died), tensors travel in frames instead.
     `send_timeout_s`: how long `send_tensor` waits for a peer that does not take messages.
     `max_sockets`: the most sending sockets kept open per thread (one per peer endpoint).
+    `keys`: a `curve.CurveKeys`: the receiving socket is a CURVE server and the sending ones
+    CURVE clients (the context needs a `curve.Authenticator` for the allow-list).
     """
 
     def __init__(self, rendezvous: Rendezvous, bind: str = "tcp://127.0.0.1:*", *,
                  context: zmq.Context | None = None, shm_min_bytes: int = MIN_BYTES,
                  max_idle_bytes: int = 256 << 20, max_in_flight_bytes: int = 1 << 30,
                  send_timeout_s: float = 30.0, max_sockets: int = 64,
-                 poll_ms: int = 100):
+                 poll_ms: int = 100, keys=None):
         self.rendezvous = rendezvous
         self.shm_min_bytes = shm_min_bytes
         self.max_idle_bytes = max_idle_bytes
@@ -162,8 +164,11 @@ class Transport:
         self._drop_log = DropLog()
         self._stop = threading.Event()
         self._closed = False
+        self._keys = keys
         self._pull = self._ctx.socket(zmq.PULL)
         self._pull.setsockopt(zmq.LINGER, 0)
+        if keys is not None:
+            keys.serve(self._pull)
         try:
             self.endpoint = _bind(self._pull, bind)
         except zmq.ZMQError as e:
@@ -241,6 +246,8 @@ class Transport:
             old.close(_EVICT_LINGER_MS)  # what it still queues may leave, then its fds go
         s = self._ctx.socket(zmq.PUSH)
         s.setsockopt(zmq.LINGER, 0)
+        if self._keys is not None:
+            self._keys.connect(s)
         try:
             s.connect(endpoint)
         except zmq.ZMQError:

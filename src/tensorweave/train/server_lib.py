@@ -6,7 +6,10 @@ A `Server(cluster, job_name, task_index, config)` starts the task's worker servi
 device listens on the task's address from the cluster (`tcp://host:port`), the others on free
 ports of the same host, and the first reports them (its `siblings`); it knows the whole cluster,
 so `tw.Session(server.target)` on any machine reaches every device of every task through it.
-A bad or busy address raises `OSError` naming it.  The processes live as long as the `Server`
+A bad or busy address raises `OSError` naming it.  With cluster keys
+(`ConfigProto(experimental={"cluster_keys": DIR})` or `TENSORWEAVE_CLUSTER_KEYS`) every link of
+the task is CURVE-authenticated and encrypted; without, the task listens on loopback only
+(`runtime/curve.py`).  The processes live as long as the `Server`
 object's process does (or until `server.stop()`); `join()` waits for the first to exit.
 """
 from __future__ import annotations
@@ -17,6 +20,7 @@ import tempfile
 
 import msgpack
 
+from ..runtime.curve import keys_from_config
 from ..runtime.devices import local_devices
 from ..runtime.master import start_worker_process
 
@@ -119,6 +123,8 @@ class Server:
                                                         f"task:{self._task}")
         self.device = self.devices[0].name
         self._procs: list = []  # the task's worker processes, the first device's first
+        keys = keys_from_config(config, serve=True)  # (checked here, loaded by each worker)
+        self._keys_dir = None if keys is None else keys.directory
         if start:
             self.start()
 
@@ -136,14 +142,14 @@ class Server:
             for dev in self.devices[1:]:
                 proc, control, _ = start_worker_process(
                     dev.name, f"tcp://{host}:0", cluster_file=path, parent_pid=os.getpid(),
-                    data_bind=f"tcp://{host}:*",
+                    data_bind=f"tcp://{host}:*", keys_dir=self._keys_dir,
                     cores=dev.cores if pin and dev.device_type == "CPU" else ())
                 self._procs.append(proc)
                 siblings[dev.name] = control
             first = self.devices[0]
             proc, _, _ = start_worker_process(
                 first.name, f"tcp://{host}:{port}", cluster_file=path, parent_pid=os.getpid(),
-                data_bind=f"tcp://{host}:*", siblings=siblings,
+                data_bind=f"tcp://{host}:*", siblings=siblings, keys_dir=self._keys_dir,
                 cores=first.cores if pin else ())
             self._procs.insert(0, proc)
         except BaseException:
