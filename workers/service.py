@@ -100,7 +100,9 @@ class WorkerService:
         self.cluster = cluster or {}
         self.siblings = dict(siblings or {})  # the other devices of this task -> control endpoint
         self.parent_pid = parent_pid
-        self.host = pysocket.gethostname()
+        # the host it says it is on (peers on the same one share memory); TENSORWEAVE_WORKER_HOST
+        # names another, so that one machine can run the path between hosts (tests, benches)
+        self.host = os.environ.get("TENSORWEAVE_WORKER_HOST") or pysocket.gethostname()
         spec = DeviceSpec.from_string(device)
         self.keys = keys
         bind = safe_bind(bind, keys)  # no keys: loopback only

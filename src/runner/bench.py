@@ -234,9 +234,11 @@ def _live_set_bound(nodes, fed) -> int:
 
 
 def _runtime_suite():
-    from .bench_runtime import bench_remote_scalar_add, bench_split_graph, bench_transfer_64mib
+    from .bench_runtime import (bench_curve, bench_remote_scalar_add, bench_split_graph,
+                                bench_transfer_64mib)
     from .bench_wire import bench_transfer
-    return [bench_transfer_64mib, bench_remote_scalar_add, bench_split_graph, bench_transfer]
+    return [bench_transfer_64mib, bench_remote_scalar_add, bench_split_graph, bench_transfer,
+            bench_curve]
 
 
 def _rnn_suite():

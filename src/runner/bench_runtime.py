@@ -17,7 +17,8 @@ import numpy as np
 
 from .bench import Result, _median_interleaved
 
-__all__ = ["bench_transfer_64mib", "bench_remote_scalar_add", "bench_split_graph"]
+__all__ = ["bench_transfer_64mib", "bench_remote_scalar_add", "bench_split_graph",
+           "bench_curve"]
 
 TWO_CPUS = {"CPU": 2}
 
@@ -186,3 +187,105 @@ def bench_split_graph(quick: bool) -> list[Result]:
                    "us", "the same graph in one process", t_in * 1e6,
                    "<= 1.5x in-process + 60 us",
                    note=f"limit for this run: {limit * 1e6:.0f} us")]
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _two_task_cluster(tw, config):
+    """Two one-device tasks on loopback TCP that say they are on two hosts (so tensors travel
+    in frames over TCP, as between machines, not through shared memory)."""
+    cluster = tw.train.ClusterSpec({"worker": [f"127.0.0.1:{_free_port()}",
+                                               f"127.0.0.1:{_free_port()}"]})
+    servers = []
+    old = os.environ.get("TENSORWEAVE_WORKER_HOST")
+    try:
+        for i in range(2):
+            os.environ["TENSORWEAVE_WORKER_HOST"] = f"bench-host-{i}"
+            servers.append(tw.train.Server(cluster, "worker", i, config=config))
+    finally:
+        if old is None:
+            os.environ.pop("TENSORWEAVE_WORKER_HOST", None)
+        else:
+            os.environ["TENSORWEAVE_WORKER_HOST"] = old
+    return servers
+
+
+def _bare_zmq_64mib(curve: bool, reps: int) -> float:
+    """Seconds (median) to move 64 MiB through a bare pyzmq PUSH/PULL pair over loopback TCP,
+    with CURVE or without: what the library allows."""
+    import zmq
+    ctx = zmq.Context()
+    pull, push = ctx.socket(zmq.PULL), ctx.socket(zmq.PUSH)
+    try:
+        if curve:
+            spub, ssec = zmq.curve_keypair()
+            cpub, csec = zmq.curve_keypair()
+            pull.curve_server, pull.curve_secretkey, pull.curve_publickey = True, ssec, spub
+            push.curve_serverkey, push.curve_publickey, push.curve_secretkey = spub, cpub, csec
+        port = pull.bind_to_random_port("tcp://127.0.0.1")
+        push.connect(f"tcp://127.0.0.1:{port}")
+        buf = np.ones(64 * 2**20 // 4, np.float32)
+        push.send(b"warm")
+        pull.recv()
+
+        def once():
+            push.send(buf, copy=False)
+            pull.recv(copy=False)
+        return _median_interleaved([once], reps)[0]
+    finally:
+        ctx.destroy(0)
+
+
+def bench_curve(quick: bool) -> list[Result]:
+    """What CURVE (authenticated, encrypted links) costs: a 64 MiB tensor and a scalar step
+    between two cluster tasks over loopback TCP, with keys and without, interleaved."""
+    import tensorweave as tw
+    from tensorweave.runtime.curve import make_keys
+    n = 64 * 2**20 // 4
+    g = tw.Graph()
+    with g.as_default():
+        with tw.device("/job:worker/task:1"):
+            v = tw.Variable(tw.zeros([n], tw.float32), name="big")
+            a = tw.Variable(1.0, name="a")
+            src = tw.identity(v)
+        with tw.device("/job:worker/task:0"):
+            big = tw.strided_slice(src, [0], [1])
+            small = a + 1.0
+        init = tw.global_variables_initializer()
+    with tempfile.TemporaryDirectory(prefix="tw-bench-keys-") as keydir:
+        make_keys(keydir)
+        keyed_cfg = tw.ConfigProto(experimental={"cluster_keys": keydir})
+        plain, keyed = _two_task_cluster(tw, None), _two_task_cluster(tw, keyed_cfg)
+        try:
+            with g.as_default(), tw.Session(plain[0].target) as sp, \
+                    tw.Session(keyed[0].target, config=keyed_cfg) as sk:
+                for s in (sp, sk):
+                    s.run(init)
+                    for _ in range(3):
+                        s.run([big, small])
+                t_big_p, t_big_k = _median_interleaved([lambda: sp.run(big),
+                                                        lambda: sk.run(big)], 3 if quick else 10)
+                t_small_p, t_small_k = _median_interleaved(
+                    [lambda: sp.run(small), lambda: sk.run(small)], 200 if quick else 1000)
+        finally:
+            for srv in plain + keyed:
+                srv.stop()
+    reps = 3 if quick else 10
+    t_bare_k, t_bare_p = _bare_zmq_64mib(True, reps), _bare_zmq_64mib(False, reps)
+    mib = 64 * 2**20
+    return [Result("64 MiB task:1 -> task:0 over loopback TCP with CURVE", mib / t_big_k / 1e9,
+                   "GB/s", "the same without keys", mib / t_big_p / 1e9,
+                   "(the cost of encryption)", ratio=t_big_p / t_big_k,
+                   note=f"step {t_big_k * 1e3:.0f} ms vs {t_big_p * 1e3:.0f} ms"),
+            Result("  the same against bare pyzmq PUSH/PULL with CURVE (the library's floor)",
+                   mib / t_big_k / 1e9, "GB/s", "bare pyzmq, 64 MiB, CURVE",
+                   mib / t_bare_k / 1e9, "(context)", ratio=t_bare_k / t_big_k,
+                   note=f"bare pyzmq without CURVE: {mib / t_bare_p / 1e9:.2f} GB/s"),
+            Result("scalar step across two tasks over loopback TCP with CURVE (median)",
+                   t_small_k * 1e6, "us", "the same without keys", t_small_p * 1e6,
+                   "(the cost of encryption)", ratio=t_small_k / t_small_p)]
