@@ -314,3 +314,28 @@ def test_a_session_refuses_a_step_timeout_longer_than_the_workers_accept():
         with pytest.raises(tw.errors.InvalidArgumentError, match=r"timeout_in_ms.*86400000 ms"):
             s.run(y, options=opts)
         assert s.run(y) == 2.0
+
+
+def test_control_rejects_of_a_live_worker_are_logged_at_a_bounded_rate(raw_push, caplog):
+    g = tw.Graph()
+    with g.as_default():
+        with tw.device("/cpu:1"):
+            y = tw.constant(2.0) * 3.0
+    with tw.Session(graph=g, config=tw.ConfigProto(device_count={"CPU": 2})) as sess:
+        assert sess.run(y) == 6.0
+        (w,) = [w for d, w in sess._master.workers.items() if d.endswith("CPU:1")]
+        dealer = raw_push(w.client.endpoint, zmq.DEALER)
+        before = _call(dealer, {"op": "status", "id": 1})["status"]["dropped"]["control"]
+        n = 500
+        for i in range(n):
+            dealer.send_multipart([b"\xc1" + i.to_bytes(2, "big")])
+        wait_for(lambda: _call(dealer, {"op": "status", "id": 2})["status"]["dropped"]
+                 ["control"] == before + n, what=f"{n} control rejects")
+        assert sess.run(y) == 6.0
+
+    def lines():
+        return [r.getMessage() for r in caplog.records
+                if r.name.startswith("tensorweave.workers") and "rejected a malformed" in
+                r.getMessage()]
+    wait_for(lambda: lines(), what="the worker's log records")  # (forwarded by a thread)
+    assert len(lines()) <= 2 * 20, len(lines())  # 20 a second (the flood may span two)
