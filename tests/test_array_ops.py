@@ -131,6 +131,20 @@ def test_split_values(dtype):
         assert got.dtype == dtype
 
 
+def test_ops_with_a_list_of_one_output_give_a_list_of_one_value():
+    # tower code written for N devices must work at N = 1 (issue 11)
+    v = arr((4, 6), np.float32)
+    x = tw.constant(v)
+    cases = [(tw.split(x, 1), [v]), (tw.split(x, [6], axis=1), [v]),
+             (tw.unstack(x[:1]), [v[0]]), (tw.shape_n([x]), [np.array([4, 6])]),
+             (tw.identity_n([x]), [v]), (tw.dynamic_partition(x, [0, 0, 0, 0], 1), [v])]
+    for tensors, want in cases:
+        got = run(tensors)
+        assert isinstance(got, list) and len(got) == 1, got
+        np.testing.assert_array_equal(got[0], want[0])
+        assert isinstance(got[0], np.ndarray)
+
+
 def test_split_shapes_names_and_errors():
     x = tw.placeholder(tw.float32, [None, 6])
     a, b = tw.split(x, 2, axis=1)

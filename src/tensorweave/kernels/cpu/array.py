@@ -216,6 +216,12 @@ def _concat_offset(node, ctx):
     return concat_offset
 
 
+def _outputs(values):
+    """The return of a kernel with a list of outputs: a tuple, or the value itself when the
+    list has one element (a kernel of a node with one output returns that output)."""
+    return values[0] if len(values) == 1 else tuple(values)
+
+
 def _split(node, ctx):
     n = node.attr["num_split"]
     axis = _given(node, ctx, 0, _int)
@@ -227,7 +233,7 @@ def _split(node, ctx):
         if x.shape[a] % n:
             raise ValueError(f"Number of ways to split should evenly divide the split dimension, "
                              f"but got split_dim {a} (size = {x.shape[a]}) and num_split {n}")
-        return tuple(xp.split(x, n, axis=a))
+        return _outputs(xp.split(x, n, axis=a))
     return split
 
 
@@ -247,7 +253,7 @@ def _split_v(node, ctx):
                              f"exactly if fully specified, or be less than the size of the input "
                              f"along split_dim if not fully specified.  Got: {sum(sizes)}")
         bounds = np.cumsum(sizes)[:-1].tolist()
-        return tuple(xp.split(x, bounds, axis=a))
+        return _outputs(xp.split(x, bounds, axis=a))
     return split_v
 
 
@@ -268,7 +274,7 @@ def _unpack(node, ctx):
             raise ValueError(f"Input shape axis {axis % x.ndim} must equal {num}, got shape "
                              f"{_fmt(x.shape)}")
         moved = xp.moveaxis(x, axis, 0)
-        return tuple(_arr(moved[i], dt) for i in range(num))
+        return _outputs([_arr(moved[i], dt) for i in range(num)])
     return unpack
 
 
@@ -650,9 +656,9 @@ def _dynamic_partition(node, ctx):
                              f"{_fmt(data.shape)}, partitions.shape = {_fmt(partitions.shape)}")
         _check_range(xp, partitions, n, "partitions")
         if partitions.ndim == 0:
-            return tuple(data[None] if int(partitions) == i else
-                         xp.zeros((0,) + data.shape, dtype=data.dtype) for i in range(n))
-        return tuple(data[partitions == i] for i in range(n))
+            return _outputs([data[None] if int(partitions) == i else
+                             xp.zeros((0,) + data.shape, dtype=data.dtype) for i in range(n)])
+        return _outputs([data[partitions == i] for i in range(n)])
     return dynamic_partition
 
 
@@ -737,11 +743,11 @@ def _invert_permutation(node, ctx):
 def _shape_n(node, ctx):
     dt = node.attr.get("out_type").np
     asarray = ctx.xp.asarray
-    return lambda *xs: tuple(asarray(np.shape(x), dtype=dt) for x in xs)
+    return lambda *xs: _outputs([asarray(np.shape(x), dtype=dt) for x in xs])
 
 
 def _identity_n(node, ctx):
-    return lambda *xs: xs
+    return lambda *xs: _outputs(xs)
 
 
 KERNELS = {
