@@ -21,7 +21,10 @@ Policy, in this order:
    edge (an op writing a variable goes with it), a `VariableV2` with the `Identity` that reads it,
    and a functional `If`/`While` node with the variables its bodies assign.  The members' requests
    merge; requests that clash raise `InvalidArgumentError` naming both nodes and both requests
-   (with `allow_soft_placement`, a clash of device type or index drops those fields, as TF1).
+   (with `allow_soft_placement`, a clash of device type or index drops those fields, as TF1),
+   except that an op writing a variable by reference whose request clashes with the variable's
+   goes to the variable, its request ignored (TF1's "Ignoring device specification ... because
+   the input edge ... is a reference connection"; `explain` says so).
 3. *Kernels*: a device is a candidate only if its backend has a kernel for every member (and for
    every op in the bodies of `If`/`While` members).  When no requested device qualifies, soft
    placement relaxes the request step by step (any index of the type; any device of the same
@@ -194,6 +197,17 @@ def _matches(spec: DeviceSpec | None, dev: _Dev) -> bool:
         return True
     return all(getattr(spec, f) is None or getattr(spec, f) == getattr(dev.spec, f)
                for f in _FIELDS)
+
+
+def _ref_source(op):
+    """The name of the variable `op` takes by reference (an assign, an optimizer update), or
+    None."""
+    if op is None:
+        return None
+    for pos in op.op_def.ref_inputs:
+        if pos < len(op._inputs) and op._inputs[pos].op.op_def.is_variable:
+            return op._inputs[pos].op.name
+    return None
 
 
 def _request(op) -> DeviceSpec | None:
@@ -449,11 +463,23 @@ class _Placer:
 
     def _merge_requests(self, g: _Group) -> None:
         spec, src, own = DeviceSpec(), {}, {}
-        for name, op in g.members:
+        # a variable's request binds first; an op writing it by reference whose own request
+        # clashes with it is moved to it, as TF1 does (its request is ignored, and said so)
+        members = sorted(g.members, key=lambda m: not (m[1] is not None
+                                                       and m[1].op_def.is_variable))
+        for name, op in members:
             req = _request(op)
             if req is None:
                 continue
             own[name] = req
+            var = _ref_source(op)
+            if var is not None and any(
+                    getattr(req, f) is not None and getattr(spec, f) is not None
+                    and getattr(req, f) != getattr(spec, f) for f in _FIELDS):
+                g.notes.append(f"ignoring device specification '{req}' of {name} because its "
+                               f"input edge from {var} is a reference connection and already "
+                               f"has the device '{spec}'")
+                continue
             for f in _FIELDS:
                 v = getattr(req, f)
                 if v is None:

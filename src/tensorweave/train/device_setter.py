@@ -3,16 +3,19 @@
 Inside `with tw.device(tw.train.replica_device_setter(ps_tasks=2))`, variables (and the other ops
 named in `ps_ops`) go to `/job:ps/task:k`, round robin by default or as `ps_strategy` chooses,
 and every other op to `worker_device`; the fields of a device already requested (an outer
-scope) are merged over these, as in TF1.
+scope) are merged over these, as in TF1.  `GreedyLoadBalancingStrategy(num_tasks, load_fn)`
+(TF1's `tf.contrib.training` strategy) puts each variable on the ps task with the least load so
+far, the load of a variable being `load_fn(op)`, by default `byte_size_load_fn`: its bytes.
 """
 from __future__ import annotations
 
 import warnings
 
 from ..framework.device_spec import DeviceSpec
+from ..framework.tensor_shape import TensorShape
 from .server_lib import ClusterSpec
 
-__all__ = ["replica_device_setter"]
+__all__ = ["replica_device_setter", "GreedyLoadBalancingStrategy", "byte_size_load_fn"]
 
 STANDARD_PS_OPS = ("Variable", "VariableV2", "AutoReloadVariable", "MutableHashTable",
                    "MutableHashTableV2", "MutableHashTableOfTensors",
@@ -28,6 +31,41 @@ class _RoundRobinStrategy:
     def __call__(self, op) -> int:
         task = self._next
         self._next = (self._next + 1) % self._num_tasks
+        return task
+
+
+def byte_size_load_fn(op) -> int:
+    """The bytes of the variable `op` makes (TF1's `byte_size_load_fn`): its shape times its
+    element size, from its `shape` and `dtype` attrs (a device function sees an op before its
+    outputs exist), else from its first output; 0 when the shape is not fully known."""
+    out = op.outputs[0] if op.outputs else None
+    try:
+        shape = TensorShape(op.get_attr("shape"))
+    except (KeyError, ValueError, TypeError):
+        shape = out.shape if out is not None else TensorShape(None)
+    try:
+        dtype = op.get_attr("dtype")
+    except (KeyError, ValueError, TypeError):
+        dtype = out.dtype if out is not None else None
+    if dtype is None or not shape.is_fully_defined():
+        return 0
+    return int(shape.num_elements()) * int(dtype.base_dtype.size)
+
+
+class GreedyLoadBalancingStrategy:
+    """TF1's greedy ps strategy: each op goes to the ps task with the least load so far (the
+    lowest index among equals), whose load then grows by `load_fn(op)`."""
+
+    def __init__(self, num_tasks: int, load_fn=byte_size_load_fn):
+        if not isinstance(num_tasks, int) or isinstance(num_tasks, bool) or num_tasks < 1:
+            raise ValueError(f"num_tasks must be a positive int, got {num_tasks!r}")
+        self._num_tasks = num_tasks
+        self._load_fn = load_fn
+        self._ps_loads = [0] * num_tasks
+
+    def __call__(self, op) -> int:
+        task = min(range(self._num_tasks), key=lambda t: self._ps_loads[t])
+        self._ps_loads[task] += self._load_fn(op)
         return task
 
 
