@@ -40,7 +40,7 @@ def average_gradients(tower_grads):
     averaged = []
     for pairs in zip(*tower_grads):
         var = pairs[0][1]
-        for g, v in pairs:
+        for _, v in pairs:
             if v is not var:
                 raise ValueError(f"average_gradients: the towers list their variables in "
                                  f"different orders ({var.name} against {v.name})")
