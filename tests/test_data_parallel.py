@@ -143,7 +143,7 @@ def test_the_tutorials_hand_written_towers_run_unchanged(reference):
         xs, ys = tw.split(x, 2), tw.split(y, 2)
         with tw.variable_scope(tw.get_variable_scope()):
             for i in range(2):
-                with tw.device("/gpu:%d" % i), tw.name_scope("tower_%d" % i):
+                with tw.device("/gpu:%d" % i), tw.name_scope("tower_%d" % i):  # noqa: UP031 - as the tutorial writes it
                     loss = mlp_loss((xs[i], ys[i]))
                     tw.get_variable_scope().reuse_variables()
                     tower_grads.append(opt.compute_gradients(loss))
