@@ -25,6 +25,15 @@ from .rmsprop import RMSPropOptimizer
 from .saver import Saver, import_meta_graph
 from .server_lib import ClusterSpec, Server
 from .device_setter import replica_device_setter
+from .session_run_hook import (SessionRunArgs, SessionRunContext, SessionRunHook,
+                               SessionRunValues)
+from .basic_session_run_hooks import (CheckpointSaverHook, CheckpointSaverListener, FeedFnHook,
+                                      FinalOpsHook, LoggingTensorHook, NanLossDuringTrainingError,
+                                      NanTensorHook, SecondOrStepTimer, StepCounterHook,
+                                      StopAtStepHook)
+from .monitored_session import (ChiefSessionCreator, MonitoredSession, MonitoredTrainingSession,
+                                Scaffold, SessionCreator, SessionManager,
+                                SingularMonitoredSession, WorkerSessionCreator)
 from .training_util import (assert_global_step, create_global_step, get_global_step,
                             get_or_create_global_step, global_step)
 
@@ -38,3 +47,9 @@ __all__ = ["Optimizer", "GradientDescentOptimizer", "MomentumOptimizer", "AdamOp
            "import_meta_graph", "exponential_decay", "natural_exp_decay", "inverse_time_decay",
            "polynomial_decay", "cosine_decay", "piecewise_constant", "ExponentialMovingAverage",
            "assign_moving_average", "ClusterSpec", "Server", "replica_device_setter"]
+__all__ += ["SessionRunHook", "SessionRunArgs", "SessionRunContext", "SessionRunValues",
+            "SecondOrStepTimer", "StopAtStepHook", "CheckpointSaverListener",
+            "CheckpointSaverHook", "StepCounterHook", "NanLossDuringTrainingError",
+            "NanTensorHook", "LoggingTensorHook", "FinalOpsHook", "FeedFnHook", "Scaffold",
+            "SessionManager", "SessionCreator", "ChiefSessionCreator", "WorkerSessionCreator",
+            "MonitoredSession", "SingularMonitoredSession", "MonitoredTrainingSession"]
