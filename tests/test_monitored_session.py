@@ -200,6 +200,43 @@ def test_checkpoint_saver_listener_can_stop_training(tmp_path):
     assert n == 3 and listener.saves == [0, 3]
 
 
+def test_checkpoint_dir_that_cannot_be_written_is_a_clear_error_at_the_start(tmp_path):
+    gs, w, loss, train = _model()
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(errors.PermissionDeniedError, match="cannot create the checkpoint "
+                                                           "directory.*file/ckpt"):
+        tw.train.MonitoredTrainingSession(checkpoint_dir=str(tmp_path / "file" / "ckpt"))
+    assert not tw.get_default_graph().finalized
+
+
+def test_preempted_session_is_recreated_from_the_last_checkpoint(tmp_path):
+    gs, w, loss, train = _model()
+
+    class Preempt(_Recorder):
+        def before_run(self, run_context):
+            super().before_run(run_context)
+            if self.calls.count("before_run") == 4:
+                raise errors.AbortedError(None, None, "task /job:ps/task:0 restarted")
+
+    hook = Preempt()
+    with tw.train.MonitoredTrainingSession(checkpoint_dir=str(tmp_path),
+                                           save_checkpoint_steps=2, hooks=[hook]) as sess:
+        for _ in range(3):
+            sess.run(train)
+        # the 4th step fails: the session is recreated (restored at step 2) and the step rerun
+        _, step, wv = sess.run([train, gs, w])
+    assert hook.calls.count("after_create_session") == 2
+    assert step == 3
+    np.testing.assert_allclose(wv, _w_after(3), rtol=1e-6)
+    # a SingularMonitoredSession does not recover
+    tw.reset_default_graph()
+    gs, w, loss, train = _model()
+    with pytest.raises(errors.AbortedError):
+        with tw.train.SingularMonitoredSession(hooks=[Preempt()]) as sess:
+            for _ in range(4):
+                sess.run(train)
+
+
 def test_monitored_training_session_checkpoint_defaults(tmp_path):
     gs, w, loss, train = _model()
     sess = tw.train.MonitoredTrainingSession(checkpoint_dir=str(tmp_path))

@@ -25,8 +25,9 @@ The pieces, bottom up:
 
 Differences from TF1: there are no queue runners or `tf.train.Coordinator` (hooks get a small
 stop-flag object as `coord`); a waiting worker polls every second (TF1: every 30 s) and waits at
-most `max_wait_secs` in all; session creation after a preemption is retried for at most
-`stop_grace_period_secs` rather than forever.
+most `max_wait_secs` in all (one attempt to reach an unreachable master takes about 10 s);
+the first session creation is not retried (an unreachable master is reported at once), and
+creation after a preemption is retried for at most `stop_grace_period_secs`, not forever.
 """
 from __future__ import annotations
 
@@ -539,16 +540,18 @@ class _MonitoredSession:
             raise
 
     # --- creation -----------------------------------------------------------------------------
-    def _create_session(self) -> None:
-        """Create the session and tell the hooks; after a preemption error, retry (when
-        recovering) for at most stop_grace_period_secs."""
+    def _create_session(self, retry: bool = False) -> None:
+        """Create the session and tell the hooks.  When recreating after a preemption
+        (`retry`), creation failing with a preemption error is retried for at most
+        stop_grace_period_secs; the first creation is not retried, so an unreachable master
+        is reported at once."""
         deadline = time.monotonic() + self._stop_grace_period_secs
         while True:
             try:
                 sess = self._session_creator.create_session()
                 break
             except _PREEMPTION_ERRORS as e:
-                if not self._should_recover or time.monotonic() >= deadline:
+                if not retry or time.monotonic() >= deadline:
                     raise
                 _log.info("An error was raised while a session was being created. This may "
                           "be due to a preemption of a connected worker or parameter server. "
@@ -585,7 +588,7 @@ class _MonitoredSession:
                           "connected worker or parameter server. The current session will be "
                           "closed and a new session will be created. Error: %s", e)
                 self._close_tf_session()
-                self._create_session()
+                self._create_session(retry=True)
 
     def _hooked_run(self, fetches, feed_dict, options, run_metadata):
         if self._hooks_stop or self._coord.should_stop():
