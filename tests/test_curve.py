@@ -183,7 +183,7 @@ def test_a_client_with_an_unknown_key_is_told_what_to_check(keyed, keydir, tmp_p
     with tw.Graph().as_default():
         with tw.device("/job:worker/task:0"):
             c = tw.constant(1.0)
-        with pytest.raises(tw.errors.UnavailableError, match="with the keys of .*other"):
+        with pytest.raises(tw.errors.UnavailableError, match="client key .mallory. of .*other"):
             with tw.Session(servers[0].target, config=cfg) as sess:
                 sess.run(c)
 
@@ -214,3 +214,22 @@ def test_safe_bind():
     assert curve.safe_bind("tcp://*:*", None, say=False) == "tcp://127.0.0.1:*"
     assert curve.safe_bind("ipc:///tmp/x", None) == "ipc:///tmp/x"
     assert curve.safe_bind("tcp://0.0.0.0:5", object()) == "tcp://0.0.0.0:5"
+
+
+def test_keys_again_do_not_undo_a_revocation_and_loose_allow_lists_are_refused(tmp_path):
+    d = tmp_path / "k"
+    curve.make_keys(str(d), ["bob"])
+    os.unlink(d / "authorized" / "bob.key")          # bob revoked
+    curve.make_keys(str(d), ["bob", "carol"])
+    assert sorted(os.listdir(d / "authorized")) == ["carol.key", "cluster.key"]
+    os.chmod(d / "authorized", 0o777)
+    with pytest.raises(tw.errors.PermissionDeniedError, match="may be written by others"):
+        curve.load_keys(str(d), serve=True)
+
+
+def test_a_keyless_task_refuses_transports_beyond_the_host_and_its_target_is_loopback():
+    with pytest.raises(OSError, match="without cluster keys serves only"):
+        curve.safe_bind("tipc://{5560,0,0}", None)
+    port = free_port()
+    server = tw.train.Server({"worker": [f"0.0.0.0:{port}"]}, "worker", 0, start=False)
+    assert server.target == f"tw://127.0.0.1:{port}"

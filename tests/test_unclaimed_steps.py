@@ -170,3 +170,19 @@ def test_a_worker_drops_unclaimed_tensors_at_their_deadline_and_its_memory_retur
         assert 0 < status()["unclaimed"]["steps"] <= rv_mod.MAX_UNCLAIMED_ABORTS
         np.testing.assert_allclose(sess.run(y, {x: [1, 2, 3]}), [2, 4, 6])
         assert psutil.pid_exists(w.pid) and os.getpid() != w.pid
+
+
+def test_a_running_step_keeps_its_claim_between_timed_out_receives(rv):
+    # a local worker's main thread receives in short slices; what arrives between two slices
+    # is the running step's, not an unclaimed step's
+    rv.max_unclaimed_bytes = 100
+    with pytest.raises(tw.errors.DeadlineExceededError):
+        rv.recv(key(7), 0.0)
+    rv.send(key(7), np.zeros(10, np.uint8), expires_in=0.5)
+    assert rv.unclaimed["steps"] == 0
+    rv.send(key(70), np.zeros(200, np.uint8), expires_in=0.5)   # over the cap: others go
+    rv.clock.t += 10
+    rv.expire()
+    assert rv.recv(key(7), 0.1).nbytes == 10
+    rv.cleanup(7)
+    assert 7 not in rv._steps

@@ -56,6 +56,7 @@ class CurveKeys:
     cluster's secret key when it serves, and the allow-list directory."""
 
     directory: str
+    client: str               # the name of its own key pair (`CLUSTER` for a task)
     server_public: bytes
     public: bytes
     secret: bytes
@@ -78,38 +79,57 @@ class CurveKeys:
         sock.curve_secretkey = self.secret
 
 
-def _write_pair(directory: str, name: str) -> str:
+def _write_pair(directory: str, name: str) -> tuple[str, bool]:
     """Make key pair `name` in `directory` (the secret file owner-only); returns the public
-    file's path.  An existing pair is kept."""
+    file's path and whether it was made now (an existing pair is kept)."""
     public = os.path.join(directory, f"{name}.key")
     secret = public + "_secret"
-    if not os.path.exists(secret):
-        old = os.umask(0o077)
-        try:
-            zmq.auth.create_certificates(directory, name)
-        finally:
-            os.umask(old)
-        os.chmod(secret, 0o600)
-    return public
+    if os.path.exists(secret):
+        return public, False
+    old = os.umask(0o077)
+    try:
+        zmq.auth.create_certificates(directory, name)
+    finally:
+        os.umask(old)
+    os.chmod(secret, 0o600)
+    return public, True
 
 
 def make_keys(directory: str, clients=()) -> list[str]:
     """Make (or complete) a key directory: the cluster's pair, one pair per name in `clients`,
-    and each of their public keys in `authorized/`.  Returns the files made or kept."""
+    and the public key of each pair made now in `authorized/` (a pair that exists is kept, and
+    so is its absence from the allow-list: running this again does not undo a revocation).  A
+    directory made here is owner-only; an existing one keeps its mode.  Returns the files made
+    or kept."""
     if not zmq.has("curve"):
         raise RuntimeError("this libzmq was built without CURVE support")
     for name in clients:
         if not name or name == CLUSTER or os.sep in name or name.startswith("."):
             raise ValueError(f"bad client key name {name!r}")
-    os.makedirs(os.path.join(directory, AUTHORIZED), mode=0o700, exist_ok=True)
-    os.chmod(directory, 0o700)
+    old = os.umask(0o077)
+    try:
+        os.makedirs(os.path.join(directory, AUTHORIZED), exist_ok=True)
+    finally:
+        os.umask(old)
     made = []
     for name in (CLUSTER, *clients):
-        public = _write_pair(directory, name)
+        public, new = _write_pair(directory, name)
         allowed = os.path.join(directory, AUTHORIZED, f"{name}.key")
-        shutil.copyfile(public, allowed)
-        made += [public, public + "_secret", allowed]
+        if new:
+            shutil.copyfile(public, allowed)
+        made += [public, public + "_secret"] + ([allowed] if os.path.exists(allowed) else [])
     return made
+
+
+def _check_private(path: str) -> None:
+    """`PermissionDeniedError` unless only its owner may write to directory `path` (anyone
+    who can write an allow-list can admit a key of their own)."""
+    st = os.stat(path)
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) or st.st_uid != os.getuid():
+        raise errors.PermissionDeniedError(
+            None, None, f"{path} may be written by others (mode {stat.S_IMODE(st.st_mode):o}, "
+                        f"owner uid {st.st_uid}): a task reads its allow-list only from a "
+                        f"directory of its own user that nobody else may write")
 
 
 def _load(path: str, secret: bool) -> tuple[bytes, bytes | None]:
@@ -148,8 +168,10 @@ def load_keys(directory: str, client: str | None = None, serve: bool = False) ->
         authorized = os.path.join(directory, AUTHORIZED)
         if not os.path.isdir(authorized):
             raise errors.NotFoundError(None, None, f"no allow-list directory {authorized}")
-        return CurveKeys(directory, server_public, server_public, server_secret, server_secret,
-                         authorized)
+        _check_private(directory)
+        _check_private(authorized)
+        return CurveKeys(directory, CLUSTER, server_public, server_public, server_secret,
+                         server_secret, authorized)
     name = client or CLUSTER
     path = os.path.join(directory, f"{name}.key_secret")
     if not os.path.exists(path):
@@ -157,7 +179,7 @@ def load_keys(directory: str, client: str | None = None, serve: bool = False) ->
                                                f"(make one with `python -m runner keys "
                                                f"{directory} --client {name}`)")
     public, secret = _load(path, True)
-    return CurveKeys(directory, server_public, public, secret)
+    return CurveKeys(directory, name, server_public, public, secret)
 
 
 def keys_from_config(config, serve: bool = False) -> CurveKeys | None:
@@ -184,10 +206,14 @@ def _is_loopback(host: str) -> bool:
 
 
 def safe_bind(bind: str, keys: CurveKeys | None, say: bool = True) -> str:
-    """`bind` itself, unless it is a TCP address beyond loopback and there are no keys: then
-    the same port on 127.0.0.1, with a warning saying so (`say`)."""
-    if keys is not None or not bind.startswith("tcp://"):
+    """`bind` itself, unless there are no keys and it could be reached from beyond this host:
+    a TCP address beyond loopback becomes the same port on 127.0.0.1, with a warning saying so
+    (`say`); another transport than tcp://, ipc:// and inproc:// raises `OSError`."""
+    if keys is not None or bind.startswith(("ipc://", "inproc://")):
         return bind
+    if not bind.startswith("tcp://"):
+        raise OSError(f"{bind}: a task without cluster keys serves only tcp:// on loopback, "
+                      f"ipc:// and inproc:// addresses")
     host, port = bind[len("tcp://"):].rsplit(":", 1)
     if _is_loopback(host.strip("[]")):
         return bind

@@ -3,11 +3,13 @@
 A worker this process started may run a step's kernels on its main thread, where it cannot
 answer pings, for as long as a kernel takes; so liveness is not asked for but sent.  Each such
 worker is given the write end of a pipe (`--heartbeat-fd`) and a thread of its own (`Beater`)
-writes one byte to it every `INTERVAL_S`.  The thread needs the interpreter lock and the process
+writes the time (`time.monotonic()`, CLOCK_MONOTONIC, which every process of a host shares, as
+8 bytes: one atomic pipe write) to it every `INTERVAL_S`.  The thread needs the interpreter lock and the process
 to be scheduled: a worker that is stopped (SIGSTOP, a debugger) or stuck in a C call that holds
 the lock sends nothing, while one busy in numpy or BLAS (which release the lock) keeps beating.
-The master's `Monitor` drains the read end without blocking and says how long the worker has
-been silent; `Master` fails a step on a worker silent for longer than the session's heartbeat
+The master's `Monitor` drains the read end without blocking and says how long ago the newest
+beat was written (so beats that waited in the pipe while no step ran do not pass for fresh
+ones); `Master` fails a step on a worker silent for longer than the session's heartbeat
 timeout (`ConfigProto(experimental={"worker_heartbeat_timeout_ms": ...})`, `DEFAULT_TIMEOUT_S`).
 
 Both ends are non-blocking: a full pipe (a master that ran no step for hours) drops beats, and a
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 import threading
 import time
 
@@ -26,6 +29,7 @@ __all__ = ["Beater", "Monitor", "heartbeat_timeout_s", "DEFAULT_TIMEOUT_S", "INT
 
 #: How often a worker beats.
 INTERVAL_S = 0.25
+_BEAT = struct.Struct("<d")   # one beat: the monotonic time it was written
 #: How long a worker may be silent before a step on it fails, unless a session says otherwise.
 DEFAULT_TIMEOUT_S = 5.0
 #: The shortest and longest heartbeat timeouts a session may ask for.
@@ -70,7 +74,7 @@ class Beater:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                os.write(self._fd, b".")
+                os.write(self._fd, _BEAT.pack(time.monotonic()))
             except BlockingIOError:
                 pass  # nobody read for hours: the master will find the pipe full of beats
             except OSError:
@@ -92,18 +96,23 @@ class Monitor:
     def __init__(self, fd: int):
         self._fd = fd
         self._lock = threading.Lock()
-        self.last_beat = time.monotonic()
+        self._rest = b""                   # a beat read in part
+        self.last_beat = time.monotonic()  # (the worker is starting)
 
     def silent_for(self, now: float | None = None) -> float:
-        """Seconds since the last beat read (draining what the pipe holds)."""
+        """Seconds since the newest beat was written (draining what the pipe holds)."""
         now = time.monotonic() if now is None else now
         with self._lock:
             if self._fd >= 0:
                 try:
                     while True:
                         got = os.read(self._fd, 65536)
-                        if got:
-                            self.last_beat = now
+                        data = self._rest + got
+                        whole = len(data) - len(data) % _BEAT.size
+                        if whole:
+                            (written,) = _BEAT.unpack_from(data, whole - _BEAT.size)
+                            self.last_beat = max(self.last_beat, min(written, now))
+                        self._rest = data[whole:]
                         if len(got) < 65536:
                             break  # drained, or the end of the pipe (the worker exited)
                 except OSError:

@@ -61,7 +61,6 @@ class WorkerInfo:
     host: str
     pid: int
     proc: subprocess.Popen | None = None
-    heartbeat: Monitor | None = None   # the beats of a worker process we started
 
     @property
     def task_name(self) -> str:
@@ -237,7 +236,7 @@ class Master:
     @classmethod
     def local(cls, config) -> Master:
         """Start one worker process per device of this machine (`config.device_count`)."""
-        heartbeat_timeout_s(config.experimental)  # (checked before anything starts)
+        hb_timeout = heartbeat_timeout_s(config.experimental)  # (checked before anything starts)
         cleanup_stale()
         devices = local_devices(dict(config.device_count) or None)
         ctx = zmq.Context()
@@ -254,14 +253,14 @@ class Master:
                 except BaseException:
                     os.close(beats)
                     raise
-                client = WorkerClient(control, dev.name, ctx, proc)
+                client = WorkerClient(control, dev.name, ctx, proc, heartbeat=Monitor(beats),
+                                      heartbeat_timeout_s=hb_timeout)
                 workers.append(WorkerInfo(dev.name, client, data, pysocket.gethostname(),
-                                          proc.pid, proc, Monitor(beats)))
+                                          proc.pid, proc))
         except BaseException:
             for w in workers:
                 w.proc.kill()
                 w.client.close()
-                w.heartbeat.close()
             ctx.term()
             raise
         m = cls(workers, devices[0].name, config, True, ctx)
@@ -281,10 +280,12 @@ class Master:
         except errors.OpError as e:
             first.close()
             ctx.term()
-            how = ("with the keys of " + keys.directory if keys is not None else
+            how = (f"with client key {keys.client!r} of {keys.directory} (is its public key "
+                   f"in the task's allow-list?)" if keys is not None else
                    "without cluster keys (a task started with keys answers only clients whose "
                    "key it allows: ConfigProto(experimental={'cluster_keys': DIR}) or "
-                   "TENSORWEAVE_CLUSTER_KEYS)")
+                   "TENSORWEAVE_CLUSTER_KEYS; a task started without keys listens on loopback "
+                   "only)")
             raise errors.UnavailableError(None, None, f"cannot reach {target} {how}: "
                                                       f"{e}") from None
         st = rep["status"]
@@ -390,6 +391,7 @@ class Master:
             if timeout_ms > 0:
                 header["timeout"] = timeout_ms / 1000.0  # how long its _Recvs may wait
             rid = w.client.send(header, frames)
+            w.client.last_heard = time.monotonic()  # (its silence counts from the request)
             pending[rid] = part
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms > 0 else None
         first_error = None
@@ -473,13 +475,9 @@ class Master:
         for part in pending.values():
             w = part.worker
             if w.proc is not None:
-                if w.proc.poll() is not None:
-                    return w, f"exited with status {w.proc.returncode}"
-                silent = w.heartbeat.silent_for(now)
-                if silent > timeout:
-                    return w, (f"sent no heartbeat for {silent:.2f} s (the limit: "
-                               f"{timeout:g} s): it is stopped, or stuck in a call that holds "
-                               f"its interpreter")
+                why = w.client.why_dead(now)
+                if why is not None:
+                    return w, why
                 continue
             silent = now - w.client.last_heard
             if silent > timeout:
@@ -525,8 +523,6 @@ class Master:
                     w.proc.wait(timeout=5)
                 remove_endpoint(w.client.endpoint)  # left behind if the worker was killed
                 remove_endpoint(w.data)
-            if w.heartbeat is not None:
-                w.heartbeat.close()
             w.client.close()
         self._arena.close()
         self._reader.close()

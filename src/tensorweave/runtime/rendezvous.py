@@ -225,8 +225,6 @@ class Rendezvous:
                         st.any_waiters[:] = [w for w in st.any_waiters if w[1] is not cond]
             if st.error is not None:
                 raise _copy_error(st.error)
-            if not st.values and not st.conditions() and self._steps.get(step) is st:
-                del self._steps[step]  # nothing else happened in this step (yet)
         shown = list(itertools.islice(keys, 3))
         what = "; ".join(_describe(k) for k in shown)
         if len(keys) > 1:

@@ -124,10 +124,12 @@ class WorkerClient:
     """The master's link to one worker: one DEALER socket per thread, request ids, timeouts."""
 
     def __init__(self, endpoint: str, name: str, ctx: zmq.Context | None = None,
-                 proc=None, keys=None):
+                 proc=None, keys=None, heartbeat=None, heartbeat_timeout_s: float = 0.0):
         self.endpoint = endpoint
         self.name = name              # e.g. /job:worker/replica:0/task:1 (for error messages)
         self.proc = proc              # the Popen of a worker this process started, else None
+        self.heartbeat = heartbeat    # its `heartbeat.Monitor` (owned: closed with us)
+        self.heartbeat_timeout_s = heartbeat_timeout_s
         self._sockets = ThreadSockets(ctx or zmq.Context.instance(), zmq.DEALER, endpoint,
                                       None if keys is None else keys.connect)  # (CURVE)
         self.last_heard = time.monotonic()
@@ -175,15 +177,31 @@ class WorkerClient:
                 raise error_from_reply(rep.get("error", {}), self.name)
             return rep, rframes
 
-    def check_alive(self) -> None:
-        """UnavailableError if the worker process this master started has died."""
+    def why_dead(self, now: float | None = None) -> str | None:
+        """What is wrong with the worker process this master started -- it exited, or it has
+        sent no heartbeat for longer than `heartbeat_timeout_s` -- or None."""
         if self.proc is not None and self.proc.poll() is not None:
-            raise errors.UnavailableError(None, None, f"worker {self.name} (pid "
-                                          f"{self.proc.pid}) exited with code "
-                                          f"{self.proc.returncode}")
+            return f"exited with status {self.proc.returncode}"
+        if self.heartbeat is not None:
+            silent = self.heartbeat.silent_for(now)
+            if silent > self.heartbeat_timeout_s:
+                return (f"sent no heartbeat for {silent:.2f} s (the limit: "
+                        f"{self.heartbeat_timeout_s:g} s): it is stopped, or stuck in a call "
+                        f"that holds its interpreter")
+        return None
+
+    def check_alive(self) -> None:
+        """UnavailableError if the worker process this master started is dead or hung
+        (`why_dead`)."""
+        why = self.why_dead()
+        if why is not None:
+            pid = f" (pid {self.proc.pid})" if self.proc is not None else ""
+            raise errors.UnavailableError(None, None, f"worker {self.name}{pid} {why}")
 
     def close(self) -> None:
         self._sockets.close()
+        if self.heartbeat is not None:
+            self.heartbeat.close()
 
 
 _IPC_DIR_NAME = re.compile(r"tw-ipc-(\d+)(?:-\w+)?")

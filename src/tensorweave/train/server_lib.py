@@ -20,7 +20,7 @@ import tempfile
 
 import msgpack
 
-from ..runtime.curve import keys_from_config
+from ..runtime.curve import keys_from_config, safe_bind
 from ..runtime.devices import local_devices
 from ..runtime.master import start_worker_process
 
@@ -124,6 +124,7 @@ class Server:
         self.device = self.devices[0].name
         self._procs: list = []  # the task's worker processes, the first device's first
         keys = keys_from_config(config, serve=True)  # (checked here, loaded by each worker)
+        self._keys = keys
         self._keys_dir = None if keys is None else keys.directory
         if start:
             self.start()
@@ -162,7 +163,8 @@ class Server:
     @property
     def target(self) -> str:
         """The target to pass to `tw.Session` to run graphs on this cluster."""
-        return f"tw://{self._address}"
+        # (a task without keys listens on loopback only: its target says where)
+        return "tw://" + safe_bind("tcp://" + self._address, self._keys, say=False)[6:]
 
     @property
     def server_def(self) -> dict:
