@@ -5,8 +5,9 @@ answer pings, for as long as a kernel takes; so liveness is not asked for but se
 worker is given the write end of a pipe (`--heartbeat-fd`) and a thread of its own (`Beater`)
 writes the time (`time.monotonic()`, CLOCK_MONOTONIC, which every process of a host shares, as
 8 bytes: one atomic pipe write) to it every `INTERVAL_S`.  The thread needs the interpreter
-lock and the process to be scheduled: a worker that is stopped (SIGSTOP, a debugger) or stuck in a C call that holds
-the lock sends nothing, while one busy in numpy or BLAS (which release the lock) keeps beating.
+lock and the process to be scheduled: a worker that is stopped (SIGSTOP, a debugger) or stuck
+in a C call that holds the lock sends nothing, while one busy in numpy or BLAS (which release
+the lock) keeps beating.
 The master's `Monitor` drains the read end without blocking and says how long ago the newest
 beat was written (so beats that waited in the pipe while no step ran do not pass for fresh
 ones); `Master` fails a step on a worker silent for longer than the session's heartbeat
