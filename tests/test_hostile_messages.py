@@ -339,3 +339,35 @@ def test_control_rejects_of_a_live_worker_are_logged_at_a_bounded_rate(raw_push,
                 r.getMessage()]
     wait_for(lambda: lines(), what="the worker's log records")  # (forwarded by a thread)
     assert len(lines()) <= 2 * 20, len(lines())  # 20 a second (the flood may span two)
+
+
+def test_junk_frames_do_not_grow_a_worker(raw_push):
+    g = tw.Graph()
+    with g.as_default():
+        with tw.device("/cpu:1"):
+            y = tw.constant(2.0) * 3.0
+    with tw.Session(graph=g, config=tw.ConfigProto(device_count={"CPU": 2})) as sess:
+        assert sess.run(y) == 6.0
+        (w,) = [w for d, w in sess._master.workers.items() if d.endswith("CPU:1")]
+        proc = psutil.Process(w.pid)
+        dealer = raw_push(w.client.endpoint, zmq.DEALER)
+        push = raw_push(w.data)
+        rng = np.random.RandomState(3)
+
+        def dropped():
+            return _call(dealer, {"op": "status", "id": 99}, 30.0)["status"]["dropped"]
+
+        def flood(n):
+            was = dropped()
+            for i in range(n):
+                junk = rng.bytes(int(rng.randint(1, 300)))
+                (push if i % 2 else dealer).send_multipart([junk])
+            wait_for(lambda: dropped() == {"data": was["data"] + n // 2,
+                                           "control": was["control"] + n // 2},
+                     30.0, "every junk frame to be read and dropped")
+        flood(2000)                     # warm-up: the allocator's working set
+        before = proc.memory_info().rss
+        flood(10_000)
+        grew = proc.memory_info().rss - before
+        assert grew < 8 * MiB, f"the worker grew by {grew / MiB:.1f} MiB"
+        assert sess.run(y) == 6.0
