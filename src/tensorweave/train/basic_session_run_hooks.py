@@ -101,6 +101,16 @@ def _global_step_or_raise(hook_name: str):
     return gs
 
 
+def _due_step(timer, run_context, run_values, global_step_tensor, steps_per_run):
+    """The global step if `timer` is due after this step, else None.  The fetched value
+    (`run_values.results`) may predate the step's increment, so when it says "maybe", the
+    step is read once more."""
+    if not timer.should_trigger_for_step(int(run_values.results) + steps_per_run):
+        return None
+    global_step = int(run_context.session.run(global_step_tensor))
+    return global_step if timer.should_trigger_for_step(global_step) else None
+
+
 def _as_graph_element(obj):
     """`obj` (a Tensor, Operation or name) as an element of the default graph."""
     graph = get_default_graph()
@@ -213,13 +223,12 @@ class CheckpointSaverHook(SessionRunHook):
         return SessionRunArgs(self._global_step_tensor)
 
     def after_run(self, run_context, run_values):
-        stale = int(run_values.results)
-        if self._timer.should_trigger_for_step(stale + self._steps_per_run):
-            global_step = int(run_context.session.run(self._global_step_tensor))
-            if self._timer.should_trigger_for_step(global_step):
-                self._timer.update_last_triggered_step(global_step)
-                if self._save(run_context.session, global_step):
-                    run_context.request_stop()
+        global_step = _due_step(self._timer, run_context, run_values, self._global_step_tensor,
+                                self._steps_per_run)
+        if global_step is not None:
+            self._timer.update_last_triggered_step(global_step)
+            if self._save(run_context.session, global_step):
+                run_context.request_stop()
 
     def end(self, session):
         last_step = int(session.run(self._global_step_tensor))
@@ -299,12 +308,12 @@ class StepCounterHook(SessionRunHook):
 
     def after_run(self, run_context, run_values):
         stale = int(run_values.results)
-        if self._timer.should_trigger_for_step(stale + self._steps_per_run):
-            global_step = int(run_context.session.run(self._global_step_tensor))
-            if self._timer.should_trigger_for_step(global_step):
-                elapsed_time, elapsed_steps = self._timer.update_last_triggered_step(global_step)
-                if elapsed_time is not None and elapsed_time > 0:
-                    self._log_and_record(elapsed_steps, elapsed_time, global_step)
+        global_step = _due_step(self._timer, run_context, run_values, self._global_step_tensor,
+                                self._steps_per_run)
+        if global_step is not None:
+            elapsed_time, elapsed_steps = self._timer.update_last_triggered_step(global_step)
+            if elapsed_time is not None and elapsed_time > 0:
+                self._log_and_record(elapsed_steps, elapsed_time, global_step)
         if stale == self._last_global_step:
             _log.warning("It seems that global step (tw.train.get_global_step) has not been "
                          "increased. Current value (could be stable): %s vs previous value: "

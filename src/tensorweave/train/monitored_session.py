@@ -435,13 +435,12 @@ class SessionCreator:
                                   f"{type(self).__name__}.")
 
 
-class ChiefSessionCreator(SessionCreator):
-    """Initialises or restores the model (the chief's session)."""
+class _ScaffoldSessionCreator(SessionCreator):
+    """A session creator that makes its SessionManager from a Scaffold."""
 
-    def __init__(self, scaffold=None, master="", config=None, checkpoint_dir=None,
-                 checkpoint_filename_with_path=None):
-        self._checkpoint_dir = checkpoint_dir
-        self._checkpoint_filename_with_path = checkpoint_filename_with_path
+    _recovery_wait_secs = 30
+
+    def __init__(self, scaffold, master, config):
         self._scaffold = scaffold or Scaffold()
         self._session_manager = None
         self._master = master
@@ -453,8 +452,18 @@ class ChiefSessionCreator(SessionCreator):
             self._session_manager = SessionManager(
                 local_init_op=s.local_init_op, local_init_feed_dict=s.local_init_feed_dict,
                 ready_op=s.ready_op, ready_for_local_init_op=s.ready_for_local_init_op,
-                graph=get_default_graph())
+                graph=get_default_graph(), recovery_wait_secs=self._recovery_wait_secs)
         return self._session_manager
+
+
+class ChiefSessionCreator(_ScaffoldSessionCreator):
+    """Initialises or restores the model (the chief's session)."""
+
+    def __init__(self, scaffold=None, master="", config=None, checkpoint_dir=None,
+                 checkpoint_filename_with_path=None):
+        super().__init__(scaffold, master, config)
+        self._checkpoint_dir = checkpoint_dir
+        self._checkpoint_filename_with_path = checkpoint_filename_with_path
 
     def create_session(self):
         self._scaffold.finalize()
@@ -465,24 +474,14 @@ class ChiefSessionCreator(SessionCreator):
             init_feed_dict=self._scaffold.init_feed_dict, init_fn=self._scaffold.init_fn)
 
 
-class WorkerSessionCreator(SessionCreator):
+class WorkerSessionCreator(_ScaffoldSessionCreator):
     """Waits (at most `max_wait_secs`) for the chief to make the model ready."""
 
-    def __init__(self, scaffold=None, master="", config=None, max_wait_secs=7200):
-        self._scaffold = scaffold or Scaffold()
-        self._session_manager = None
-        self._master = master
-        self._config = config
-        self._max_wait_secs = max_wait_secs
+    _recovery_wait_secs = _WORKER_POLL_SECS
 
-    def _get_session_manager(self):
-        if self._session_manager is None:
-            s = self._scaffold
-            self._session_manager = SessionManager(
-                local_init_op=s.local_init_op, local_init_feed_dict=s.local_init_feed_dict,
-                ready_op=s.ready_op, ready_for_local_init_op=s.ready_for_local_init_op,
-                graph=get_default_graph(), recovery_wait_secs=_WORKER_POLL_SECS)
-        return self._session_manager
+    def __init__(self, scaffold=None, master="", config=None, max_wait_secs=7200):
+        super().__init__(scaffold, master, config)
+        self._max_wait_secs = max_wait_secs
 
     def create_session(self):
         self._scaffold.finalize()
