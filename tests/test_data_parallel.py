@@ -110,13 +110,18 @@ def reference():
     return train(one_device)
 
 
-@pytest.mark.parametrize("devices", [["/cpu:0"], ["/cpu:0", "/cpu:1"],
-                                     ["/cpu:0", "/cpu:1", "/cpu:0", "/cpu:1"]])
-def test_towers_give_the_parameters_of_one_device_on_the_whole_batch(reference, devices):
+@pytest.mark.parametrize("devices,params", [
+    (["/cpu:0"], "/cpu:0"), (["/cpu:0", "/cpu:1"], "/cpu:0"),
+    (["/cpu:0", "/cpu:1", "/cpu:0", "/cpu:1"], "/cpu:0"),
+    (["/cpu:0", "/cpu:1"], ["/cpu:0", "/cpu:1"])])     # parameters spread by size
+def test_towers_give_the_parameters_of_one_device_on_the_whole_batch(reference, devices, params):
     from tensorweave.train.replication import replicate_model
 
     def towers(x, y):
-        r = replicate_model(mlp_loss, (x, y), devices, tw.train.GradientDescentOptimizer(0.5))
+        r = replicate_model(mlp_loss, (x, y), devices, tw.train.GradientDescentOptimizer(0.5),
+                            param_device=params)
+        if not isinstance(params, str):
+            assert {v.device for v in tw.trainable_variables()} == {"/device:CPU:0", "/device:CPU:1"}
         return r.train_op, r.loss
     names, params, losses = train(towers, TWO_CPUS if len(set(devices)) > 1 else None)
     ref_names, ref_params, ref_losses = reference

@@ -4,8 +4,11 @@
 graph: each input is split along its first dimension into one shard per device; tower *i* runs
 `model_fn(shard_i)` under `devices[i]` (name scope `tower_i`), sharing the variables, which live
 on `param_device`; each tower's gradients are computed next to its ops
-(`colocate_gradients_with_ops`); they are averaged on `param_device` (`average_gradients`, the
-function of TF's multi-GPU CIFAR-10 tutorial) and applied there, once.  `model_fn` returns the
+(`colocate_gradients_with_ops`); they are averaged on their variable's device
+(`average_gradients`, the function of TF's multi-GPU CIFAR-10 tutorial) and applied there,
+once.  `param_device` may also be a list of devices: the variables are then spread over them by
+size (`GreedyLoadBalancingStrategy`), and so are the averaging and the updates, which no longer
+wait on one device.  `model_fn` returns the
 mean loss of its shard, so with shards of equal size the averaged gradient is the gradient of
 the whole batch's mean loss: the same update as one device on the whole batch.
 
@@ -23,7 +26,7 @@ from ..framework.indexed_slices import IndexedSlices
 from ..ops import array_ops, math_ops
 from ..ops import variable_scope as vs
 from ..ops.variables import trainable_variables
-from .device_setter import replica_device_setter
+from .device_setter import STANDARD_PS_OPS, GreedyLoadBalancingStrategy, byte_size_load_fn
 
 __all__ = ["average_gradients", "replicate_model", "Replicated"]
 
@@ -61,8 +64,10 @@ def average_gradients(tower_grads):
         if n == 1:
             averaged.append((grads[0], var))
             continue
-        stacked = array_ops.concat([array_ops.expand_dims(g, 0) for g in grads], 0)
-        averaged.append((math_ops.reduce_mean(stacked, 0), var))
+        # (the tutorial stacks and reduce_means; a sum then one scaling reads each gradient
+        # once and writes no stacked copy), next to the variable
+        with framework_ops.colocate_with(var.op):
+            averaged.append((math_ops.add_n(grads) * (1.0 / n), var))
     return averaged
 
 
@@ -98,13 +103,21 @@ def replicate_model(model_fn, inputs, devices, optimizer, param_device: str = "/
     if not callable(model_fn):
         raise TypeError("replicate_model: model_fn must be callable: model_fn(inputs) -> loss")
     n = len(devices)
-    with framework_ops.device(param_device):
+    params = [param_device] if isinstance(param_device, str) else list(param_device)
+    if not params or not all(isinstance(d, str) for d in params):
+        raise ValueError(f"replicate_model: param_device must be a device name or a list of "
+                         f"them, got {param_device!r}")
+    spread = GreedyLoadBalancingStrategy(len(params), byte_size_load_fn)
+    with framework_ops.device(params[0]):
         shards = _split_inputs(inputs, n)
     tower_losses, tower_grads = [], []
     shared: list = []
     scope = vs.get_variable_scope()
     for i, dev in enumerate(devices):
-        setter = replica_device_setter(ps_tasks=1, ps_device=param_device, worker_device=dev)
+        def setter(op, dev=dev):
+            if op.type in STANDARD_PS_OPS:
+                return params[spread(op)] if len(params) > 1 else params[0]
+            return dev
         before = set(id(v) for v in trainable_variables())
         # (a variable scope entered from its object re-enters its own name scope: the tower's
         # name scope goes inside it)
@@ -122,7 +135,7 @@ def replicate_model(model_fn, inputs, devices, optimizer, param_device: str = "/
                                                 colocate_gradients_with_ops=True)
         tower_losses.append(loss)
         tower_grads.append(grads)
-    with framework_ops.device(param_device), framework_ops.name_scope(f"{name}_average"):
+    with framework_ops.device(params[0]), framework_ops.name_scope(f"{name}_average"):
         averaged = average_gradients(tower_grads)
         mean_loss = (tower_losses[0] if n == 1 else
                      math_ops.add_n(tower_losses) / float(n))
