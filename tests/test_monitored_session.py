@@ -422,7 +422,7 @@ def test_non_chief_without_chief_times_out_clearly(cluster):
     assert not tw.get_default_graph().finalized
 
 
-def test_non_chief_waits_for_the_chief_then_runs(cluster):
+def test_non_chief_waits_for_the_chief_then_runs(cluster, tmp_path):
     tw.Session.reset(cluster.target)
     graph = tw.Graph()
     with graph.as_default():
@@ -447,7 +447,8 @@ def test_non_chief_waits_for_the_chief_then_runs(cluster):
     time.sleep(1.5)  # the worker polls at least once before the chief initialises
     assert "w0" not in result and "error" not in result
     with graph.as_default():
-        with tw.train.MonitoredTrainingSession(master=cluster.target, is_chief=True) as chief:
+        with tw.train.MonitoredTrainingSession(master=cluster.target, is_chief=True,
+                                               checkpoint_dir=str(tmp_path)) as chief:
             chief.run(train)
             t.join(30)
             assert not t.is_alive()
@@ -455,3 +456,7 @@ def test_non_chief_waits_for_the_chief_then_runs(cluster):
             assert result["step"] >= 1
             assert chief.run(gs) == 2
             np.testing.assert_allclose(chief.run(w), _w_after(2), rtol=1e-6)
+    # the chief saved the cluster's variables at the start and at the end
+    assert tw.train.latest_checkpoint(str(tmp_path)).endswith("model.ckpt-2")
+    np.testing.assert_allclose(tw.train.load_variable(str(tmp_path), "w"), _w_after(2),
+                               rtol=1e-6)
