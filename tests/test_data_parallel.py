@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import tensorweave as tw
-from tensorweave.train.device_setter import GreedyLoadBalancingStrategy, byte_size_load_fn
+GreedyLoadBalancingStrategy = tw.train.GreedyLoadBalancingStrategy
+byte_size_load_fn = tw.train.byte_size_load_fn
 
 TWO_CPUS = tw.ConfigProto(device_count={"CPU": 2})
 
@@ -115,7 +116,7 @@ def reference():
     (["/cpu:0", "/cpu:1", "/cpu:0", "/cpu:1"], "/cpu:0"),
     (["/cpu:0", "/cpu:1"], ["/cpu:0", "/cpu:1"])])     # parameters spread by size
 def test_towers_give_the_parameters_of_one_device_on_the_whole_batch(reference, devices, params):
-    from tensorweave.train.replication import replicate_model
+    replicate_model = tw.train.replicate_model
 
     def towers(x, y):
         r = replicate_model(mlp_loss, (x, y), devices, tw.train.GradientDescentOptimizer(0.5),
@@ -162,7 +163,7 @@ def test_the_tutorials_hand_written_towers_run_unchanged(reference):
 
 
 def test_a_tower_making_its_own_variables_is_refused():
-    from tensorweave.train.replication import replicate_model
+    replicate_model = tw.train.replicate_model
 
     def own_vars(x):
         return tw.reduce_sum(x * tw.Variable(1.0, dtype=tw.float64))
@@ -174,7 +175,7 @@ def test_a_tower_making_its_own_variables_is_refused():
 
 
 def test_average_gradients_of_sparse_and_missing_gradients():
-    from tensorweave.train.replication import average_gradients
+    average_gradients = tw.train.average_gradients
     with tw.Graph().as_default():
         emb = tw.get_variable("emb", initializer=tw.constant(np.arange(8.0).reshape(4, 2)))
         other = tw.get_variable("other", initializer=tw.constant(1.0, tw.float64))
@@ -193,7 +194,7 @@ def test_average_gradients_of_sparse_and_missing_gradients():
 
 
 def test_each_tower_runs_on_its_device_and_the_parameters_on_theirs():
-    from tensorweave.train.replication import replicate_model
+    replicate_model = tw.train.replicate_model
     with tw.Graph().as_default():
         x = tw.placeholder(tw.float64, [None, 6])
         y = tw.placeholder(tw.int32, [None])

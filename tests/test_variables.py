@@ -497,3 +497,14 @@ def test_scatter_add_sub_sum_repeated_indices(op, ufunc, n_updates):
         np.testing.assert_allclose(s.run(r), expected, rtol=1e-5)
         with pytest.raises(tw.errors.InvalidArgumentError, match="not in"):
             s.run(getattr(tw, op)(v, [7], np.ones((1, 3), np.float32)))
+
+
+def test_report_uninitialized_variables_of_a_graph_without_variables_is_empty():
+    # (and an empty list of strings is a string constant, as in TF)
+    with tw.Graph().as_default():
+        r = tw.report_uninitialized_variables()
+        c = tw.constant([], dtype=tw.string)
+        assert c.shape.as_list() == [0] and c.dtype == tw.string
+        with tw.Session() as sess:
+            got, empty = sess.run([r, c])
+    assert got.shape == (0,) and empty.shape == (0,)

@@ -27,7 +27,7 @@ def _devices(args) -> int:
 
 SUBCOMMANDS = {
     "demo": ("train a small model on the CPU and print its loss going down", _demo),
-    "bench": ("run benchmarks: bench core | runtime | rnn | all", _bench),
+    "bench": ("run benchmarks: bench core | runtime | rnn | dataparallel | all", _bench),
     "keys": ("make the CurveZMQ keys of an authenticated cluster: keys DIR [--client NAME]",
              _keys),
     "devices": ("list this machine's devices (CPU core groups, GPUs) with cores and memory",
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
                                      description=SUBCOMMANDS[name][0])
     if name == "bench":
         parser.add_argument("suite", nargs="?", default="all",
-                            help="core | runtime | rnn | all (default)")
+                            help="core | runtime | rnn | dataparallel | all (default)")
         parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     if name == "demo":
         parser.add_argument("--steps", type=int, default=1000)

@@ -241,6 +241,11 @@ def _runtime_suite():
             bench_curve]
 
 
+def _dataparallel_suite():
+    from .bench_dataparallel import bench_mlp_towers
+    return [bench_mlp_towers]
+
+
 def _rnn_suite():
     from .bench_rnn import bench_lstm_lm
     return [bench_lstm_lm]
@@ -250,6 +255,7 @@ SUITES = {
     "core": [bench_scalar_add, bench_chain_overhead, bench_mlp, bench_peak_memory],
     "runtime": _runtime_suite,
     "rnn": _rnn_suite,
+    "dataparallel": _dataparallel_suite,
 }
 
 

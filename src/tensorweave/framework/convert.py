@@ -103,6 +103,8 @@ def to_numpy_constant(value, dtype=None) -> np.ndarray:
         dt = _dtypes.as_dtype(arr.dtype)
         return arr if arr.dtype == dt.np or dt is _dtypes.string else arr.astype(dt.np)
     if dtype is _dtypes.string:
+        if arr.size == 0 and arr.dtype != object:
+            return arr.astype(object)     # an empty list (or array) of strings, as TF takes
         if arr.dtype != object:
             raise TypeError(f"Expected string, got {value!r} of type '{type(value).__name__}' "
                             "instead.")

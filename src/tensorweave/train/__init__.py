@@ -24,7 +24,9 @@ from .meta_graph import MetaGraphDef, SaverDef, export_meta_graph
 from .rmsprop import RMSPropOptimizer
 from .saver import Saver, import_meta_graph
 from .server_lib import ClusterSpec, Server
-from .device_setter import replica_device_setter
+from .device_setter import (GreedyLoadBalancingStrategy, byte_size_load_fn,
+                            replica_device_setter)
+from .replication import Replicated, average_gradients, replicate_model
 from .session_run_hook import (SessionRunArgs, SessionRunContext, SessionRunHook,
                                SessionRunValues)
 from .basic_session_run_hooks import (CheckpointSaverHook, CheckpointSaverListener, FeedFnHook,
@@ -53,3 +55,5 @@ __all__ += ["SessionRunHook", "SessionRunArgs", "SessionRunContext", "SessionRun
             "NanTensorHook", "LoggingTensorHook", "FinalOpsHook", "FeedFnHook", "Scaffold",
             "SessionManager", "SessionCreator", "ChiefSessionCreator", "WorkerSessionCreator",
             "MonitoredSession", "SingularMonitoredSession", "MonitoredTrainingSession"]
+__all__ += ["GreedyLoadBalancingStrategy", "byte_size_load_fn", "replicate_model",
+            "average_gradients", "Replicated"]
