@@ -114,14 +114,15 @@ def reference():
 @pytest.mark.parametrize("devices,params", [
     (["/cpu:0"], "/cpu:0"), (["/cpu:0", "/cpu:1"], "/cpu:0"),
     (["/cpu:0", "/cpu:1", "/cpu:0", "/cpu:1"], "/cpu:0"),
-    (["/cpu:0", "/cpu:1"], ["/cpu:0", "/cpu:1"])])     # parameters spread by size
+    (["/cpu:0", "/cpu:1"], ["/cpu:0", "/cpu:1"]),      # parameters spread by size
+    (["/cpu:0", "/cpu:1"], None)])                      # (the default: the towers' devices)
 def test_towers_give_the_parameters_of_one_device_on_the_whole_batch(reference, devices, params):
     replicate_model = tw.train.replicate_model
 
     def towers(x, y):
         r = replicate_model(mlp_loss, (x, y), devices, tw.train.GradientDescentOptimizer(0.5),
                             param_device=params)
-        if not isinstance(params, str):
+        if not isinstance(params, str):     # (the variables exist once tower 0 is built)
             assert {v.device for v in tw.trainable_variables()} == {"/device:CPU:0", "/device:CPU:1"}
         return r.train_op, r.loss
     names, params, losses = train(towers, TWO_CPUS if len(set(devices)) > 1 else None)
@@ -199,7 +200,7 @@ def test_each_tower_runs_on_its_device_and_the_parameters_on_theirs():
         x = tw.placeholder(tw.float64, [None, 6])
         y = tw.placeholder(tw.int32, [None])
         r = replicate_model(mlp_loss, (x, y), ["/cpu:0", "/cpu:1"],
-                            tw.train.GradientDescentOptimizer(0.5))
+                            tw.train.GradientDescentOptimizer(0.5), param_device="/cpu:0")
         with tw.Session(config=TWO_CPUS) as sess:
             sess.run(tw.global_variables_initializer())
             sess.run(r.train_op, {x: X, y: Y})

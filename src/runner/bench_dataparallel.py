@@ -3,8 +3,9 @@
 in-process session on both cores, and what the hardware itself gives two processes.
 
 MLP 784-2048-2048-10, batch 512, float32, one SGD step: the two towers of 256 examples run on
-`/cpu:0` and `/cpu:1` (each worker pinned to its core, BLAS on one thread), the parameters on
-`/cpu:0`.  The floor is the same matrix products in bare numpy: one process on one core for
+`/cpu:0` and `/cpu:1` (each worker pinned to its core, BLAS on one thread), the parameters
+spread over both by size (`replicate_model`'s default), or all on `/cpu:0` as in TF's
+tutorial.  The floor is the same matrix products in bare numpy: one process on one core for
 the whole batch, against two processes on the two cores at once with half the batch each, so
 the last row says how much of the second core the hardware lets any program use.
 """
@@ -36,13 +37,13 @@ def _mlp(tw, batch):
     return tw.reduce_mean(tw.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=h))
 
 
-def _session(tw, devices, config):
+def _session(tw, devices, config, params=None):
     g = tw.Graph()
     with g.as_default():
         x = tw.placeholder(tw.float32, [None, 784])
         y = tw.placeholder(tw.int32, [None])
         r = tw.train.replicate_model(lambda b: _mlp(tw, b), (x, y), devices,
-                                     tw.train.GradientDescentOptimizer(0.1))
+                                     tw.train.GradientDescentOptimizer(0.1), param_device=params)
         init = tw.global_variables_initializer()
     s = tw.Session(graph=g, config=config)
     s.run(init)
@@ -106,14 +107,17 @@ def bench_mlp_towers(quick: bool) -> list[Result]:
                        "ex/s", "-", float("nan"), "-")]
     two = tw.ConfigProto(device_count={"CPU": 2})
     reps = 3 if quick else 8
-    sessions = [_session(tw, ["/cpu:0", "/cpu:1"], two),   # two workers, a core each
+    both = ["/cpu:0", "/cpu:1"]
+    sessions = [_session(tw, both, two),                   # two workers, parameters spread
+                _session(tw, both, two, "/cpu:0"),         # the same, parameters on /cpu:0
                 _session(tw, ["/cpu:0"], two),             # one worker on one core
                 _session(tw, ["/cpu:0"], None)]            # in-process, both cores
     try:
         for _, step in sessions:
             step()
             step()
-        t_two, t_one, t_in = _median_interleaved([step for _, step in sessions], reps)
+        t_two, t_cpu0, t_one, t_in = _median_interleaved([step for _, step in sessions],
+                                                           reps)
     finally:
         for s, _ in sessions:
             s.close()
@@ -123,6 +127,9 @@ def bench_mlp_towers(quick: bool) -> list[Result]:
         Result("MLP 784-2048-2048-10, batch 512, sync towers on 2 one-core workers",
                ex / t_two, "ex/s", "1 worker on 1 core", ex / t_one, ">= 1.8x",
                note=f"step {t_two * 1e3:.0f} ms vs {t_one * 1e3:.0f} ms"),
+        Result("  the same with every parameter on /cpu:0 (TF's tutorial)",
+               ex / t_cpu0, "ex/s", "1 worker on 1 core", ex / t_one, "(context)",
+               note=f"step {t_cpu0 * 1e3:.0f} ms"),
         Result("  the same against the in-process session on both cores (BLAS 2 threads)",
                ex / t_two, "ex/s", "in-process, 2 BLAS threads", ex / t_in, ">= 1.0x",
                note=f"in-process step {t_in * 1e3:.0f} ms"),
