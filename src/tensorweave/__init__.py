@@ -54,6 +54,7 @@ from .ops.init_ops import *  # noqa: F401,F403
 from .ops.clip_ops import *  # noqa: F401,F403
 from .ops.sparse_ops import *  # noqa: F401,F403
 from .ops.tensor_array_ops import TensorArray
+from .ops.data_flow_ops import *  # noqa: F401,F403
 from .ops import indexed_slices_ops as _indexed_slices_ops  # noqa: F401 - IndexedSlices -> Tensor
 from .ops import sendrecv_ops as _sendrecv_ops  # noqa: F401 - registers _Send/_Recv
 from .ops import lstm_ops as _lstm_ops  # noqa: F401 - registers the fused LSTM ops

@@ -13,4 +13,9 @@ NoGradient("TestSleep")
 NoGradient("TestBarrier")
 NoGradient("TestHoldInterpreter")
 NoGradient("_Send")
+for _t in ("FIFOQueueV2", "QueueEnqueueV2", "QueueEnqueueManyV2", "QueueDequeueV2",
+           "QueueDequeueManyV2", "QueueDequeueUpToV2", "QueueCloseV2", "QueueSizeV2",
+           "QueueIsClosedV2", "ConditionalAccumulator", "AccumulatorApplyGradient",
+           "AccumulatorTakeGradient", "AccumulatorNumAccumulated", "AccumulatorSetGlobalStep"):
+    NoGradient(_t)
 NoGradient("_Recv")

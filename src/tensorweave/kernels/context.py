@@ -13,6 +13,13 @@ host on every device type: `ctx.module_for(dtype)` is numpy for them, `xp` other
 Functional ops (`If`, `While`) compile their bodies through
 `ctx.compile_function(fdef, key_prefix, extra_outputs=())`, which the runtime that compiles the
 plan installs (kernels never import the runtime).
+
+Resources of stateful ops that are not variables (queues, accumulators) live in `resources`,
+keyed by resource name, so two sessions of a cluster task share one by its `shared_name`.  A
+kernel that blocks (a dequeue on an empty queue) waits in slices until `step_deadline()` (the
+deadline a worker sets for the step running on this thread; None: no deadline), calling
+`serve_while_waiting()` between slices when a runtime installed it (a worker's main thread must
+keep serving its control socket while it runs a step).
 """
 from __future__ import annotations
 
@@ -43,6 +50,17 @@ class KernelContext:
         self.compile_function = None
         #: whether plans check every kernel output against the graph (the test suite's mode)
         self.validate = False
+        #: resource name -> state of a queue or accumulator (see the module docstring)
+        self.resources: dict[str, object] = {}
+        #: `serve_while_waiting()`, called between the slices of a blocking kernel's wait by a
+        #: runtime whose waiting thread must keep serving (None: nothing to serve)
+        self.serve_while_waiting = None
+
+    def step_deadline(self) -> float | None:
+        """The `time.monotonic()` deadline of the step running on this thread (set by the
+        runtime in `self.step`, a thread-local), or None when the step has none."""
+        step = getattr(self, "step", None)
+        return getattr(step, "deadline", None) if step is not None else None
 
     @property
     def xp(self):
@@ -67,3 +85,8 @@ class KernelContext:
         with self.lock:
             self.variables.clear()
             self.stateful_kernels.clear()
+            resources, self.resources = list(self.resources.values()), {}
+        for r in resources:  # wake whatever waits on them
+            cancel = getattr(r, "cancel", None)
+            if cancel is not None:
+                cancel()

@@ -9,14 +9,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import Allocator, register_backend
-from . import (array, control, conv, ctc, lstm, math, nn, random, sendrecv, sparse, state,
-               tensor_list, testing, training)
+from . import (array, control, conv, ctc, data_flow, lstm, math, nn, random, sendrecv, sparse,
+               state, tensor_list, testing, training)
 
 __all__ = ["KERNELS"]
 
 KERNELS: dict = {}
 for _mod in (control, state, math, array, nn, conv, random, training, tensor_list,
-             sendrecv, testing, lstm, sparse, ctc):
+             sendrecv, testing, lstm, sparse, ctc, data_flow):
     for _k, _v in _mod.KERNELS.items():
         if _k in KERNELS:
             raise KeyError(f"CPU kernel for {_k!r} defined twice (in {_mod.__name__})")
