@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml setup.cfg
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m runner demo
+	$(BIN)/python -m runner train digits --workers 2 --mode sync --expect-accuracy 0.97
+	$(BIN)/python -m runner train digits --workers 2 --ps 1 --mode async --expect-accuracy 0.95
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -15,6 +15,11 @@ def _bench(args) -> int:
     return main(args)
 
 
+def _train(args) -> int:
+    from .train import main
+    return main(args)
+
+
 def _keys(args) -> int:
     from .keys import main
     return main(args)
@@ -28,6 +33,8 @@ def _devices(args) -> int:
 SUBCOMMANDS = {
     "demo": ("train a small model on the CPU and print its loss going down", _demo),
     "bench": ("run benchmarks: bench core | runtime | rnn | dataparallel | all", _bench),
+    "train": ("data-parallel training: train digits --workers N [--ps K] --mode sync|async",
+              _train),
     "keys": ("make the CurveZMQ keys of an authenticated cluster: keys DIR [--client NAME]",
              _keys),
     "devices": ("list this machine's devices (CPU core groups, GPUs) with cores and memory",
@@ -55,6 +62,21 @@ def main(argv=None) -> int:
         parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     if name == "demo":
         parser.add_argument("--steps", type=int, default=1000)
+    if name == "train":
+        parser.add_argument("dataset", help="the data set: digits")
+        parser.add_argument("--workers", type=int, default=2, help="replicas (default 2)")
+        parser.add_argument("--ps", type=int, default=0, help="ps tasks (async mode)")
+        parser.add_argument("--mode", choices=["sync", "async"], default="sync")
+        parser.add_argument("--steps", type=int, default=600, help="global steps (600)")
+        parser.add_argument("--batch", type=int, default=32,
+                            help="examples per worker per step (32)")
+        parser.add_argument("--logdir", help="checkpoints and train.log (default: a new "
+                                             "temporary directory; an existing one resumes)")
+        parser.add_argument("--checkpoint-steps", type=int, default=200,
+                            help="checkpoint every N steps (200)")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--expect-accuracy", type=float, default=None,
+                            help="exit with status 1 if the test accuracy is below this")
     if name == "keys":
         parser.add_argument("directory", help="the key directory (made if missing)")
         parser.add_argument("--client", action="append",

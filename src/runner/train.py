@@ -1,0 +1,278 @@
+"""`python -m runner train digits`: data-parallel training of a CNN on the handwritten digits.
+
+    python -m runner train digits [--workers N] [--ps K] [--mode sync|async] [--steps S]
+                                  [--batch B] [--logdir DIR] [--seed N]
+                                  [--checkpoint-steps N] [--expect-accuracy A]
+
+* `--mode sync` (default): in-graph replication on this machine (`tw.train.replicate_model`):
+  one worker process per device, each running a tower on `--batch` examples of every step's
+  mini-batch of `--workers * --batch`, the gradients averaged and applied once: the same update
+  as one device on the whole mini-batch.  (`--ps` must be 0: sync training over ps tasks needs
+  `SyncReplicasOptimizer`, which is not there yet.)
+* `--mode async`: between-graph replication on a local cluster of `--ps` ps tasks and
+  `--workers` worker tasks (`tw.train.Server`s); one client thread per worker task builds its
+  own graph under `replica_device_setter` and trains with `MonitoredTrainingSession` (task 0 is
+  the chief: it initialises or restores and checkpoints; the others wait for it), each applying
+  its gradients to the ps tasks as soon as they are computed, until the global step reaches
+  `--steps`.
+
+Both show a tqdm progress bar (loss, examples/s, step), checkpoint to `--logdir` (a fresh
+temporary directory by default; a run with an existing one resumes from its last checkpoint),
+log to `DIR/train.log`, and print the test accuracy and where the logs and checkpoints went
+(`--expect-accuracy A`: exit with status 1 below it).
+The model is the digits CNN of `examples/digits_cnn.py` (conv-pool-conv-pool-dense).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+from .datasets import load_digits
+
+__all__ = ["main"]
+
+_log = logging.getLogger("tensorweave.runner.train")
+
+
+def _cnn(tw, images, labels):
+    """(loss, accuracy) of the digits CNN on `images` (n, 8, 8) and `labels` (n,)."""
+    def conv(x, cin, cout, name):
+        with tw.variable_scope(name):
+            w = tw.get_variable("w", [3, 3, cin, cout],
+                                initializer=tw.truncated_normal_initializer(stddev=0.1))
+            b = tw.get_variable("b", [cout], initializer=tw.constant_initializer(0.1))
+            h = tw.nn.relu(tw.nn.bias_add(tw.nn.conv2d(x, w, [1, 1, 1, 1], "SAME"), b))
+            return tw.nn.max_pool(h, [1, 2, 2, 1], [1, 2, 2, 1], "SAME")
+    h = tw.reshape(images, [-1, 8, 8, 1])
+    h = conv(h, 1, 16, "conv1")
+    h = tw.reshape(conv(h, 16, 32, "conv2"), [-1, 2 * 2 * 32])
+    with tw.variable_scope("fc"):
+        w = tw.get_variable("w", [128, 64])
+        b = tw.get_variable("b", [64], initializer=tw.zeros_initializer())
+        h = tw.nn.relu(tw.matmul(h, w) + b)
+    with tw.variable_scope("out"):
+        w = tw.get_variable("w", [64, 10])
+        b = tw.get_variable("b", [10], initializer=tw.zeros_initializer())
+        logits = tw.matmul(h, w) + b
+    loss = tw.reduce_mean(tw.nn.sparse_softmax_cross_entropy_with_logits(labels=labels,
+                                                                         logits=logits))
+    correct = tw.equal(tw.argmax(logits, 1, output_type=tw.int32), labels)
+    return loss, tw.reduce_mean(tw.cast(correct, tw.float32))
+
+
+def _optimizer(tw, global_step, steps: int):
+    lr = tw.train.exponential_decay(0.05, global_step, max(steps // 2, 1), 0.5, staircase=True)
+    return tw.train.MomentumOptimizer(lr, 0.9)
+
+
+def _batches(x, y, batch: int, seed: int):
+    """Endless mini-batches of `batch` examples, in an order fixed by `seed`."""
+    rng = np.random.RandomState(seed)
+    while True:
+        idx = rng.randint(0, len(x), batch)
+        yield x[idx], y[idx]
+
+
+class _Progress:
+    """The tqdm bar of a run: the global step, loss, examples/s."""
+
+    def __init__(self, total: int, examples_per_step: int, start: int):
+        from tqdm import tqdm
+        self._bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True,
+                         file=sys.stderr)
+        self._per_step = examples_per_step
+        self._t0, self._step0, self._last = time.monotonic(), start, start
+
+    def update(self, step: int, loss: float) -> None:
+        if step > self._last:
+            self._bar.update(step - self._last)
+            self._last = step
+        rate = (step - self._step0) * self._per_step / max(time.monotonic() - self._t0, 1e-9)
+        self._bar.set_postfix(loss=f"{loss:.4f}", ex_s=f"{rate:.0f}", refresh=False)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _sync(tw, args, data) -> float:
+    x_train, y_train, x_test, y_test = data
+    devices = [f"/cpu:{i}" for i in range(args.workers)]
+    g = tw.Graph()
+    with g.as_default():
+        tw.set_random_seed(args.seed)
+        x = tw.placeholder(tw.float32, [None, 8, 8], name="x")
+        y = tw.placeholder(tw.int32, [None], name="y")
+        gs = tw.train.get_or_create_global_step()
+        r = tw.train.replicate_model(lambda b: _cnn(tw, *b)[0], (x, y), devices,
+                                     _optimizer(tw, gs, args.steps), global_step=gs)
+        with tw.variable_scope(tw.get_variable_scope(), reuse=True):
+            _, accuracy = _cnn(tw, x, y)
+    config = tw.ConfigProto(device_count={"CPU": args.workers})
+    batches = _batches(x_train, y_train, args.batch * args.workers, args.seed)
+    with g.as_default():
+        hooks = [tw.train.StopAtStepHook(last_step=args.steps)]
+        with tw.train.MonitoredTrainingSession(
+                checkpoint_dir=args.logdir, hooks=hooks, config=config,
+                save_checkpoint_steps=args.checkpoint_steps, log_step_count_steps=0) as sess:
+            bar = _Progress(args.steps, args.batch * args.workers, sess.run(gs))
+            try:
+                while not sess.should_stop():
+                    bx, by = next(batches)
+                    _, loss, step = sess.run([r.train_op, r.loss, gs], {x: bx, y: by})
+                    bar.update(step, loss)
+            finally:
+                bar.close()
+        # the session's workers are gone with it: read the last checkpoint it saved
+        saver = g.get_collection(tw.GraphKeys.SAVERS)[0]
+        with tw.Session(graph=g, config=config) as s:
+            saver.restore(s, tw.train.latest_checkpoint(args.logdir))
+            return float(s.run(accuracy, {x: x_test, y: y_test}))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _async(tw, args, data) -> float:
+    x_train, y_train, x_test, y_test = data
+    spec = {"ps": [f"127.0.0.1:{_free_port()}" for _ in range(args.ps)],
+            "worker": [f"127.0.0.1:{_free_port()}" for _ in range(args.workers)]}
+    cluster = tw.train.ClusterSpec(spec)
+    servers = [tw.train.Server(cluster, "ps", i) for i in range(args.ps)]
+    servers += [tw.train.Server(cluster, "worker", i) for i in range(args.workers)]
+    workers = servers[args.ps:]
+    errors: list = []
+    result: dict = {}
+
+    def build(task):
+        g = tw.Graph()
+        with g.as_default():
+            tw.set_random_seed(args.seed)
+            setter = tw.train.replica_device_setter(
+                cluster=cluster, worker_device=f"/job:worker/task:{task}",
+                ps_strategy=tw.train.GreedyLoadBalancingStrategy(args.ps))
+            with tw.device(setter):
+                x = tw.placeholder(tw.float32, [None, 8, 8], name="x")
+                y = tw.placeholder(tw.int32, [None], name="y")
+                gs = tw.train.get_or_create_global_step()
+                loss, accuracy = _cnn(tw, x, y)
+                train_op = _optimizer(tw, gs, args.steps).minimize(loss, global_step=gs)
+        return g, x, y, gs, loss, accuracy, train_op
+
+    def work(task):
+        try:
+            g, x, y, gs, loss, accuracy, train_op = build(task)
+            chief = task == 0
+            batches = _batches(x_train, y_train, args.batch, args.seed + task)
+            with g.as_default():
+                with tw.train.MonitoredTrainingSession(
+                        master=workers[task].target, is_chief=chief,
+                        checkpoint_dir=args.logdir if chief else None,
+                        hooks=[tw.train.StopAtStepHook(last_step=args.steps)],
+                        save_checkpoint_steps=args.checkpoint_steps, log_step_count_steps=0,
+                        max_wait_secs=120) as sess:
+                    bar = _Progress(args.steps, args.batch * args.workers,
+                                    sess.run(gs)) if chief else None
+                    try:
+                        while not sess.should_stop():
+                            bx, by = next(batches)
+                            _, lv, step = sess.run([train_op, loss, gs], {x: bx, y: by})
+                            if bar is not None:
+                                bar.update(step, lv)
+                    finally:
+                        if bar is not None:
+                            bar.close()
+                if chief:  # the parameters live on the ps tasks: read them in a new session
+                    with tw.Session(workers[0].target, graph=g) as s:
+                        result["accuracy"] = float(s.run(accuracy, {x: x_test, y: y_test}))
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+            errors.append((task, e))
+
+    threads = [threading.Thread(target=work, args=(i,), name=f"tw-train-worker-{i}")
+               for i in range(args.workers)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for s in servers:
+            s.stop()
+    if errors:
+        task, e = errors[0]
+        raise RuntimeError(f"worker task {task} failed: {type(e).__name__}: {e}") from e
+    return result["accuracy"]
+
+
+def main(args) -> int:
+    if args.dataset != "digits":
+        print(f"runner train: unknown data set {args.dataset!r} (known: digits)",
+              file=sys.stderr)
+        return 2
+    problems = []
+    if args.workers < 1:
+        problems.append(f"--workers must be at least 1, got {args.workers}")
+    if args.mode == "sync" and args.ps:
+        problems.append("--mode sync trains in-graph on this machine's devices and takes no "
+                        "--ps tasks (sync training over ps tasks needs SyncReplicasOptimizer, "
+                        "not there yet); use --ps 0, or --mode async")
+    if args.mode == "async" and args.ps < 1:
+        problems.append("--mode async needs at least one --ps task for the parameters")
+    if args.steps < 1 or args.batch < 1:
+        problems.append("--steps and --batch must be at least 1")
+    if problems:
+        for p in problems:
+            print(f"runner train: {p}", file=sys.stderr)
+        return 2
+    if args.logdir is None:
+        args.logdir = tempfile.mkdtemp(prefix="tw-train-digits-")
+    try:
+        os.makedirs(args.logdir, exist_ok=True)
+        probe = os.path.join(args.logdir, ".tw-write-probe")
+        with open(probe, "w"):
+            pass
+        os.unlink(probe)
+    except OSError as e:
+        print(f"runner train: cannot write to --logdir {args.logdir}: {e}", file=sys.stderr)
+        return 2
+    log_path = os.path.join(args.logdir, "train.log")
+    handler = logging.FileHandler(log_path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("tensorweave")
+    root.addHandler(handler)
+    if root.getEffectiveLevel() > logging.INFO:
+        handler.setLevel(logging.INFO)
+        root.setLevel(logging.INFO)
+        for h in root.handlers:           # (the console keeps showing warnings only)
+            if h is not handler and h.level < logging.WARNING:
+                h.setLevel(logging.WARNING)
+    import tensorweave as tw
+    data = load_digits()
+    _log.info("training the digits CNN: %s mode, %d workers, %d ps, %d steps of %d examples "
+              "per worker", args.mode, args.workers, args.ps, args.steps, args.batch)
+    t0 = time.monotonic()
+    try:
+        acc = (_sync if args.mode == "sync" else _async)(tw, args, data)
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+    seconds = time.monotonic() - t0
+    latest = tw.train.latest_checkpoint(args.logdir)
+    print(f"test accuracy {acc:.4f} after {args.steps} steps ({args.mode}, {args.workers} "
+          f"workers{f', {args.ps} ps' if args.ps else ''}) in {seconds:.1f} s")
+    print(f"checkpoints: {args.logdir} (latest: {os.path.basename(latest or '-')})")
+    print(f"log: {log_path}")
+    if args.expect_accuracy is not None and acc < args.expect_accuracy:
+        print(f"runner train: test accuracy {acc:.4f} is below the expected "
+              f"{args.expect_accuracy}", file=sys.stderr)
+        return 1
+    return 0
