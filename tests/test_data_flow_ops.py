@@ -4,6 +4,7 @@ worker processes (two devices) and on a cluster task shared by two client sessio
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -287,6 +288,34 @@ def test_two_devices_queue_on_cpu1_fed_from_cpu0_and_deadline():
         sess.run(ap, {x: [1.0, 0.0]})
         sess.run(ap, {x: [0.0, 3.0]})
         np.testing.assert_allclose(sess.run(take), [1.0, 3.0])
+
+
+def test_two_devices_a_blocked_dequeue_is_released_by_another_threads_enqueue():
+    # the dequeue's step runs on the /cpu:1 worker's main thread, which keeps serving its
+    # control socket while it waits, so the enqueue's step gets in
+    g = tw.Graph()
+    with g.as_default():
+        with tw.device("/cpu:1"):
+            q = tw.FIFOQueue(2, tw.float32, shapes=[[2]])
+        with tw.device("/cpu:0"):
+            x = tw.placeholder(tw.float32, [2])
+            y = x + 1.0
+        e, d, close = q.enqueue(y), q.dequeue(), q.close()
+    with tw.Session(graph=g, config=TWO_CPUS) as sess:
+        opts = tw.RunOptions(timeout_in_ms=20_000)
+        sess.run(e, {x: [0.0, 0.0]}, options=opts)   # (both plans registered first)
+        sess.run(d, options=opts)
+        t, box = _in_thread(lambda: sess.run(d, options=opts))
+        try:
+            time.sleep(0.5)      # (most likely blocked by now; either order must work)
+            sess.run(e, {x: [1.0, 2.0]}, options=opts)
+            t.join(15)
+        finally:
+            sess.run(close, options=opts)
+            t.join(15)
+        assert not t.is_alive()
+        assert box[0][0] == "ok", box
+        np.testing.assert_array_equal(box[0][1], [2.0, 3.0])
 
 
 def test_cluster_task_two_client_sessions_share_a_queue():

@@ -144,6 +144,7 @@ class WorkerService:
         self.kctx.send = self._send
         self.kctx.recv = self._recv
         self.kctx.recv_any = self._recv_any
+        self.kctx.serve_while_waiting = self._serve_while_waiting  # (blocking kernels: queues)
         self.recv_timeout_s = 300.0
         self.graphs: dict[int, dict] = {}
         self._next_handle = 1
@@ -205,6 +206,13 @@ class WorkerService:
             except errors.DeadlineExceededError:
                 if time.monotonic() > deadline:
                     raise
+            self._service(dict(self._poller.poll(0)))
+
+    def _serve_while_waiting(self) -> None:
+        """Between the slices of a blocking kernel's wait (a dequeue on an empty queue): a step
+        running on the main thread serves the control socket, as between `_Recv` slices, so
+        the step that would release it can come in; other threads have nothing to serve."""
+        if threading.current_thread() is self._main_thread and self._inline_step:
             self._service(dict(self._poller.poll(0)))
 
     def _pending_requests(self) -> bool:
