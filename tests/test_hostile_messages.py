@@ -316,7 +316,10 @@ def test_a_session_refuses_a_step_timeout_longer_than_the_workers_accept():
         assert s.run(y) == 2.0
 
 
-def test_control_rejects_of_a_live_worker_are_logged_at_a_bounded_rate(raw_push, caplog):
+@pytest.fixture
+def local_worker(raw_push):
+    """(run, worker, dealer): a 2-device session whose step `run()` (it returns 6.0) runs on
+    the /cpu:1 worker, that worker's `WorkerInfo`, and a bare DEALER on its control socket."""
     g = tw.Graph()
     with g.as_default():
         with tw.device("/cpu:1"):
@@ -324,14 +327,18 @@ def test_control_rejects_of_a_live_worker_are_logged_at_a_bounded_rate(raw_push,
     with tw.Session(graph=g, config=tw.ConfigProto(device_count={"CPU": 2})) as sess:
         assert sess.run(y) == 6.0
         (w,) = [w for d, w in sess._master.workers.items() if d.endswith("CPU:1")]
-        dealer = raw_push(w.client.endpoint, zmq.DEALER)
-        before = _call(dealer, {"op": "status", "id": 1})["status"]["dropped"]["control"]
-        n = 500
-        for i in range(n):
-            dealer.send_multipart([b"\xc1" + i.to_bytes(2, "big")])
-        wait_for(lambda: _call(dealer, {"op": "status", "id": 2})["status"]["dropped"]
-                 ["control"] == before + n, what=f"{n} control rejects")
-        assert sess.run(y) == 6.0
+        yield (lambda: sess.run(y)), w, raw_push(w.client.endpoint, zmq.DEALER)
+
+
+def test_control_rejects_of_a_live_worker_are_logged_at_a_bounded_rate(local_worker, caplog):
+    run, w, dealer = local_worker
+    before = _call(dealer, {"op": "status", "id": 1})["status"]["dropped"]["control"]
+    n = 500
+    for i in range(n):
+        dealer.send_multipart([b"\xc1" + i.to_bytes(2, "big")])
+    wait_for(lambda: _call(dealer, {"op": "status", "id": 2})["status"]["dropped"]
+             ["control"] == before + n, what=f"{n} control rejects")
+    assert run() == 6.0
 
     def lines():
         return [r.getMessage() for r in caplog.records
@@ -341,33 +348,26 @@ def test_control_rejects_of_a_live_worker_are_logged_at_a_bounded_rate(raw_push,
     assert len(lines()) <= 2 * 20, len(lines())  # 20 a second (the flood may span two)
 
 
-def test_junk_frames_do_not_grow_a_worker(raw_push):
-    g = tw.Graph()
-    with g.as_default():
-        with tw.device("/cpu:1"):
-            y = tw.constant(2.0) * 3.0
-    with tw.Session(graph=g, config=tw.ConfigProto(device_count={"CPU": 2})) as sess:
-        assert sess.run(y) == 6.0
-        (w,) = [w for d, w in sess._master.workers.items() if d.endswith("CPU:1")]
-        proc = psutil.Process(w.pid)
-        dealer = raw_push(w.client.endpoint, zmq.DEALER)
-        push = raw_push(w.data)
-        rng = np.random.RandomState(3)
+def test_junk_frames_do_not_grow_a_worker(local_worker, raw_push):
+    run, w, dealer = local_worker
+    proc = psutil.Process(w.pid)
+    push = raw_push(w.data)
+    rng = np.random.RandomState(3)
 
-        def dropped():
-            return _call(dealer, {"op": "status", "id": 99}, 30.0)["status"]["dropped"]
+    def dropped():
+        return _call(dealer, {"op": "status", "id": 99}, 30.0)["status"]["dropped"]
 
-        def flood(n):
-            was = dropped()
-            for i in range(n):
-                junk = rng.bytes(int(rng.randint(1, 300)))
-                (push if i % 2 else dealer).send_multipart([junk])
-            wait_for(lambda: dropped() == {"data": was["data"] + n // 2,
-                                           "control": was["control"] + n // 2},
-                     30.0, "every junk frame to be read and dropped")
-        flood(2000)                     # warm-up: the allocator's working set
-        before = proc.memory_info().rss
-        flood(10_000)
-        grew = proc.memory_info().rss - before
-        assert grew < 8 * MiB, f"the worker grew by {grew / MiB:.1f} MiB"
-        assert sess.run(y) == 6.0
+    def flood(n):
+        was = dropped()
+        for i in range(n):
+            junk = rng.bytes(int(rng.randint(1, 300)))
+            (push if i % 2 else dealer).send_multipart([junk])
+        wait_for(lambda: dropped() == {"data": was["data"] + n // 2,
+                                       "control": was["control"] + n // 2},
+                 30.0, "every junk frame to be read and dropped")
+    flood(2000)                     # warm-up: the allocator's working set
+    before = proc.memory_info().rss
+    flood(10_000)
+    grew = proc.memory_info().rss - before
+    assert grew < 8 * MiB, f"the worker grew by {grew / MiB:.1f} MiB"
+    assert run() == 6.0
