@@ -352,3 +352,19 @@ def test_cluster_task_two_client_sessions_share_a_queue():
             s.close()
         for w in workers + ps:
             w.stop()
+
+
+def test_in_process_waits_honour_the_steps_deadline():
+    g = tw.Graph()
+    with g.as_default():
+        q = tw.FIFOQueue(1, tw.float32, shapes=[[]])
+        d, e = q.dequeue(), q.enqueue(1.0)
+    with tw.Session(graph=g) as sess:
+        with pytest.raises(tw.errors.DeadlineExceededError):
+            sess.run(d, options=tw.RunOptions(timeout_in_ms=200))
+        sess.run(e, options=tw.RunOptions(timeout_in_ms=200))
+        with pytest.raises(tw.errors.DeadlineExceededError):      # full
+            sess.run(e, options=tw.RunOptions(timeout_in_ms=200))
+        assert sess.run(d, options=tw.RunOptions(timeout_in_ms=200)) == 1.0
+        with pytest.raises(tw.errors.InvalidArgumentError, match="timeout_in_ms"):
+            sess.run(d, options=tw.RunOptions(timeout_in_ms=-5))

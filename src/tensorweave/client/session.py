@@ -46,6 +46,7 @@ from ..kernels.context import KernelContext
 from ..runtime.devices import local_devices
 from ..runtime.executor import compile_step
 from ..runtime.master import Master
+from ..runtime.rendezvous import MAX_STEP_TIMEOUT_S
 from .config import ConfigProto, DeviceStepStats, NodeExecStats, RunMetadata, StepStats
 from .fetch_feed import (FetchMapper, feed_converter, feed_tensors, freeze, group_converters,
                          is_composite_fetch, to_result)
@@ -174,6 +175,7 @@ class BaseSession:
             self._backend = get_backend(self._device.device_type)
             self._ctx = KernelContext(self._device.name, self._backend)
             self._ctx.validate = _CHECK_KERNELS
+            self._ctx.step = threading.local()  # (a step's deadline, for blocking kernels)
 
     # --- properties -------------------------------------------------------------------------
     @property
@@ -246,6 +248,8 @@ class BaseSession:
             return self._run_distributed(plan, vals, options, run_metadata)
         if trace:
             return self._run_traced(plan, vals, options, run_metadata)
+        if options is not None and options.timeout_in_ms:
+            return self._run_with_deadline(plan, vals, options.timeout_in_ms)
         out = plan(vals)
         if plan.single:  # (the common case, inline)
             return to_result(out[0]) if plan.fetch_pos is not None else None
@@ -397,6 +401,20 @@ class BaseSession:
             if name in names and line not in self._logged_placement:
                 self._logged_placement.add(line)
                 _placement_log.info("%s", line)
+
+    def _run_with_deadline(self, plan, vals, timeout_ms):
+        """An in-process step with `RunOptions.timeout_in_ms`: kernels that block (a dequeue
+        on an empty queue) give up at the deadline (`KernelContext.step_deadline`)."""
+        if not 0 < timeout_ms <= MAX_STEP_TIMEOUT_S * 1000:
+            raise errors.InvalidArgumentError(
+                None, None, f"RunOptions.timeout_in_ms must be between 0 (none) and "
+                            f"{int(MAX_STEP_TIMEOUT_S * 1000)} ms, got {timeout_ms}")
+        step = self._ctx.step
+        step.deadline = time.monotonic() + timeout_ms / 1000.0
+        try:
+            return self._result(plan, plan(vals))
+        finally:
+            step.deadline = None
 
     def _run_distributed(self, plan, vals, options, run_metadata):
         args = [c(v) for c, v in zip(plan.convs, vals)]
