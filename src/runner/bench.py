@@ -242,8 +242,8 @@ def _runtime_suite():
 
 
 def _dataparallel_suite():
-    from .bench_dataparallel import bench_mlp_towers
-    return [bench_mlp_towers]
+    from .bench_dataparallel import bench_cnn_towers, bench_mlp_towers
+    return [bench_mlp_towers, bench_cnn_towers]
 
 
 def _rnn_suite():

@@ -19,7 +19,7 @@ import numpy as np
 
 from .bench import Result, _median_interleaved
 
-__all__ = ["bench_mlp_towers"]
+__all__ = ["bench_mlp_towers", "bench_cnn_towers"]
 
 BATCH = 512
 LAYERS = [(784, 2048), (2048, 2048), (2048, 10)]
@@ -140,3 +140,41 @@ def bench_mlp_towers(quick: bool) -> list[Result]:
                     f"half the batch on each of two; tensorweave's 2 workers reach "
                     f"{(t_one / t_two) / (f_one / f_two):.2f} of that scaling"),
     ]
+
+
+def bench_cnn_towers(quick: bool) -> list[Result]:
+    """The digits CNN of `runner train` at batch 64: two towers of 32 on two one-core workers
+    against the in-process session on both cores (a model too small for one process to spread
+    over two cores)."""
+    import tensorweave as tw
+    from .train import _cnn
+    batch = 64
+    rng = np.random.RandomState(0)
+    images = rng.rand(batch, 8, 8).astype(np.float32)
+    labels = rng.randint(0, 10, batch).astype(np.int32)
+
+    def session(devices, config):
+        g = tw.Graph()
+        with g.as_default():
+            x = tw.placeholder(tw.float32, [None, 8, 8])
+            y = tw.placeholder(tw.int32, [None])
+            r = tw.train.replicate_model(lambda b: _cnn(tw, *b)[0], (x, y), devices,
+                                         tw.train.GradientDescentOptimizer(0.1))
+            init = tw.global_variables_initializer()
+        s = tw.Session(graph=g, config=config)
+        s.run(init)
+        return s, lambda: s.run(r.train_op, {x: images, y: labels})
+    sessions = [session(["/cpu:0", "/cpu:1"], tw.ConfigProto(device_count={"CPU": 2})),
+                session(["/cpu:0"], None)]
+    try:
+        for _, step in sessions:
+            step()
+            step()
+        t_two, t_in = _median_interleaved([step for _, step in sessions], 20 if quick else 100)
+    finally:
+        for s, _ in sessions:
+            s.close()
+    return [Result("digits CNN, batch 64, sync towers on 2 one-core workers", batch / t_two,
+                   "ex/s", "in-process, both cores", batch / t_in, ">= 1.5x",
+                   note=f"step {t_two * 1e3:.1f} ms vs {t_in * 1e3:.1f} ms in-process: the "
+                        f"per-step cost of two workers is more than the step itself")]
