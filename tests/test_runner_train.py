@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 
+import numpy as np
 import pytest
 
 import tensorweave as tw
@@ -60,3 +61,50 @@ def test_bad_input_is_a_clear_error_at_the_start(capsys, argv, message):
 def test_an_unknown_data_set(capsys):
     assert runner_main(["train", "cifar"]) == 2
     assert "unknown data set 'cifar'" in capsys.readouterr().err
+
+
+def test_a_worker_killed_mid_run_is_replaced_and_the_run_ends_as_if_it_had_not_been(tmp_path,
+                                                                                     caplog):
+    # sync mode: the lost worker fails the step naming it, the MonitoredSession makes a new
+    # session (new worker processes) from the last checkpoint, and since every step's batch is
+    # taken from the global step, the final parameters equal those of a run never interrupted
+    import argparse
+    import logging
+    import signal
+
+    from runner.datasets import load_digits
+    from runner.train import _sync
+
+    class KillOnce(tw.train.SessionRunHook):
+        killed = None
+
+        def after_create_session(self, session, coord):
+            self.workers = session._master.workers
+
+        def before_run(self, run_context):
+            return tw.train.SessionRunArgs(tw.train.get_global_step())
+
+        def after_run(self, run_context, run_values):
+            if run_values.results == 30 and KillOnce.killed is None:
+                (w,) = [w for d, w in self.workers.items() if d.endswith("CPU:1")]
+                os.kill(w.pid, signal.SIGKILL)
+                KillOnce.killed = w.pid
+
+    def args(d):
+        return argparse.Namespace(workers=2, ps=0, mode="sync", steps=50, batch=16, logdir=d,
+                                  checkpoint_steps=20, seed=3)
+    data = load_digits()
+    caplog.set_level(logging.INFO, logger="tensorweave")
+    a, b = str(tmp_path / "killed"), str(tmp_path / "whole")
+    _sync(tw, args(a), data, extra_hooks=[KillOnce()])
+    assert KillOnce.killed is not None
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert f"pid {KillOnce.killed}" in said and "new session will be created" in said
+    _sync(tw, args(b), data)
+    ca, cb = tw.train.latest_checkpoint(a), tw.train.latest_checkpoint(b)
+    assert ca.endswith("-50") and cb.endswith("-50")
+    names = [n for n, _ in tw.train.list_variables(cb)]
+    assert "conv1/w" in names and "global_step" in names
+    for n in names:
+        np.testing.assert_array_equal(tw.train.load_variable(ca, n),
+                                      tw.train.load_variable(cb, n), err_msg=n)

@@ -72,6 +72,14 @@ def _optimizer(tw, global_step, steps: int):
     return tw.train.MomentumOptimizer(lr, 0.9)
 
 
+def _order(n: int, batch: int, steps: int, seed: int) -> np.ndarray:
+    """The example indices of steps 0..`steps` in a row: one `seed`ed permutation of the `n`
+    examples per epoch, so step k's batch is `order[k * batch:(k + 1) * batch]`."""
+    rng = np.random.RandomState(seed)
+    need = (steps + 1) * batch
+    return np.concatenate([rng.permutation(n) for _ in range(need // n + 1)])[:need]
+
+
 def _batches(x, y, batch: int, seed: int):
     """Endless mini-batches of `batch` examples, in an order fixed by `seed`."""
     rng = np.random.RandomState(seed)
@@ -101,31 +109,38 @@ class _Progress:
         self._bar.close()
 
 
-def _sync(tw, args, data) -> float:
+def _sync(tw, args, data, extra_hooks=()) -> float:
     x_train, y_train, x_test, y_test = data
     devices = [f"/cpu:{i}" for i in range(args.workers)]
+    batch = args.batch * args.workers
     g = tw.Graph()
     with g.as_default():
         tw.set_random_seed(args.seed)
+        gs = tw.train.get_or_create_global_step()
+        # the step's mini-batch is taken in the graph from the global step, so a run that
+        # resumes from a checkpoint (after a worker was lost) sees the same data in the same
+        # order as one that never stopped
+        with tw.device("/cpu:0"):
+            order = tw.constant(_order(len(x_train), batch, args.steps, args.seed), name="order")
+            idx = tw.slice(order, tw.reshape(tw.cast(gs, tw.int32) * batch, [1]), [batch])
+            bx = tw.gather(tw.constant(x_train, name="train_images"), idx)
+            by = tw.gather(tw.constant(y_train, name="train_labels"), idx)
+        r = tw.train.replicate_model(lambda b: _cnn(tw, *b)[0], (bx, by), devices,
+                                     _optimizer(tw, gs, args.steps), global_step=gs)
         x = tw.placeholder(tw.float32, [None, 8, 8], name="x")
         y = tw.placeholder(tw.int32, [None], name="y")
-        gs = tw.train.get_or_create_global_step()
-        r = tw.train.replicate_model(lambda b: _cnn(tw, *b)[0], (x, y), devices,
-                                     _optimizer(tw, gs, args.steps), global_step=gs)
         with tw.variable_scope(tw.get_variable_scope(), reuse=True):
             _, accuracy = _cnn(tw, x, y)
     config = tw.ConfigProto(device_count={"CPU": args.workers})
-    batches = _batches(x_train, y_train, args.batch * args.workers, args.seed)
     with g.as_default():
-        hooks = [tw.train.StopAtStepHook(last_step=args.steps)]
+        hooks = [tw.train.StopAtStepHook(last_step=args.steps)] + list(extra_hooks)
         with tw.train.MonitoredTrainingSession(
                 checkpoint_dir=args.logdir, hooks=hooks, config=config,
                 save_checkpoint_steps=args.checkpoint_steps, log_step_count_steps=0) as sess:
-            bar = _Progress(args.steps, args.batch * args.workers, sess.run(gs))
+            bar = _Progress(args.steps, batch, sess.run(gs))
             try:
                 while not sess.should_stop():
-                    bx, by = next(batches)
-                    _, loss, step = sess.run([r.train_op, r.loss, gs], {x: bx, y: by})
+                    _, loss, step = sess.run([r.train_op, r.loss, gs])
                     bar.update(step, loss)
             finally:
                 bar.close()
