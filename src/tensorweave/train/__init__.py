@@ -36,6 +36,8 @@ from .basic_session_run_hooks import (CheckpointSaverHook, CheckpointSaverListen
 from .monitored_session import (ChiefSessionCreator, MonitoredSession, MonitoredTrainingSession,
                                 Scaffold, SessionCreator, SessionManager,
                                 SingularMonitoredSession, WorkerSessionCreator)
+from .queue_runner import Coordinator, QueueRunner, add_queue_runner, start_queue_runners
+from .sync_replicas_optimizer import SyncReplicasOptimizer
 from .training_util import (assert_global_step, create_global_step, get_global_step,
                             get_or_create_global_step, global_step)
 
@@ -57,3 +59,5 @@ __all__ += ["SessionRunHook", "SessionRunArgs", "SessionRunContext", "SessionRun
             "MonitoredSession", "SingularMonitoredSession", "MonitoredTrainingSession"]
 __all__ += ["GreedyLoadBalancingStrategy", "byte_size_load_fn", "replicate_model",
             "average_gradients", "Replicated"]
+__all__ += ["Coordinator", "QueueRunner", "add_queue_runner", "start_queue_runners",
+            "SyncReplicasOptimizer"]

@@ -23,8 +23,9 @@ The pieces, bottom up:
   a `CheckpointSaverHook` and a `StepCounterHook` when it has a `checkpoint_dir`; other tasks
   wait for the chief.  Summaries are not supported yet: no summary hook is added.
 
-Differences from TF1: there are no queue runners or `tf.train.Coordinator` (hooks get a small
-stop-flag object as `coord`); a waiting worker polls every second (TF1: every 30 s) and waits at
+Hooks get a `tw.train.Coordinator` as `coord` (`queue_runner.py`); closing requests a stop and
+joins the threads registered with it (at most `stop_grace_period_secs`).  Differences from
+TF1: queue runners of the QUEUE_RUNNERS collection are not started; a waiting worker polls every second (TF1: every 30 s) and waits at
 most `max_wait_secs` in all (one attempt to reach an unreachable master takes about 10 s);
 the first session creation is not retried (an unreachable master is reported at once), and
 creation after a preemption is retried for at most `stop_grace_period_secs`, not forever.
@@ -48,6 +49,7 @@ from ..ops import control_flow_ops
 from ..ops.constant_op import constant
 from ..ops import variables as variables_lib
 from . import basic_session_run_hooks, checkpoint_management
+from .queue_runner import Coordinator
 from .saver import Saver
 from .session_run_hook import SessionRunArgs, SessionRunContext, SessionRunValues
 
@@ -492,29 +494,6 @@ class WorkerSessionCreator(_ScaffoldSessionCreator):
 # ----------------------------------------------------------------------------------------------
 # MonitoredSession
 # ----------------------------------------------------------------------------------------------
-class _StopFlag:
-    """What hooks get as `coord` (tensorweave has no queue runners or tf.train.Coordinator):
-    `request_stop()`, `should_stop()`, `wait_for_stop(timeout)`."""
-
-    def __init__(self):
-        self._event = threading.Event()
-
-    def request_stop(self, ex=None) -> None:
-        self._event.set()
-
-    def should_stop(self) -> bool:
-        return self._event.is_set()
-
-    def wait_for_stop(self, timeout=None) -> bool:
-        return self._event.wait(timeout)
-
-    def raise_requested_exception(self) -> None:
-        pass
-
-    def join(self, threads=None, stop_grace_period_secs=120, ignore_live_threads=False):
-        pass
-
-
 class _MonitoredSession:
     """The common implementation of MonitoredSession and SingularMonitoredSession."""
 
@@ -556,7 +535,7 @@ class _MonitoredSession:
                           "be due to a preemption of a connected worker or parameter server. "
                           "A new session will be created. Error: %s", e)
                 time.sleep(1.0)
-        coord = _StopFlag()
+        coord = Coordinator()
         try:
             for h in self._hooks:
                 h.after_create_session(sess, coord)
@@ -686,11 +665,19 @@ class _MonitoredSession:
         return exc_type is None  # the end of the input is the normal end of training
 
     def _close_tf_session(self) -> None:
+        """Stop the coordinator, join its threads (at most stop_grace_period_secs; threads
+        still alive are left behind), close the session; an exception a thread reported to
+        the coordinator is raised (as TF1)."""
         sess, self._tf_sess = self._tf_sess, None
-        if self._coord is not None:
-            self._coord.request_stop()
-        if sess is not None:
-            _safe_close(sess)
+        coord, self._coord = self._coord, None
+        try:
+            if coord is not None:
+                coord.request_stop()
+                coord.join(stop_grace_period_secs=self._stop_grace_period_secs,
+                           ignore_live_threads=True)
+        finally:
+            if sess is not None:
+                _safe_close(sess)
 
     def _close_internal(self, exception_type=None) -> None:
         try:

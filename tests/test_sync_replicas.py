@@ -1,0 +1,193 @@
+"""SyncReplicasOptimizer (train/sync_replicas_optimizer.py) and the QueueRunner / Coordinator it
+runs on (train/queue_runner.py): two workers equal single-process training on the whole batch,
+stale gradients are dropped, backup workers (replicas_to_aggregate < total_num_replicas)."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import tensorweave as tw
+
+LR = 0.1
+RNG = np.random.RandomState(7)
+X = RNG.randn(8, 3)
+Y = X @ np.array([[1.5], [-2.0], [0.5]]) + 0.3 + 0.1 * RNG.randn(8, 1)
+W0 = np.array([[0.1], [0.2], [-0.1]])
+B0 = np.array([0.05])
+OPTS = tw.RunOptions(timeout_in_ms=20000)
+
+
+def _model(x, y):
+    w = tw.Variable(W0, name="w")
+    b = tw.Variable(B0, name="b")
+    loss = tw.reduce_mean(tw.square(tw.matmul(tw.constant(x), w) + b - tw.constant(y)))
+    return w, b, loss
+
+
+def _reference(x, y, steps):
+    """Single-process GradientDescent on (x, y) for `steps` steps."""
+    g = tw.Graph()
+    with g.as_default():
+        w, b, loss = _model(x, y)
+        train = tw.train.GradientDescentOptimizer(LR).minimize(loss)
+        with tw.Session() as sess:
+            sess.run(tw.global_variables_initializer())
+            for _ in range(steps):
+                sess.run(train)
+            return sess.run([w, b])
+
+
+def _stop(servers):
+    for s in servers:
+        s.stop()
+
+
+def _run_workers(workers, cluster, shards, replicas_to_aggregate, worker_fn):
+    """One client thread per worker task, each with its own graph and MonitoredTrainingSession;
+    `worker_fn(i, sess, train_op, w, b, gstep)` drives it.  Returns what each returned."""
+    results: dict = {}
+    errors: list = []
+
+    def client(i):
+        try:
+            g = tw.Graph()
+            with g.as_default():
+                with tw.device(tw.train.replica_device_setter(
+                        cluster=cluster, worker_device=f"/job:worker/task:{i}")):
+                    gstep = tw.train.get_or_create_global_step()
+                    w, b, loss = _model(*shards[i])
+                    opt = tw.train.SyncReplicasOptimizer(
+                        tw.train.GradientDescentOptimizer(LR),
+                        replicas_to_aggregate=replicas_to_aggregate, total_num_replicas=2)
+                    train_op = opt.minimize(loss, global_step=gstep)
+                hooks = [opt.make_session_run_hook(i == 0, num_tokens=worker_fn.num_tokens),
+                         tw.train.StopAtStepHook(last_step=worker_fn.last_step)]
+                with tw.train.MonitoredTrainingSession(
+                        master=workers[i].target, is_chief=(i == 0), hooks=hooks,
+                        max_wait_secs=30, stop_grace_period_secs=2) as sess:
+                    results[i] = worker_fn(i, sess, train_op, w, b, gstep)
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            errors.append((i, e))
+            worker_fn.abort()
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(45)
+    assert not any(t.is_alive() for t in threads), "a worker client did not finish"
+    if errors:
+        raise errors[0][1]
+    return results
+
+
+def test_two_workers_equal_single_process_training_on_the_whole_batch():
+    """replicas_to_aggregate = total_num_replicas = 2, each worker its half of the batch: N
+    global steps equal N steps of GradientDescent on the mean loss of the whole batch.  (No
+    init tokens, and the clients step together, so every aggregation takes exactly one
+    gradient of each worker, computed from the same parameters.)"""
+    steps = 6
+    workers, ps = tw.test.create_local_cluster(2, 1)
+    try:
+        cluster = tw.train.ClusterSpec(workers[0].server_def["cluster"])
+        barrier = threading.Barrier(2, timeout=30)
+
+        def drive(i, sess, train_op, w, b, gstep):
+            for _ in range(steps):
+                barrier.wait()
+                assert not sess.should_stop()
+                sess.run(train_op, options=OPTS)
+            barrier.wait()
+            out = sess.run([w, b, gstep], options=OPTS)
+            barrier.wait()  # both read before the chief goes
+            return out
+        drive.num_tokens, drive.last_step, drive.abort = 0, steps, barrier.abort
+        shards = [(X[:4], Y[:4]), (X[4:], Y[4:])]
+        res = _run_workers(workers, cluster, shards, 2, drive)
+    finally:
+        _stop(workers + ps)
+    w_ref, b_ref = _reference(X, Y, steps)
+    for i in (0, 1):
+        w, b, gs = res[i]
+        assert gs == steps
+        np.testing.assert_allclose(w, w_ref, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(b, b_ref, rtol=0, atol=1e-10)
+    assert np.abs(w_ref - W0).max() > 0.1  # it trained
+    # one worker's shard alone gives other parameters: the aggregation took both
+    w_half, _ = _reference(X[:4], Y[:4], steps)
+    assert np.abs(w_half - w_ref).max() > 1e-3
+
+
+def test_a_stale_gradient_is_dropped():
+    """In one process: two gradients of local step 0 are aggregated (global step 1); the next
+    gradient, still of local step 0, is dropped; the one after it (local step 1) counts."""
+    g = tw.Graph()
+    with g.as_default():
+        gstep = tw.train.get_or_create_global_step()
+        w, b, loss = _model(X, Y)
+        opt = tw.train.SyncReplicasOptimizer(tw.train.GradientDescentOptimizer(LR),
+                                             replicas_to_aggregate=2, total_num_replicas=2)
+        train_op = opt.minimize(loss, global_step=gstep)
+        init_tokens = opt.get_init_tokens_op()
+        sync_op = opt.get_chief_queue_runner().enqueue_ops[0]
+        accums = [a for a, _ in opt._accumulator_list]
+        counts = [a.num_accumulated() for a in accums]
+        local_step = opt._local_step
+        with pytest.raises(ValueError, match="after apply_gradients"):
+            tw.train.SyncReplicasOptimizer(tw.train.GradientDescentOptimizer(LR),
+                                           3, 2).get_init_tokens_op()
+        with tw.Session() as sess:
+            sess.run([tw.global_variables_initializer(), tw.local_variables_initializer()])
+            sess.run(opt.chief_init_op)
+            sess.run(init_tokens)
+            sess.run(train_op, options=OPTS)
+            sess.run(train_op, options=OPTS)
+            assert sess.run(counts) == [2, 2]
+            sess.run(sync_op, options=OPTS)
+            assert sess.run(counts) == [0, 0]
+            assert sess.run([gstep, local_step]) == [1, 0]
+            w1, b1 = sess.run([w, b])
+            sess.run(train_op, options=OPTS)      # local step 0 < 1: dropped
+            assert sess.run(counts) == [0, 0]
+            assert sess.run(local_step) == 1      # the token of step 1
+            np.testing.assert_array_equal(sess.run(w), w1)
+            sess.run(train_op, options=OPTS)      # local step 1: counts
+            assert sess.run(counts) == [1, 1]
+    w_ref, b_ref = _reference(X, Y, 1)
+    np.testing.assert_allclose(w1, w_ref, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(b1, b_ref, rtol=0, atol=1e-12)
+
+
+def test_backup_worker_each_update_uses_one_gradient():
+    """replicas_to_aggregate=1 < total_num_replicas=2, both workers on the same data, running
+    freely: training stops at the last step, and the parameters after `gs` global steps are
+    `gs` steps of GradientDescent on that data (an update never mixes gradients of different
+    parameters: the late worker's ones are dropped)."""
+    last = 8
+    workers, ps = tw.test.create_local_cluster(2, 1)
+    try:
+        cluster = tw.train.ClusterSpec(workers[0].server_def["cluster"])
+        done = threading.Event()
+
+        def drive(i, sess, train_op, w, b, gstep):
+            n = 0
+            while not sess.should_stop() and n < 100:
+                sess.run(train_op, options=OPTS)
+                n += 1
+            if i == 1:
+                done.set()
+                return n, None
+            assert done.wait(30)  # the chief's queue runner serves the other until it ends
+            return n, sess._tf_sess.run([w, b, gstep], options=OPTS)
+        drive.num_tokens, drive.last_step, drive.abort = -1, last, done.set
+        res = _run_workers(workers, cluster, [(X, Y), (X, Y)], 1, drive)
+    finally:
+        _stop(workers + ps)
+    w, b, gs = res[0][1]
+    assert last <= gs <= last + 2
+    assert res[0][0] >= 1 and res[1][0] >= 1
+    w_ref, b_ref = _reference(X, Y, int(gs))
+    np.testing.assert_allclose(w, w_ref, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(b, b_ref, rtol=0, atol=1e-10)
