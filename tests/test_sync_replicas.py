@@ -39,6 +39,18 @@ def _reference(x, y, steps):
             return sess.run([w, b])
 
 
+def _cluster_spec(server):
+    # (server_def's cluster def has string task indices, which ClusterSpec refuses)
+    return tw.train.ClusterSpec({job: {int(i): a for i, a in tasks.items()}
+                                 for job, tasks in server.server_def["cluster"].items()})
+
+
+def _read(sess, fetches):
+    """Fetch without the hooks (StopAtStepHook may have asked to stop already)."""
+    return sess.run_step_fn(lambda step_context: step_context.session.run(fetches,
+                                                                            options=OPTS))
+
+
 def _stop(servers):
     for s in servers:
         s.stop()
@@ -91,7 +103,7 @@ def test_two_workers_equal_single_process_training_on_the_whole_batch():
     steps = 6
     workers, ps = tw.test.create_local_cluster(2, 1)
     try:
-        cluster = tw.train.ClusterSpec(workers[0].server_def["cluster"])
+        cluster = _cluster_spec(workers[0])
         barrier = threading.Barrier(2, timeout=30)
 
         def drive(i, sess, train_op, w, b, gstep):
@@ -100,7 +112,7 @@ def test_two_workers_equal_single_process_training_on_the_whole_batch():
                 assert not sess.should_stop()
                 sess.run(train_op, options=OPTS)
             barrier.wait()
-            out = sess.run([w, b, gstep], options=OPTS)
+            out = _read(sess, [w, b, gstep])
             barrier.wait()  # both read before the chief goes
             return out
         drive.num_tokens, drive.last_step, drive.abort = 0, steps, barrier.abort
@@ -168,7 +180,7 @@ def test_backup_worker_each_update_uses_one_gradient():
     last = 8
     workers, ps = tw.test.create_local_cluster(2, 1)
     try:
-        cluster = tw.train.ClusterSpec(workers[0].server_def["cluster"])
+        cluster = _cluster_spec(workers[0])
         done = threading.Event()
 
         def drive(i, sess, train_op, w, b, gstep):
@@ -180,7 +192,7 @@ def test_backup_worker_each_update_uses_one_gradient():
                 done.set()
                 return n, None
             assert done.wait(30)  # the chief's queue runner serves the other until it ends
-            return n, sess._tf_sess.run([w, b, gstep], options=OPTS)
+            return n, _read(sess, [w, b, gstep])
         drive.num_tokens, drive.last_step, drive.abort = -1, last, done.set
         res = _run_workers(workers, cluster, [(X, Y), (X, Y)], 1, drive)
     finally:
