@@ -203,3 +203,92 @@ def test_backup_worker_each_update_uses_one_gradient():
     w_ref, b_ref = _reference(X, Y, int(gs))
     np.testing.assert_allclose(w, w_ref, rtol=0, atol=1e-10)
     np.testing.assert_allclose(b, b_ref, rtol=0, atol=1e-10)
+
+
+# ----------------------------------------------------------------------------------------------
+# Coordinator and QueueRunner
+# ----------------------------------------------------------------------------------------------
+def test_coordinator_records_the_first_error_and_join_reraises_it():
+    coord = tw.train.Coordinator()
+    assert not coord.should_stop() and coord.wait_for_stop(0.01) is False
+    with coord.stop_on_exception():
+        raise ValueError("first")
+    coord.request_stop(KeyError("second"))  # not recorded: a stop was already requested
+    assert coord.should_stop() and coord.wait_for_stop(0.01) is True
+    with pytest.raises(ValueError, match="first"):
+        coord.raise_requested_exception()
+    with pytest.raises(ValueError, match="first"):
+        coord.join([])
+    coord.clear_stop()
+    assert not coord.should_stop()
+    coord.request_stop(tw.errors.OutOfRangeError(None, None, "end of input"))  # a clean stop
+    coord.join([])
+    # a registered thread still running after the grace period
+    coord = tw.train.Coordinator()
+    release = threading.Event()
+    t = threading.Thread(target=release.wait, args=(30,), daemon=True)
+    coord.register_thread(t)
+    t.start()
+    coord.request_stop()
+    with pytest.raises(RuntimeError, match="threads still running"):
+        coord.join(stop_grace_period_secs=0.05)
+    release.set()
+    t.join(5)
+
+
+def test_queue_runner_loops_until_stopped_and_ends_quietly_when_the_queue_closes():
+    g = tw.Graph()
+    with g.as_default():
+        q = tw.FIFOQueue(3, tw.int32, shapes=[[]])
+        counter = tw.Variable(0, name="counter")
+        enq = q.enqueue(tw.assign_add(counter, 1))
+        deq = q.dequeue()
+        qr = tw.train.QueueRunner(q, [enq])
+        tw.train.add_queue_runner(qr)
+        with tw.Session() as sess:
+            sess.run(tw.global_variables_initializer())
+            coord = tw.train.Coordinator()
+            threads = tw.train.start_queue_runners(sess, coord=coord)
+            assert len(threads) == 2  # the enqueue op's and the one cancelling at the stop
+            assert [sess.run(deq, options=OPTS) for _ in range(5)] == [1, 2, 3, 4, 5]
+            coord.request_stop()  # the blocked enqueue (the queue is full) is cancelled
+            coord.join(stop_grace_period_secs=10)
+            assert not any(t.is_alive() for t in threads)
+            assert sess.run(q.is_closed())
+            # closed by someone else: the thread ends without an error and closes the queue
+            q2 = tw.FIFOQueue(1, tw.int32, shapes=[[]])
+            qr2 = tw.train.QueueRunner(q2, [q2.enqueue(7)])
+            close2 = q2.close()
+            coord = tw.train.Coordinator()
+            threads = qr2.create_threads(sess, coord=coord, start=True)
+            deq2 = q2.dequeue()
+            assert sess.run(deq2, options=OPTS) == 7
+            sess.run(close2)
+            # (an enqueue already waiting for room goes in: closing does not cancel it)
+            with pytest.raises(tw.errors.OutOfRangeError):
+                for _ in range(3):
+                    assert sess.run(deq2, options=OPTS) == 7
+            threads[0].join(10)
+            assert not threads[0].is_alive() and not coord.should_stop()
+            coord.request_stop()
+            coord.join(threads, stop_grace_period_secs=10)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_queue_runner_reports_other_errors_to_the_coordinator():
+    g = tw.Graph()
+    with g.as_default():
+        q = tw.FIFOQueue(2, tw.float32, shapes=[[]])
+        p = tw.placeholder(tw.float32, [])
+        qr = tw.train.QueueRunner(q, [q.enqueue(p)])  # never fed: the run fails
+        with tw.Session() as sess:
+            coord = tw.train.Coordinator()
+            threads = qr.create_threads(sess, coord=coord, start=True)
+            assert coord.wait_for_stop(10)
+            with pytest.raises(tw.errors.InvalidArgumentError):
+                coord.join(threads, stop_grace_period_secs=10)
+            assert not any(t.is_alive() for t in threads)
+            # without a coordinator the error is kept in exceptions_raised
+            threads = qr.create_threads(sess, start=True)
+            threads[0].join(10)
+            assert [type(e) for e in qr.exceptions_raised] == [tw.errors.InvalidArgumentError]
