@@ -154,3 +154,26 @@ def test_a_remote_worker_idle_longer_than_the_timeout_is_not_called_dead():
                 sess.run(busy, options=BACKSTOP)
     finally:
         server.stop()
+
+
+def test_a_task_restarted_during_a_step_fails_the_step_naming_it():
+    import threading
+    (server,), _ = tw.test.create_local_cluster(1, 0)
+    try:
+        # (a limit long enough for the new process to be up and answer a ping)
+        cfg = tw.ConfigProto(experimental={"worker_heartbeat_timeout_ms": 20_000})
+        with tw.Graph().as_default():
+            with tw.device("/job:worker/task:0"):
+                busy = tw.test.sleep(30.0)
+            with tw.Session(server.target, config=cfg) as sess:
+                old = server.pids[0]
+                t = threading.Timer(0.5, server.restart)  # the step's work dies with it
+                t.start()
+                try:
+                    with pytest.raises(tw.errors.UnavailableError, match="was restarted") as e:
+                        sess.run(busy, options=BACKSTOP)
+                finally:
+                    t.join(30)
+                assert f"pid {old}, now {server.pids[0]}" in str(e.value)
+    finally:
+        server.stop()

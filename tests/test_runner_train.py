@@ -108,3 +108,37 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_ends_as_if_it_had_not_b
     for n in names:
         np.testing.assert_array_equal(tw.train.load_variable(ca, n),
                                       tw.train.load_variable(cb, n), err_msg=n)
+
+
+def test_async_a_killed_worker_task_is_restarted_and_training_finishes(tmp_path, capsys):
+    import argparse
+    import signal
+
+    from runner.datasets import load_digits
+    from runner.train import _async
+
+    killed = []
+
+    class KillTask1(tw.train.SessionRunHook):
+        def __init__(self, servers):
+            self.servers = servers
+
+        def before_run(self, run_context):
+            return tw.train.SessionRunArgs(tw.train.get_global_step())
+
+        def after_run(self, run_context, run_values):
+            if run_values.results >= 40 and not killed:
+                task1 = self.servers[-1]                  # (worker task 1)
+                killed.append(task1.pids[0])
+                os.kill(task1.pids[0], signal.SIGKILL)
+
+    def hooks(task, servers):
+        return [KillTask1(servers)] if task == 0 else []
+    args = argparse.Namespace(workers=2, ps=1, mode="async", steps=150, batch=32,
+                              logdir=str(tmp_path / "a"), checkpoint_steps=20, seed=0)
+    acc = _async(tw, args, load_digits(), extra_hooks=hooks)
+    assert killed
+    err = capsys.readouterr().err
+    assert f"(pid {killed[0]}) exited with status -9: restarting it" in err
+    assert acc > 0.7
+    assert tw.train.latest_checkpoint(args.logdir) is not None

@@ -280,8 +280,8 @@ class WorkerService:
         op = h["op"]
         rid = h.get("id", 0)
         try:
-            if op == "ping":
-                self._reply(ident, rid)
+            if op == "ping":   # (its pid: a master tells a restarted task from the one it knew)
+                self._reply(ident, rid, {"status": {"pid": os.getpid()}})
             elif op == "status":
                 self._reply(ident, rid, {"status": self.status()})
             elif op == "register_graph":

@@ -14,7 +14,8 @@
   own graph under `replica_device_setter` and trains with `MonitoredTrainingSession` (task 0 is
   the chief: it initialises or restores and checkpoints; the others wait for it), each applying
   its gradients to the ps tasks as soon as they are computed, until the global step reaches
-  `--steps`.
+  `--steps`.  A supervisor thread restarts a task whose process exits (it says so); the
+  sessions' recovery reconnects and restores from the last checkpoint.
 
 Both show a tqdm progress bar (loss, examples/s, step), checkpoint to `--logdir` (a fresh
 temporary directory by default; a run with an existing one resumes from its last checkpoint),
@@ -157,7 +158,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _async(tw, args, data) -> float:
+def _supervise(servers, stop: threading.Event, period_s: float = 0.5) -> None:
+    """Restart any task whose worker process exits before `stop` is set (a sessions' recovery
+    then restores what the task held from the last checkpoint)."""
+    while not stop.wait(period_s):
+        for server in servers:
+            dead = server.poll()
+            if dead is not None and not stop.is_set():
+                pid, status = dead
+                _log.warning("task %s (pid %d) exited with status %s: restarting it",
+                             server.device.split("/device:")[0], pid, status)
+                print(f"runner train: task {server.device.split('/device:')[0]} (pid {pid}) "
+                      f"exited with status {status}: restarting it", file=sys.stderr)
+                server.restart()
+
+
+def _async(tw, args, data, extra_hooks=None) -> float:
     x_train, y_train, x_test, y_test = data
     spec = {"ps": [f"127.0.0.1:{_free_port()}" for _ in range(args.ps)],
             "worker": [f"127.0.0.1:{_free_port()}" for _ in range(args.workers)]}
@@ -192,7 +208,8 @@ def _async(tw, args, data) -> float:
                 with tw.train.MonitoredTrainingSession(
                         master=workers[task].target, is_chief=chief,
                         checkpoint_dir=args.logdir if chief else None,
-                        hooks=[tw.train.StopAtStepHook(last_step=args.steps)],
+                        hooks=[tw.train.StopAtStepHook(last_step=args.steps)]
+                        + (list(extra_hooks(task, servers)) if extra_hooks else []),
                         save_checkpoint_steps=args.checkpoint_steps, log_step_count_steps=0,
                         max_wait_secs=120) as sess:
                     bar = _Progress(args.steps, args.batch * args.workers,
@@ -214,12 +231,18 @@ def _async(tw, args, data) -> float:
 
     threads = [threading.Thread(target=work, args=(i,), name=f"tw-train-worker-{i}")
                for i in range(args.workers)]
+    stop = threading.Event()
+    supervisor = threading.Thread(target=_supervise, args=(servers, stop),
+                                  name="tw-train-supervisor", daemon=True)
     try:
+        supervisor.start()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
     finally:
+        stop.set()
+        supervisor.join(10)
         for s in servers:
             s.stop()
     if errors:

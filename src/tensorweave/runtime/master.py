@@ -425,7 +425,16 @@ class Master:
                     self._arena.release(name)
                 part = pending.pop(header["id"], None)
                 if part is None:
-                    pings.pop(header["id"], None)
+                    pinged, _ = pings.pop(header["id"], (None, None))
+                    pid = header.get("status", {}).get("pid")
+                    if pinged is not None and isinstance(pid, int) and pid != pinged.pid:
+                        fail(errors.UnavailableError(
+                            None, None, f"worker {pinged.task_name} (device {pinged.device}) "
+                            f"was restarted during step {step} (pid {pinged.pid}, now {pid}): "
+                            f"what the step had sent it was lost"))
+                        for rid, p in list(pending.items()):
+                            if p.worker is pinged:
+                                pending.pop(rid)
                     continue
                 if header["ok"]:
                     outs = wire.decode_tensors(header.get("outputs", []), frames, self._reader,
@@ -470,7 +479,8 @@ class Master:
         """(worker, what happened to it) of the first worker of `pending` that exited or has
         been silent for longer than the heartbeat timeout, else None.  A worker we started
         beats on its pipe (`heartbeat.py`); a remote one is pinged once it has been silent for
-        a third of the timeout (its main thread answers even mid-step)."""
+        a third of the timeout, and again every third while silent (its main thread answers even
+        mid-step, with its pid: a task restarted under the same address fails the step)."""
         timeout = self._heartbeat_timeout
         for part in pending.values():
             w = part.worker
@@ -482,8 +492,11 @@ class Master:
             silent = now - w.client.last_heard
             if silent > timeout:
                 return w, f"did not answer for {silent:.2f} s (the limit: {timeout:g} s)"
-            if silent > timeout / 3 and not any(p is w for p in pings.values()):
-                pings[w.client.send({"op": "ping"})] = w
+            # a ping every third of the timeout while it is silent (one sent to a process that
+            # died is never answered; its restarted successor answers the next with its pid)
+            if silent > timeout / 3 and not any(p is w and now - sent < timeout / 3
+                                                for p, sent in pings.values()):
+                pings[w.client.send({"op": "ping"})] = (w, now)
         return None
 
     def _send_releases(self) -> None:

@@ -176,6 +176,26 @@ class Server:
         if self._procs:
             self._procs[0].wait(timeout=timeout)
 
+    def poll(self) -> tuple | None:
+        """(pid, exit status) of a worker process of the task that has exited, or None while
+        they all run (what a supervisor watches before it restarts the task)."""
+        for p in self._procs:
+            if p.poll() is not None:
+                return p.pid, p.returncode
+        return None
+
+    @property
+    def pids(self) -> list:
+        """The pids of the task's worker processes (the first device's first)."""
+        return [p.pid for p in self._procs]
+
+    def restart(self) -> None:
+        """Stop the task's worker processes (what is left of them) and start new ones on the
+        same addresses; the task's variables start anew (a session restores them)."""
+        self.stop()
+        self._procs = []
+        self.start()
+
     def stop(self) -> None:
         """Shut the task's worker processes down."""
         for p in getattr(self, "_procs", ()):
