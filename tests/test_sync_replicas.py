@@ -175,8 +175,10 @@ def test_a_stale_gradient_is_dropped():
 def test_backup_worker_each_update_uses_one_gradient():
     """replicas_to_aggregate=1 < total_num_replicas=2, both workers on the same data, running
     freely: training stops at the last step, and the parameters after `gs` global steps are
-    `gs` steps of GradientDescent on that data (an update never mixes gradients of different
-    parameters: the late worker's ones are dropped)."""
+    `gs` steps of GradientDescent on that data: an update never uses a gradient of older
+    parameters (a late worker's gradient is dropped).  (As in TF1, take_grad(1) averages all
+    the fresh gradients there are, so with the same data on both workers this is one
+    gradient's value.)"""
     last = 8
     workers, ps = tw.test.create_local_cluster(2, 1)
     try:
@@ -200,6 +202,7 @@ def test_backup_worker_each_update_uses_one_gradient():
     w, b, gs = res[0][1]
     assert last <= gs <= last + 2
     assert res[0][0] >= 1 and res[1][0] >= 1
+    assert res[0][0] + res[1][0] >= gs  # every update took at least one worker's step
     w_ref, b_ref = _reference(X, Y, int(gs))
     np.testing.assert_allclose(w, w_ref, rtol=0, atol=1e-10)
     np.testing.assert_allclose(b, b_ref, rtol=0, atol=1e-10)

@@ -21,9 +21,13 @@ Design (TF1's):
 With `replicas_to_aggregate < total_num_replicas` the slowest workers are backups: their
 gradients arrive after the aggregation of their step and are dropped.
 
-Differences from TF1: no sparse (`IndexedSlices`) gradients (`SparseConditionalAccumulator`
-does not exist in tensorweave: they raise `NotImplementedError`); `variable_averages` is run
-after every aggregation as in TF1.
+As in TF1, `take_grad(n)` returns the mean of all the gradients accumulated once there are at
+least `n` (a fast worker may contribute more than one), and with the default init tokens a
+worker's second gradient is usually stale (its local step is the init token's) and dropped.
+`variable_averages.apply(variables_to_average)` runs after each update, in `sync_op`.
+
+Differences from TF1: no sparse (`IndexedSlices`) gradients (tensorweave has no
+`SparseConditionalAccumulator`: they raise `NotImplementedError`).
 """
 from __future__ import annotations
 
