@@ -368,3 +368,33 @@ def test_in_process_waits_honour_the_steps_deadline():
         assert sess.run(d, options=tw.RunOptions(timeout_in_ms=200)) == 1.0
         with pytest.raises(tw.errors.InvalidArgumentError, match="timeout_in_ms"):
             sess.run(d, options=tw.RunOptions(timeout_in_ms=-5))
+
+
+def test_closing_a_session_cancels_its_blocked_steps_on_a_cluster():
+    # a take_grad blocked on a ps task must not outlive its session and steal the next
+    # session's gradient; its thread gets CancelledError
+    workers, ps = tw.test.create_local_cluster(1, 1)
+    try:
+        def graph():
+            g = tw.Graph()
+            with g.as_default():
+                with tw.device("/job:ps/task:0"):
+                    a = tw.ConditionalAccumulator(tw.float64, shape=[], shared_name="acc")
+                ops = (a.take_grad(1), a.apply_grad(tw.constant(1.0, tw.float64)),
+                       a.num_accumulated())
+            return g, ops
+        g1, (take, _, _) = graph()
+        sess = tw.Session(workers[0].target, graph=g1)
+        t, box = _in_thread(lambda: sess.run(take))
+        time.sleep(0.5)            # (most likely blocked by now)
+        sess.close()
+        t.join(20)
+        assert not t.is_alive() and box and box[0][0] == "err", box
+        assert isinstance(box[0][1], tw.errors.CancelledError), box
+        g2, (_, apply, count) = graph()
+        with tw.Session(workers[0].target, graph=g2) as s2:
+            s2.run(apply, options=tw.RunOptions(timeout_in_ms=20_000))
+            assert s2.run(count, options=tw.RunOptions(timeout_in_ms=20_000)) == 1
+    finally:
+        for s in workers + ps:
+            s.stop()

@@ -72,8 +72,8 @@ def test_worker_answers_ping_and_survives_garbage(worker_process):
             s.send(payload)
             assert s.poll(5000), "worker did not answer within 5 s"
             return msgpack.unpackb(s.recv(), raw=False)
-        assert request(msgpack.packb({"op": "ping", "id": 1})) == {"op": "reply", "id": 1,
-                                                                   "ok": True}
+        assert request(msgpack.packb({"op": "ping", "id": 1})) == {
+            "op": "reply", "id": 1, "ok": True, "status": {"pid": worker_process.pid}}
         s.send(os.urandom(64) + b"\xc1")                           # not msgpack
         s.send(msgpack.packb({"op": "ping", "id": 2, "extra": 1}))  # unknown field
         s.send(msgpack.packb({"op": "frobnicate", "id": 3}))        # unknown op

@@ -145,6 +145,7 @@ class WorkerService:
         self.kctx.recv = self._recv
         self.kctx.recv_any = self._recv_any
         self.kctx.serve_while_waiting = self._serve_while_waiting  # (blocking kernels: queues)
+        self.kctx.step_error = self._step_error
         self.recv_timeout_s = 300.0
         self.graphs: dict[int, dict] = {}
         self._next_handle = 1
@@ -207,6 +208,11 @@ class WorkerService:
                 if time.monotonic() > deadline:
                     raise
             self._service(dict(self._poller.poll(0)))
+
+    def _step_error(self):
+        """The error the step running on this thread was aborted with (`abort_step`), or None."""
+        step = getattr(self.kctx.step, "id", None)
+        return None if step is None else self.rendezvous.error_of(step)
 
     def _serve_while_waiting(self) -> None:
         """Between the slices of a blocking kernel's wait (a dequeue on an empty queue): a step
@@ -402,6 +408,7 @@ class WorkerService:
         self._closed = True
         self._stop = True
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.kctx.reset()  # wakes kernels blocked in queue waits: the process can exit
         try:
             self.transport.close()
         except Exception:  # noqa: BLE001 - best effort at exit

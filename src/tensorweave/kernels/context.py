@@ -55,6 +55,10 @@ class KernelContext:
         #: `serve_while_waiting()`, called between the slices of a blocking kernel's wait by a
         #: runtime whose waiting thread must keep serving (None: nothing to serve)
         self.serve_while_waiting = None
+        #: `step_error()`: the error the step running on this thread was aborted with (a peer
+        #: failed, its session closed), or None; a blocking kernel's wait raises it (None: the
+        #: runtime has no aborts)
+        self.step_error = None
 
     def step_deadline(self) -> float | None:
         """The `time.monotonic()` deadline of the step running on this thread (set by the

@@ -230,6 +230,7 @@ class Master:
         self._closed = False
         self._lock = threading.Lock()
         self._heartbeat_timeout = heartbeat_timeout_s(config.experimental)
+        self._inflight: dict = {}   # step id -> its pending parts (aborted by close())
         _LIVE_MASTERS.add(self)
 
     # --- construction ------------------------------------------------------------------------
@@ -394,11 +395,20 @@ class Master:
             w.client.last_heard = time.monotonic()  # (its silence counts from the request)
             pending[rid] = part
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms > 0 else None
-        first_error = None
         sockets = {part.worker.client.socket(): part.worker for part in plan.parts}
         poller = zmq.Poller()
         for s in sockets:
             poller.register(s, zmq.POLLIN)
+        self._inflight[step] = pending
+        try:
+            return self._wait(step, plan, pending, results, poller, sockets, deadline,
+                              timeout_ms)
+        finally:
+            self._inflight.pop(step, None)
+
+    def _wait(self, step, plan, pending, results, poller, sockets, deadline, timeout_ms):
+        """Collect the replies of step `step`'s parts (`pending`), watching the workers."""
+        first_error = None
         last_check = time.monotonic()
         pings: dict = {}
         abort_at = None
@@ -413,7 +423,14 @@ class Master:
         while pending:
             if abort_at is not None and time.monotonic() - abort_at > 2.0:
                 break  # the others were told to abort; do not wait for stragglers
-            for s, _ in poller.poll(100):
+            try:
+                events = poller.poll(100)
+            except zmq.ZMQError:
+                if self._closed:   # close() from another thread took the sockets
+                    raise errors.CancelledError(None, None, f"the session was closed during "
+                                                            f"step {step}") from None
+                raise
+            for s, _ in events:
                 w = sockets[s]
                 try:
                     header, frames = wire.unpack(s.recv_multipart(copy=False), REPLIES)
@@ -515,6 +532,11 @@ class Master:
         if self._closed:
             return
         self._closed = True
+        for step, pending in list(self._inflight.items()):  # steps other threads still run:
+            try:                                           # their workers let them go
+                self._abort(step, dict(pending), f"the session was closed during step {step}")
+            except Exception:  # noqa: BLE001 - best effort: the workers may be gone
+                pass
         for w in self.workers.values():
             try:
                 if self._own:

@@ -358,6 +358,12 @@ class Rendezvous:
             for cond in st.conditions():
                 cond.notify()
 
+    def error_of(self, step_id: int) -> BaseException | None:
+        """A copy of the error step `step_id` was aborted with, or None."""
+        with self._lock:
+            st = self._steps.get(step_id)
+            return None if st is None or st.error is None else _copy_error(st.error)
+
     def pending(self, step_id: int | None = None) -> list[Key]:
         """The keys sent and not yet received (of one step, or of all)."""
         with self._lock:

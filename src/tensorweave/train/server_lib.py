@@ -46,6 +46,8 @@ class ClusterSpec:
             elif not isinstance(tasks, dict):
                 raise TypeError(f"The tasks for job {job!r} must be a list or a dict, got "
                                 f"{type(tasks).__name__}")
+            tasks = {int(i) if isinstance(i, str) and i.isdigit() else i: a
+                     for i, a in tasks.items()}   # (a cluster_def's indices are strings)
             for i, addr in tasks.items():
                 if not isinstance(i, int) or not isinstance(addr, str) or ":" not in addr:
                     raise ValueError(f"Task {i!r} of job {job!r} must map an int index to a "

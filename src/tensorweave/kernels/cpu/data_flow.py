@@ -80,6 +80,9 @@ class _Shared:
         """Wait (holding `cond`) until `ready()`; raises on cancellation or the deadline."""
         deadline = ctx.step_deadline()
         while not ready():
+            aborted = ctx.step_error() if ctx.step_error is not None else None
+            if aborted is not None:
+                raise aborted
             if self.cancelled:
                 raise errors.CancelledError(None, node.name, f"{what} was cancelled: the "
                                             f"session's state on {ctx.device} was reset")
