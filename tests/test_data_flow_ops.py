@@ -398,3 +398,17 @@ def test_closing_a_session_cancels_its_blocked_steps_on_a_cluster():
     finally:
         for s in workers + ps:
             s.stop()
+
+
+def test_in_process_deadlines_hold_for_traced_steps_and_the_configs_operation_timeout():
+    g = tw.Graph()
+    with g.as_default():
+        q = tw.FIFOQueue(1, tw.float32, shapes=[[]])
+        d = q.dequeue()
+    traced = tw.RunOptions(timeout_in_ms=200, trace_level=tw.RunOptions.FULL_TRACE)
+    with tw.Session(graph=g) as sess:
+        with pytest.raises(tw.errors.DeadlineExceededError):
+            sess.run(d, options=traced, run_metadata=tw.RunMetadata())
+    with tw.Session(graph=g, config=tw.ConfigProto(operation_timeout_in_ms=200)) as sess:
+        with pytest.raises(tw.errors.DeadlineExceededError):
+            sess.run(d)

@@ -73,13 +73,16 @@ def _optimizer(tw, global_step, steps: int):
     return tw.train.MomentumOptimizer(lr, 0.9)
 
 
-def _order(n: int, batch: int, steps: int, seed: int) -> np.ndarray:
-    """The example indices of steps 0..`steps` in a row: one `seed`ed permutation of the `n`
-    examples per epoch, so step k's batch is `order[k * batch:(k + 1) * batch]`."""
+#: The epochs of distinct example orders a sync run cycles through.
+ORDER_EPOCHS = 8
+
+
+def _order(n: int, seed: int) -> np.ndarray:
+    """`ORDER_EPOCHS` `seed`ed permutations of the `n` examples in a row: step k's batch is the
+    `batch` indices from `k * batch` on, wrapping round (a bounded constant, whatever the run's
+    length)."""
     rng = np.random.RandomState(seed)
-    need = (steps + 1) * batch
-    return np.concatenate([rng.permutation(n) for _ in range(need // n + 1)])[:need].astype(
-        np.int32)   # (4 bytes an example a step: 150 KB for the default run)
+    return np.concatenate([rng.permutation(n) for _ in range(ORDER_EPOCHS)]).astype(np.int32)
 
 
 def _batches(x, y, batch: int, seed: int):
@@ -123,8 +126,9 @@ def _sync(tw, args, data, extra_hooks=()) -> float:
         # resumes from a checkpoint (after a worker was lost) sees the same data in the same
         # order as one that never stopped
         with tw.device("/cpu:0"):
-            order = tw.constant(_order(len(x_train), batch, args.steps, args.seed), name="order")
-            idx = tw.slice(order, tw.reshape(tw.cast(gs, tw.int32) * batch, [1]), [batch])
+            order = _order(len(x_train), args.seed)
+            pos = (tw.cast(gs, tw.int32) * batch + tw.range(batch)) % len(order)
+            idx = tw.gather(tw.constant(order, name="order"), pos)
             bx = tw.gather(tw.constant(x_train, name="train_images"), idx)
             by = tw.gather(tw.constant(y_train, name="train_labels"), idx)
         r = tw.train.replicate_model(lambda b: _cnn(tw, *b)[0], (bx, by), devices,
@@ -167,11 +171,17 @@ def _supervise(servers, stop: threading.Event, period_s: float = 0.5) -> None:
             dead = server.poll()
             if dead is not None and not stop.is_set():
                 pid, status = dead
-                _log.warning("task %s (pid %d) exited with status %s: restarting it",
-                             server.device.split("/device:")[0], pid, status)
-                print(f"runner train: task {server.device.split('/device:')[0]} (pid {pid}) "
-                      f"exited with status {status}: restarting it", file=sys.stderr)
-                server.restart()
+                task = server.device.split("/device:")[0]
+                _log.warning("task %s (pid %d) exited with status %s: restarting it", task,
+                             pid, status)
+                print(f"runner train: task {task} (pid {pid}) exited with status {status}: "
+                      f"restarting it", file=sys.stderr)
+                try:
+                    server.restart()
+                except Exception as e:  # noqa: BLE001 - said, and tried again next round
+                    _log.error("could not restart task %s: %s", task, e)
+                    print(f"runner train: could not restart task {task}: {e}",
+                          file=sys.stderr)
 
 
 def _async(tw, args, data, extra_hooks=None) -> float:

@@ -176,6 +176,8 @@ class BaseSession:
             self._ctx = KernelContext(self._device.name, self._backend)
             self._ctx.validate = _CHECK_KERNELS
             self._ctx.step = threading.local()  # (a step's deadline, for blocking kernels)
+        self._op_timeout = 0 if self._ctx is None else int(
+            getattr(self._config, "operation_timeout_in_ms", 0) or 0)
 
     # --- properties -------------------------------------------------------------------------
     @property
@@ -246,10 +248,14 @@ class BaseSession:
         vals = feed_dict.values() if feed_dict else ()
         if self._master is not None and options is not None:
             return self._run_distributed(plan, vals, options, run_metadata)
+        if self._op_timeout or options is not None:
+            timeout_ms = (options.timeout_in_ms if options is not None else 0) or self._op_timeout
+            if timeout_ms:
+                return self._run_with_deadline(
+                    (lambda: self._run_traced(plan, vals, options, run_metadata)) if trace
+                    else (lambda: self._result(plan, plan(vals))), timeout_ms)
         if trace:
             return self._run_traced(plan, vals, options, run_metadata)
-        if options is not None and options.timeout_in_ms:
-            return self._run_with_deadline(plan, vals, options.timeout_in_ms)
         out = plan(vals)
         if plan.single:  # (the common case, inline)
             return to_result(out[0]) if plan.fetch_pos is not None else None
@@ -402,19 +408,22 @@ class BaseSession:
                 self._logged_placement.add(line)
                 _placement_log.info("%s", line)
 
-    def _run_with_deadline(self, plan, vals, timeout_ms):
-        """An in-process step with `RunOptions.timeout_in_ms`: kernels that block (a dequeue
-        on an empty queue) give up at the deadline (`KernelContext.step_deadline`)."""
+    def _run_with_deadline(self, run, timeout_ms):
+        """`run()`, an in-process step with a timeout (`RunOptions.timeout_in_ms`, else
+        `ConfigProto.operation_timeout_in_ms`): kernels that block (a dequeue on an empty
+        queue) give up at the deadline (`KernelContext.step_deadline`)."""
         if not 0 < timeout_ms <= MAX_STEP_TIMEOUT_S * 1000:
             raise errors.InvalidArgumentError(
-                None, None, f"RunOptions.timeout_in_ms must be between 0 (none) and "
+                None, None, f"a step's timeout (RunOptions.timeout_in_ms or ConfigProto."
+                            f"operation_timeout_in_ms) must be between 0 (none) and "
                             f"{int(MAX_STEP_TIMEOUT_S * 1000)} ms, got {timeout_ms}")
         step = self._ctx.step
+        outer = getattr(step, "deadline", None)
         step.deadline = time.monotonic() + timeout_ms / 1000.0
         try:
-            return self._result(plan, plan(vals))
+            return run()
         finally:
-            step.deadline = None
+            step.deadline = outer
 
     def _run_distributed(self, plan, vals, options, run_metadata):
         args = [c(v) for c, v in zip(plan.convs, vals)]

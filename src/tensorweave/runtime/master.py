@@ -384,6 +384,21 @@ class Master:
                 f"operation_timeout_in_ms) must be between 0 (none) and "
                 f"{int(MAX_STEP_TIMEOUT_S * 1000)} ms, got {timeout_ms}")
         pending: dict = {}
+        with self._lock:   # (close() aborts what is in flight: a step is either in, or refused)
+            if self._closed:
+                raise RuntimeError("Attempted to use a closed Session.")
+            self._inflight[step] = pending
+        try:
+            return self._send_and_wait(plan, step, pending, feed_values, results, timeout_ms)
+        except zmq.ZMQError:
+            if self._closed:   # close() from another thread took the sockets
+                raise errors.CancelledError(None, None, f"the session was closed during "
+                                                        f"step {step}") from None
+            raise
+        finally:
+            self._inflight.pop(step, None)
+
+    def _send_and_wait(self, plan, step, pending, feed_values, results, timeout_ms):
         for part in plan.parts:
             w = part.worker
             arena = self._arena if w.host == self._host else None
@@ -399,12 +414,7 @@ class Master:
         poller = zmq.Poller()
         for s in sockets:
             poller.register(s, zmq.POLLIN)
-        self._inflight[step] = pending
-        try:
-            return self._wait(step, plan, pending, results, poller, sockets, deadline,
-                              timeout_ms)
-        finally:
-            self._inflight.pop(step, None)
+        return self._wait(step, plan, pending, results, poller, sockets, deadline, timeout_ms)
 
     def _wait(self, step, plan, pending, results, poller, sockets, deadline, timeout_ms):
         """Collect the replies of step `step`'s parts (`pending`), watching the workers."""
@@ -423,14 +433,11 @@ class Master:
         while pending:
             if abort_at is not None and time.monotonic() - abort_at > 2.0:
                 break  # the others were told to abort; do not wait for stragglers
-            try:
-                events = poller.poll(100)
-            except zmq.ZMQError:
-                if self._closed:   # close() from another thread took the sockets
-                    raise errors.CancelledError(None, None, f"the session was closed during "
-                                                            f"step {step}") from None
-                raise
-            for s, _ in events:
+            if self._closed and first_error is None:  # close() aborted it (it told the
+                first_error = errors.CancelledError(    # workers): wait briefly for that
+                    None, None, f"the session was closed during step {step}")
+                abort_at = time.monotonic()
+            for s, _ in poller.poll(100):
                 w = sockets[s]
                 try:
                     header, frames = wire.unpack(s.recv_multipart(copy=False), REPLIES)
@@ -461,12 +468,13 @@ class Master:
                         for p in pos:
                             results[p] = val
                     del outs
-                    self._send_releases()
+                    if not self._closed:
+                        self._send_releases()
                 else:
                     fail(error_from_reply(header.get("error", {}), f"{w.task_name} (device "
                                           f"{w.device}) in step {step}"))
             now = time.monotonic()
-            if pending and now - last_check > 0.25:
+            if pending and now - last_check > 0.25 and not self._closed:
                 last_check = now
                 found = self._find_dead(pending, pings, now)
                 if found is not None:
@@ -529,14 +537,19 @@ class Master:
 
     # --- lifetime --------------------------------------------------------------------------------
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        for step, pending in list(self._inflight.items()):  # steps other threads still run:
-            try:                                           # their workers let them go
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            inflight = list(self._inflight.items())
+        for step, pending in inflight:   # steps other threads still run: their workers let
+            try:                         # them go, and we wait (briefly) for their replies
                 self._abort(step, dict(pending), f"the session was closed during step {step}")
             except Exception:  # noqa: BLE001 - best effort: the workers may be gone
                 pass
+        give_up = time.monotonic() + 3.0
+        while self._inflight and time.monotonic() < give_up:
+            time.sleep(0.01)
         for w in self.workers.values():
             try:
                 if self._own:

@@ -83,6 +83,7 @@ class ThreadSockets:
     def __init__(self, ctx: zmq.Context, kind: int, endpoint: str, configure=None):
         self._ctx, self._kind, self.endpoint = ctx, kind, endpoint
         self._configure = configure  # what to set on a new socket before it connects
+        self._closed = False
         self._local = threading.local()
         self._all: list = []
         self._lock = threading.Lock()
@@ -90,6 +91,8 @@ class ThreadSockets:
     def get(self) -> zmq.Socket:
         s = getattr(self._local, "sock", None)
         if s is None:
+            if self._closed:  # (a socket made now would keep its context from terminating)
+                raise zmq.ZMQError(zmq.ENOTSOCK, "the sockets of this client are closed")
             s = self._ctx.socket(self._kind)
             s.setsockopt(zmq.LINGER, 0)
             if self._configure is not None:
@@ -102,6 +105,7 @@ class ThreadSockets:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             for s in self._all:
                 try:
                     s.close(0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+import threading
 
 import msgpack
 
@@ -125,6 +126,7 @@ class Server:
                                                         f"task:{self._task}")
         self.device = self.devices[0].name
         self._procs: list = []  # the task's worker processes, the first device's first
+        self._lifecycle = threading.RLock()  # start / stop / restart, one at a time
         keys = keys_from_config(config, serve=True)  # (checked here, loaded by each worker)
         self._keys = keys
         self._keys_dir = None if keys is None else keys.directory
@@ -133,6 +135,10 @@ class Server:
 
     def start(self) -> None:
         """Start the task's worker processes (once; `Server(start=False)` defers this)."""
+        with self._lifecycle:
+            self._start()
+
+    def _start(self) -> None:
         if self._procs:
             return
         fd, path = tempfile.mkstemp(prefix="tw-cluster-", suffix=".msgpack")
@@ -194,12 +200,20 @@ class Server:
     def restart(self) -> None:
         """Stop the task's worker processes (what is left of them) and start new ones on the
         same addresses; the task's variables start anew (a session restores them)."""
-        self.stop()
-        self._procs = []
-        self.start()
+        with self._lifecycle:
+            self.stop()
+            self._procs = []
+            self._start()
 
     def stop(self) -> None:
         """Shut the task's worker processes down."""
+        lock = getattr(self, "_lifecycle", None)
+        if lock is None:   # (a Server whose __init__ failed)
+            return
+        with lock:
+            self._stop()
+
+    def _stop(self) -> None:
         for p in getattr(self, "_procs", ()):
             if p.poll() is None:
                 p.terminate()
