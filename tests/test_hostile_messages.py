@@ -7,7 +7,6 @@ import gc
 import math
 import os
 import threading
-import time
 
 import msgpack
 import numpy as np
@@ -19,6 +18,8 @@ import tensorweave as tw
 from tensorweave.runtime import shm, wire
 from tensorweave.runtime.rendezvous import Rendezvous, make_key
 from tensorweave.runtime.transport import DropLog, Transport
+
+from test_transport import wait_for  # (the tests' one wait helper)
 
 MiB = 1 << 20
 
@@ -39,14 +40,6 @@ HOSTILE_METAS = [
     {"dtype": "float32", "shape": [2], "nbytes": 8, "data": 12},
     {"dtype": "float32", "shape": [2], "nbytes": 8, "shm": [f"tw-{os.getpid()}-0000000a-1", 2**63]},
 ]
-
-
-def wait_for(cond, timeout_s=10.0, what="condition"):
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def hostile_tensor_messages(key):

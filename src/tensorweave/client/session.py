@@ -46,7 +46,7 @@ from ..kernels.context import KernelContext
 from ..runtime.devices import local_devices
 from ..runtime.executor import compile_step
 from ..runtime.master import Master
-from ..runtime.rendezvous import MAX_STEP_TIMEOUT_S
+from ..runtime.rendezvous import check_step_timeout_ms
 from .config import ConfigProto, DeviceStepStats, NodeExecStats, RunMetadata, StepStats
 from .fetch_feed import (FetchMapper, feed_converter, feed_tensors, freeze, group_converters,
                          is_composite_fetch, to_result)
@@ -412,11 +412,7 @@ class BaseSession:
         """`run()`, an in-process step with a timeout (`RunOptions.timeout_in_ms`, else
         `ConfigProto.operation_timeout_in_ms`): kernels that block (a dequeue on an empty
         queue) give up at the deadline (`KernelContext.step_deadline`)."""
-        if not 0 < timeout_ms <= MAX_STEP_TIMEOUT_S * 1000:
-            raise errors.InvalidArgumentError(
-                None, None, f"a step's timeout (RunOptions.timeout_in_ms or ConfigProto."
-                            f"operation_timeout_in_ms) must be between 0 (none) and "
-                            f"{int(MAX_STEP_TIMEOUT_S * 1000)} ms, got {timeout_ms}")
+        check_step_timeout_ms(timeout_ms)
         step = self._ctx.step
         outer = getattr(step, "deadline", None)
         step.deadline = time.monotonic() + timeout_ms / 1000.0

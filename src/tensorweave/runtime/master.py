@@ -40,8 +40,9 @@ from ..framework import tf_logging
 from . import wire
 from .devices import Device, local_devices
 from .curve import keys_from_config
+from .rendezvous import check_step_timeout_ms
 from .heartbeat import Monitor, heartbeat_timeout_s, pipe as heartbeat_pipe
-from .rpc import (MAX_STEP_TIMEOUT_S, REPLIES, WorkerClient, endpoint_dir, error_from_reply,
+from .rpc import (REPLIES, WorkerClient, endpoint_dir, error_from_reply,
                   remove_endpoint)
 from .shm import ShmArena, ShmReader, cleanup_stale
 
@@ -378,11 +379,7 @@ class Master:
         for i, j in plan.fed_fetches.items():
             results[i] = np.array(feed_values[j])  # the caller's copy, as in one process
         timeout_ms = timeout_ms or int(self.config.operation_timeout_in_ms or 0)
-        if not 0 <= timeout_ms <= MAX_STEP_TIMEOUT_S * 1000:
-            raise errors.InvalidArgumentError(
-                None, None, f"a step's timeout (RunOptions.timeout_in_ms or ConfigProto."
-                f"operation_timeout_in_ms) must be between 0 (none) and "
-                f"{int(MAX_STEP_TIMEOUT_S * 1000)} ms, got {timeout_ms}")
+        check_step_timeout_ms(timeout_ms)
         pending: dict = {}
         with self._lock:   # (close() aborts what is in flight: a step is either in, or refused)
             if self._closed:

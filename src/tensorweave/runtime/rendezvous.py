@@ -39,6 +39,18 @@ Key = tuple[int, str, str, str]
 
 #: The longest step timeout, in seconds (24 hours); also the longest an unclaimed step is kept.
 MAX_STEP_TIMEOUT_S = 24 * 3600.0
+
+
+def check_step_timeout_ms(timeout_ms) -> None:
+    """`InvalidArgumentError` unless `timeout_ms` (a step's `RunOptions.timeout_in_ms` or
+    `ConfigProto.operation_timeout_in_ms`) is in [0 (none), MAX_STEP_TIMEOUT_S]."""
+    if not 0 <= timeout_ms <= MAX_STEP_TIMEOUT_S * 1000:
+        raise errors.InvalidArgumentError(
+            None, None, f"a step's timeout (RunOptions.timeout_in_ms or ConfigProto."
+                        f"operation_timeout_in_ms) must be between 0 (none) and "
+                        f"{int(MAX_STEP_TIMEOUT_S * 1000)} ms, got {timeout_ms}")
+
+
 #: How long tensors of an unclaimed step are kept when their sender stated no deadline.
 UNCLAIMED_TTL_S = 300.0
 #: How long the abort of a step not (yet) running here is remembered, and how many at most.
