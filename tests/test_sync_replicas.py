@@ -1,6 +1,6 @@
 """SyncReplicasOptimizer (train/sync_replicas_optimizer.py) and the QueueRunner / Coordinator it
-runs on (train/queue_runner.py): two workers equal single-process training on the whole batch,
-stale gradients are dropped, backup workers (replicas_to_aggregate < total_num_replicas)."""
+runs on (train/queue_runner.py): N = 1, 2, 4 workers equal single-process training on the whole
+batch, stale gradients are dropped, backup workers (replicas_to_aggregate < total_num_replicas)."""
 from __future__ import annotations
 
 import threading
@@ -57,8 +57,12 @@ def _stop(servers):
 
 
 def _run_workers(workers, cluster, shards, replicas_to_aggregate, worker_fn):
-    """One client thread per worker task, each with its own graph and MonitoredTrainingSession;
-    `worker_fn(i, sess, train_op, w, b, gstep)` drives it.  Returns what each returned."""
+    """One client thread per worker task, `len(shards)` of them (worker i trains on
+    `shards[i]`; total_num_replicas = len(shards)), each with its own graph and
+    MonitoredTrainingSession; `worker_fn(i, sess, train_op, w, b, gstep)` drives it.  Returns
+    what each returned."""
+    n = len(shards)
+    assert len(workers) >= n
     results: dict = {}
     errors: list = []
 
@@ -72,7 +76,7 @@ def _run_workers(workers, cluster, shards, replicas_to_aggregate, worker_fn):
                     w, b, loss = _model(*shards[i])
                     opt = tw.train.SyncReplicasOptimizer(
                         tw.train.GradientDescentOptimizer(LR),
-                        replicas_to_aggregate=replicas_to_aggregate, total_num_replicas=2)
+                        replicas_to_aggregate=replicas_to_aggregate, total_num_replicas=n)
                     train_op = opt.minimize(loss, global_step=gstep)
                 hooks = [opt.make_session_run_hook(i == 0, num_tokens=worker_fn.num_tokens),
                          tw.train.StopAtStepHook(last_step=worker_fn.last_step)]
@@ -84,27 +88,32 @@ def _run_workers(workers, cluster, shards, replicas_to_aggregate, worker_fn):
             errors.append((i, e))
             worker_fn.abort()
 
-    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(2)]
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(45)
+        t.join(60)
     assert not any(t.is_alive() for t in threads), "a worker client did not finish"
     if errors:
         raise errors[0][1]
     return results
 
 
-def test_two_workers_equal_single_process_training_on_the_whole_batch():
-    """replicas_to_aggregate = total_num_replicas = 2, each worker its half of the batch: N
-    global steps equal N steps of GradientDescent on the mean loss of the whole batch.  (No
-    init tokens, and the clients step together, so every aggregation takes exactly one
-    gradient of each worker, computed from the same parameters.)"""
-    steps = 6
-    workers, ps = tw.test.create_local_cluster(2, 1)
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_n_workers_equal_single_process_training_on_the_whole_batch(n):
+    """replicas_to_aggregate = total_num_replicas = N, each worker its 1/N of the batch (float64):
+    20 global steps equal 20 steps of GradientDescent on the mean loss of the whole batch.
+    (No init tokens, and the clients step together, so every aggregation takes exactly one
+    gradient of each worker, computed from the same parameters; equal shards, so the mean of
+    the shards' mean-loss gradients is the whole batch's.)"""
+    steps = 20
+    assert X.dtype == np.float64 and len(X) % n == 0
+    rows = len(X) // n
+    shards = [(X[i * rows:(i + 1) * rows], Y[i * rows:(i + 1) * rows]) for i in range(n)]
+    workers, ps = tw.test.create_local_cluster(n, 1)
     try:
         cluster = _cluster_spec(workers[0])
-        barrier = threading.Barrier(2, timeout=30)
+        barrier = threading.Barrier(n, timeout=30)
 
         def drive(i, sess, train_op, w, b, gstep):
             for _ in range(steps):
@@ -113,23 +122,24 @@ def test_two_workers_equal_single_process_training_on_the_whole_batch():
                 sess.run(train_op, options=OPTS)
             barrier.wait()
             out = _read(sess, [w, b, gstep])
-            barrier.wait()  # both read before the chief goes
+            barrier.wait()  # all read before the chief goes
             return out
         drive.num_tokens, drive.last_step, drive.abort = 0, steps, barrier.abort
-        shards = [(X[:4], Y[:4]), (X[4:], Y[4:])]
-        res = _run_workers(workers, cluster, shards, 2, drive)
+        res = _run_workers(workers, cluster, shards, n, drive)
     finally:
         _stop(workers + ps)
     w_ref, b_ref = _reference(X, Y, steps)
-    for i in (0, 1):
+    assert sorted(res) == list(range(n))
+    for i in range(n):
         w, b, gs = res[i]
         assert gs == steps
         np.testing.assert_allclose(w, w_ref, rtol=0, atol=1e-10)
         np.testing.assert_allclose(b, b_ref, rtol=0, atol=1e-10)
     assert np.abs(w_ref - W0).max() > 0.1  # it trained
-    # one worker's shard alone gives other parameters: the aggregation took both
-    w_half, _ = _reference(X[:4], Y[:4], steps)
-    assert np.abs(w_half - w_ref).max() > 1e-3
+    if n > 1:
+        # one worker's shard alone gives other parameters: the aggregation took them all
+        w_one, _ = _reference(*shards[0], steps)
+        assert np.abs(w_one - w_ref).max() > 1e-3
 
 
 def test_a_stale_gradient_is_dropped():
