@@ -95,6 +95,22 @@ def test_recv_times_out_naming_the_key_without_busy_waiting(monkeypatch):
     assert 7 not in rv._steps    # ... until it is cleaned up
 
 
+def test_the_time_receivers_wait_is_counted():
+    rv = Rendezvous()
+    rv.send(K, 1)
+    rv.recv(K, 1.0)
+    assert rv.wait_s == 0.0       # it was there: no wait
+    k2 = make_key(8, "/a", "/b", "y")
+    t = threading.Timer(0.2, rv.send, (k2, 2))
+    t.start()
+    assert rv.recv(k2, 10.0) == 2
+    t.join()
+    assert 0.15 <= rv.wait_s < 10.0
+    with pytest.raises(tw.errors.DeadlineExceededError):
+        rv.recv(make_key(9, "/a", "/b", "z"), 0.1)
+    assert rv.wait_s >= 0.25      # a wait that timed out counts too
+
+
 def test_a_send_wakes_only_the_receiver_of_its_key():
     rv = Rendezvous()
     k2 = make_key(7, "/a", "/b", "y:0")
@@ -295,6 +311,10 @@ def test_tensors_of_every_dtype_reach_the_peer(pair):
             assert (y == x).all() if x.dtype != object else y[()] == b"s"
     assert ta.stats["arenas"][tb.endpoint]["created"] == 1  # only the complex64 one (469 KiB)
     assert tb.stats["received"] == 2 * len(cases) and tb.stats["dropped"] == 0
+    # the sender counts the tensors and their payload bytes (a string's: its bytes)
+    payload = sum(x.nbytes if x.dtype != object else 1 for x in cases)
+    assert ta.stats["sent"] == 2 * len(cases) and ta.stats["sent_bytes"] == 2 * payload
+    assert tb.stats["sent"] == 0
 
 
 def test_a_second_large_transfer_reuses_the_segment_and_the_mapping(pair):

@@ -322,7 +322,9 @@ class WorkerService:
                 "host": self.host, "cluster": self.cluster, "control": self.endpoint,
                 "siblings": self.siblings,
                 "dropped": {"data": self.transport.dropped, "control": self.rejected},
-                "unclaimed": self.rendezvous.unclaimed}
+                "unclaimed": self.rendezvous.unclaimed,
+                "sent": {"tensors": self.transport.sent, "bytes": self.transport.sent_bytes},
+                "recv_wait_s": self.rendezvous.wait_s}
 
     # --- graphs --------------------------------------------------------------------------------
     def _register(self, h: dict) -> int:

@@ -134,6 +134,7 @@ class Rendezvous:
         self._unclaimed_aborts = 0
         self.max_unclaimed_bytes = max_unclaimed_bytes
         self.expired = 0  # unclaimed steps dropped
+        self.wait_s = 0.0  # seconds receivers spent waiting for values not yet here
         self._clock = clock
 
     def _step(self, step_id: int) -> _Step:
@@ -228,9 +229,11 @@ class Rendezvous:
                         break
                     if cond is None:
                         cond = self._register(st, keys)
+                        waited_from = time.monotonic()
                     cond.wait(left)
             finally:
                 if cond is not None:
+                    self.wait_s += time.monotonic() - waited_from
                     if len(keys) == 1:
                         del st.waiters[next(iter(keys))]
                     else:

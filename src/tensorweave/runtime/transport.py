@@ -24,6 +24,9 @@ so what it still holds leaves; release notices go to whatever `reply_to` a peer 
 pool must be bounded), `linger=0`, frames sent with `copy=False`; to a peer on the same host,
 tensors of `shm.MIN_BYTES` or more are copied once into a segment of the arena kept for that
 peer (so the peer's cached mapping is reused too); otherwise the bytes travel in the frame.
+After each send the thread yields its core once, so that the ZeroMQ io thread (on the same
+core when the worker is pinned) sends the message now rather than after the compute that
+follows it.
 
 `close()` stops the thread (joined with a timeout), closes every socket with linger 0, unlinks
 the arenas' segments and drops the reader's mappings.
@@ -46,6 +49,8 @@ from .rendezvous import MAX_STEP_TIMEOUT_S, Key, Rendezvous, make_key
 from .shm import MIN_BYTES, ShmArena, ShmReader
 
 __all__ = ["Transport", "SCHEMA", "DropLog"]
+
+_yield = getattr(os, "sched_yield", lambda: None)  # (Unix; elsewhere there is nothing to give)
 
 
 def _check_key(v) -> None:
@@ -161,6 +166,9 @@ class Transport:
         self.reader = ShmReader()
         self.received = 0
         self.dropped = 0
+        self.sent = 0  # tensors and payload bytes sent to other processes
+        self.sent_bytes = 0
+        self._count_lock = threading.Lock()
         self._drop_log = DropLog()
         self._stop = threading.Event()
         self._closed = False
@@ -220,6 +228,17 @@ class Transport:
             if seg is not None:
                 arena.release(seg)
             raise
+        nbytes = meta.get("nbytes")
+        if nbytes is None:  # a string tensor
+            nbytes = sum(len(s) for s in meta["strings"])
+        with self._count_lock:
+            self.sent += 1
+            self.sent_bytes += nbytes
+        # The io thread that takes the message off the socket is ours, pinned to this core
+        # too: without a yield, a compute thread that goes on working right after the send
+        # keeps it off the core for a scheduler slice (measured: a median 2 ms, p90 4-6 ms
+        # from send to arrival on Linux 6.x; 0.4 ms with the yield).
+        _yield()
 
     def _arena(self, endpoint: str) -> ShmArena:
         a = self._arenas.get(endpoint)
@@ -386,8 +405,10 @@ class Transport:
 
     @property
     def stats(self) -> dict:
-        """Counters: tensors `received`, messages `dropped`, and per-peer arena statistics."""
+        """Counters: tensors `received`, messages `dropped`, tensors `sent` to other processes
+        and their payload `sent_bytes`, and per-peer arena statistics."""
         return {"received": self.received, "dropped": self.dropped,
+                "sent": self.sent, "sent_bytes": self.sent_bytes,
                 "mapped": self.reader.mapped,
                 "arenas": {ep: a.stats for ep, a in self._arenas.items()}}
 
