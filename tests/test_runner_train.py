@@ -1,5 +1,6 @@
-"""`python -m runner train digits` (issue 11): sync (in-graph towers) and async (between-graph,
-ps tasks) data-parallel training of the digits CNN, checkpoints and resuming, bad input."""
+"""`python -m runner train digits` (issue 11): sync (in-graph towers, or between-graph with
+SyncReplicasOptimizer) and async (between-graph, ps tasks) data-parallel training of the digits
+CNN, checkpoints and resuming, a killed task, bad input."""
 from __future__ import annotations
 
 import os
@@ -37,18 +38,18 @@ def test_sync_towers_learn_checkpoint_and_resume(capsys, tmp_path):
     assert tw.train.latest_checkpoint(d).endswith("model.ckpt-170")
 
 
-def test_async_between_graph_training_on_a_local_cluster(capsys, tmp_path):
-    d = str(tmp_path / "async")
-    rc, out, err = run(capsys, "--workers", "2", "--ps", "1", "--mode", "async",
+@pytest.mark.parametrize("mode", ["async", "sync"])
+def test_between_graph_training_on_a_local_cluster(capsys, tmp_path, mode):
+    d = str(tmp_path / mode)
+    rc, out, err = run(capsys, "--workers", "2", "--ps", "1", "--mode", mode,
                        "--steps", "150", "--logdir", d)
     assert rc == 0, err
     assert accuracy(out) > 0.7
-    assert "(async, 2 workers, 1 ps)" in out
-    assert tw.train.latest_checkpoint(d) is not None
+    assert f"({mode}, 2 workers, 1 ps)" in out
+    assert tw.train.latest_checkpoint(d).endswith("model.ckpt-150")
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--mode", "sync", "--ps", "1"], "takes no --ps tasks"),
     (["--mode", "async", "--ps", "0"], "needs at least one --ps task"),
     (["--workers", "0"], "--workers must be at least 1"),
     (["--logdir", "/proc/no-such-dir"], "cannot write to --logdir"),
@@ -110,12 +111,15 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_ends_as_if_it_had_not_b
                                       tw.train.load_variable(cb, n), err_msg=n)
 
 
-def test_async_a_killed_worker_task_is_restarted_and_training_finishes(tmp_path, capsys):
+@pytest.mark.parametrize("mode", ["async", "sync"])
+def test_a_killed_worker_task_is_restarted_and_training_finishes(tmp_path, capsys, mode):
+    # (between-graph: the parameters live on the ps task, which the restarted worker task's
+    # new session finds initialised; in sync mode the chief's updates wait for it)
     import argparse
     import signal
 
     from runner.datasets import load_digits
-    from runner.train import _async
+    from runner.train import _cluster
 
     killed = []
 
@@ -134,9 +138,9 @@ def test_async_a_killed_worker_task_is_restarted_and_training_finishes(tmp_path,
 
     def hooks(task, servers):
         return [KillTask1(servers)] if task == 0 else []
-    args = argparse.Namespace(workers=2, ps=1, mode="async", steps=150, batch=32,
+    args = argparse.Namespace(workers=2, ps=1, mode=mode, steps=150, batch=32,
                               logdir=str(tmp_path / "a"), checkpoint_steps=20, seed=0)
-    acc = _async(tw, args, load_digits(), extra_hooks=hooks)
+    acc = _cluster(tw, args, load_digits(), extra_hooks=hooks)
     assert killed
     err = capsys.readouterr().err
     assert f"(pid {killed[0]}) exited with status -9: restarting it" in err

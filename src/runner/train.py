@@ -4,18 +4,19 @@
                                   [--batch B] [--logdir DIR] [--seed N]
                                   [--checkpoint-steps N] [--expect-accuracy A]
 
-* `--mode sync` (default): in-graph replication on this machine (`tw.train.replicate_model`):
-  one worker process per device, each running a tower on `--batch` examples of every step's
-  mini-batch of `--workers * --batch`, the gradients averaged and applied once: the same update
-  as one device on the whole mini-batch.  (`--ps` must be 0: sync training over ps tasks needs
-  `SyncReplicasOptimizer`, which is not there yet.)
-* `--mode async`: between-graph replication on a local cluster of `--ps` ps tasks and
+* `--mode sync` (default) with `--ps 0` (default): in-graph replication on this machine
+  (`tw.train.replicate_model`): one worker process per device, each running a tower on
+  `--batch` examples of every step's mini-batch of `--workers * --batch`, the gradients
+  averaged and applied once: the same update as one device on the whole mini-batch.
+* `--ps K` (K >= 1): between-graph replication on a local cluster of `K` ps tasks and
   `--workers` worker tasks (`tw.train.Server`s); one client thread per worker task builds its
   own graph under `replica_device_setter` and trains with `MonitoredTrainingSession` (task 0 is
-  the chief: it initialises or restores and checkpoints; the others wait for it), each applying
-  its gradients to the ps tasks as soon as they are computed, until the global step reaches
-  `--steps`.  A supervisor thread restarts a task whose process exits (it says so); the
-  sessions' recovery reconnects and restores from the last checkpoint.
+  the chief: it initialises or restores and checkpoints; the others wait for it) until the
+  global step reaches `--steps`.  `--mode sync` wraps the optimizer in `SyncReplicasOptimizer`
+  (every update averages one gradient of each task, each on its `--batch` of the global
+  step's examples); `--mode async` applies each task's gradients to the ps tasks as soon as
+  they are computed.  A supervisor thread restarts a task whose process exits (it says so);
+  the sessions' recovery reconnects and restores from the last checkpoint.
 
 Both show a tqdm progress bar (loss, examples/s, step), checkpoint to `--logdir` (a fresh
 temporary directory by default; a run with an existing one resumes from its last checkpoint),
@@ -93,6 +94,18 @@ def _batches(x, y, batch: int, seed: int):
         yield x[idx], y[idx]
 
 
+def _batch_of_step(tw, gs, x_train, y_train, seed: int, per_step: int, first: int,
+                   size: int):
+    """Graph tensors of the `size` examples from `first` on of the `per_step` examples of the
+    step at global step `gs` (in the order `_order` fixes): a run that resumes from a
+    checkpoint sees the same data in the same order as one that never stopped."""
+    order = _order(len(x_train), seed)
+    pos = (tw.cast(gs, tw.int32) * per_step + first + tw.range(size)) % len(order)
+    idx = tw.gather(tw.constant(order, name="order"), pos)
+    return (tw.gather(tw.constant(x_train, name="train_images"), idx),
+            tw.gather(tw.constant(y_train, name="train_labels"), idx))
+
+
 class _Progress:
     """The tqdm bar of a run: the global step, loss, examples/s."""
 
@@ -126,11 +139,7 @@ def _sync(tw, args, data, extra_hooks=()) -> float:
         # resumes from a checkpoint (after a worker was lost) sees the same data in the same
         # order as one that never stopped
         with tw.device("/cpu:0"):
-            order = _order(len(x_train), args.seed)
-            pos = (tw.cast(gs, tw.int32) * batch + tw.range(batch)) % len(order)
-            idx = tw.gather(tw.constant(order, name="order"), pos)
-            bx = tw.gather(tw.constant(x_train, name="train_images"), idx)
-            by = tw.gather(tw.constant(y_train, name="train_labels"), idx)
+            bx, by = _batch_of_step(tw, gs, x_train, y_train, args.seed, batch, 0, batch)
         r = tw.train.replicate_model(lambda b: _cnn(tw, *b)[0], (bx, by), devices,
                                      _optimizer(tw, gs, args.steps), global_step=gs)
         x = tw.placeholder(tw.float32, [None, 8, 8], name="x")
@@ -184,8 +193,11 @@ def _supervise(servers, stop: threading.Event, period_s: float = 0.5) -> None:
                           file=sys.stderr)
 
 
-def _async(tw, args, data, extra_hooks=None) -> float:
+def _cluster(tw, args, data, extra_hooks=None) -> float:
+    """Between-graph training on a local cluster (`--ps` >= 1): sync with
+    `SyncReplicasOptimizer`, or async."""
     x_train, y_train, x_test, y_test = data
+    sync = args.mode == "sync"
     spec = {"ps": [f"127.0.0.1:{_free_port()}" for _ in range(args.ps)],
             "worker": [f"127.0.0.1:{_free_port()}" for _ in range(args.workers)]}
     cluster = tw.train.ClusterSpec(spec)
@@ -206,29 +218,48 @@ def _async(tw, args, data, extra_hooks=None) -> float:
                 x = tw.placeholder(tw.float32, [None, 8, 8], name="x")
                 y = tw.placeholder(tw.int32, [None], name="y")
                 gs = tw.train.get_or_create_global_step()
-                loss, accuracy = _cnn(tw, x, y)
-                train_op = _optimizer(tw, gs, args.steps).minimize(loss, global_step=gs)
-        return g, x, y, gs, loss, accuracy, train_op
+                opt = _optimizer(tw, gs, args.steps)
+                if sync:  # task k takes the k-th `--batch` of the global step's examples
+                    bx, by = _batch_of_step(tw, gs, x_train, y_train, args.seed,
+                                            args.batch * args.workers, task * args.batch,
+                                            args.batch)
+                    loss, _ = _cnn(tw, bx, by)
+                    with tw.variable_scope(tw.get_variable_scope(), reuse=True):
+                        _, accuracy = _cnn(tw, x, y)
+                    opt = tw.train.SyncReplicasOptimizer(opt, args.workers, args.workers)
+                else:
+                    loss, accuracy = _cnn(tw, x, y)
+                train_op = opt.minimize(loss, global_step=gs)
+        # (no initial tokens: each task gives exactly one gradient to every update, computed
+        # from the same parameters, so the update is the one of the whole batch)
+        hooks = [opt.make_session_run_hook(task == 0, num_tokens=0)] if sync else []
+        return g, x, y, gs, loss, accuracy, train_op, hooks
 
     def work(task):
         try:
-            g, x, y, gs, loss, accuracy, train_op = build(task)
+            g, x, y, gs, loss, accuracy, train_op, hooks = build(task)
             chief = task == 0
-            batches = _batches(x_train, y_train, args.batch, args.seed + task)
+            batches = None if sync else _batches(x_train, y_train, args.batch, args.seed + task)
             with g.as_default():
                 with tw.train.MonitoredTrainingSession(
                         master=workers[task].target, is_chief=chief,
                         checkpoint_dir=args.logdir if chief else None,
-                        hooks=[tw.train.StopAtStepHook(last_step=args.steps)]
+                        hooks=hooks + [tw.train.StopAtStepHook(last_step=args.steps)]
                         + (list(extra_hooks(task, servers)) if extra_hooks else []),
                         save_checkpoint_steps=args.checkpoint_steps, log_step_count_steps=0,
-                        max_wait_secs=120) as sess:
+                        max_wait_secs=120,
+                        # (the chief's sync queue runner ends blocked on the gradients of a
+                        # step no task runs: the session's close cancels it, after this wait)
+                        stop_grace_period_secs=5) as sess:
                     bar = _Progress(args.steps, args.batch * args.workers,
                                     sess.run(gs)) if chief else None
                     try:
                         while not sess.should_stop():
-                            bx, by = next(batches)
-                            _, lv, step = sess.run([train_op, loss, gs], {x: bx, y: by})
+                            feed = None
+                            if batches is not None:
+                                bx, by = next(batches)
+                                feed = {x: bx, y: by}
+                            _, lv, step = sess.run([train_op, loss, gs], feed)
                             if bar is not None:
                                 bar.update(step, lv)
                     finally:
@@ -270,10 +301,6 @@ def main(args) -> int:
     problems = []
     if args.workers < 1:
         problems.append(f"--workers must be at least 1, got {args.workers}")
-    if args.mode == "sync" and args.ps:
-        problems.append("--mode sync trains in-graph on this machine's devices and takes no "
-                        "--ps tasks (sync training over ps tasks needs SyncReplicasOptimizer, "
-                        "not there yet); use --ps 0, or --mode async")
     if args.mode == "async" and args.ps < 1:
         problems.append("--mode async needs at least one --ps task for the parameters")
     if args.steps < 1 or args.batch < 1:
@@ -310,7 +337,7 @@ def main(args) -> int:
               "per worker", args.mode, args.workers, args.ps, args.steps, args.batch)
     t0 = time.monotonic()
     try:
-        acc = (_sync if args.mode == "sync" else _async)(tw, args, data)
+        acc = (_sync if args.mode == "sync" and not args.ps else _cluster)(tw, args, data)
     finally:
         root.removeHandler(handler)
         handler.close()
