@@ -1,6 +1,8 @@
 """The data-parallel benchmarks (`python -m runner bench dataparallel`): in-graph replication
 (`tw.train.replicate_model`) over two one-core workers, beside one worker on one core, the
-in-process session on both cores, and what the hardware itself gives two processes.
+in-process session on both cores, and what the hardware itself gives two processes; the bytes
+a sync step moves between the workers against the least it could; and between-graph async
+training on a local cluster.
 
 MLP 784-2048-2048-10, batch 512, float32, one SGD step: the two towers of 256 examples run on
 `/cpu:0` and `/cpu:1` (each worker pinned to its core, BLAS on one thread), the parameters
@@ -8,6 +10,10 @@ spread over both by size (`replicate_model`'s default), or all on `/cpu:0` as in
 tutorial.  The floor is the same matrix products in bare numpy: one process on one core for
 the whole batch, against two processes on the two cores at once with half the batch each, so
 the last row says how much of the second core the hardware lets any program use.
+
+Sessions are timed in blocks of steps, in turn (`bench._median_blocks`), not one step each in
+turn: a multi-process session's first step after another session ran is slow for reasons of
+the benchmark, not of the session.
 """
 from __future__ import annotations
 
@@ -17,9 +23,9 @@ import time
 
 import numpy as np
 
-from .bench import Result, _median_interleaved
+from .bench import Result, _median_blocks
 
-__all__ = ["bench_mlp_towers", "bench_cnn_towers"]
+__all__ = ["bench_mlp_towers", "bench_cnn_towers", "bench_async"]
 
 BATCH = 512
 LAYERS = [(784, 2048), (2048, 2048), (2048, 10)]
@@ -50,6 +56,7 @@ def _session(tw, devices, config, params=None):
     rng = np.random.RandomState(0)
     feed = {x: rng.rand(BATCH, 784).astype(np.float32),
             y: rng.randint(0, 10, BATCH).astype(np.int32)}
+    s.replicated = r
     return s, lambda: s.run(r.train_op, feed)
 
 
@@ -100,13 +107,39 @@ def _numpy_floor(reps: int) -> tuple[float, float]:
     return results[0], results[1]
 
 
+def _sent_bytes(sess) -> int:
+    """The tensor bytes the session's workers have sent to each other so far."""
+    total = 0
+    for w in sess._master.workers.values():
+        rep, _ = w.client.call({"op": "status"}, timeout_s=10.0)
+        total += rep["status"]["sent"]["bytes"]
+    return total
+
+
+def _bytes_per_step(sess, step, steps: int) -> float:
+    before = _sent_bytes(sess)
+    for _ in range(steps):
+        step()
+    return (_sent_bytes(sess) - before) / steps
+
+
+def _least_bytes(n_towers: int, grads_and_vars) -> tuple[int, int]:
+    """(parameters, input) bytes a step of `n_towers` towers must move at least when each
+    variable lives on one of the towers' devices: each other tower receives it once and sends
+    its gradient back once; the input shards of the towers away from the fed device travel
+    once."""
+    params = sum(int(np.prod(v.shape.as_list())) * v.dtype.size for _, v in grads_and_vars)
+    x_bytes = (784 * 4 + 4) * BATCH  # the images and labels of the whole batch
+    return 2 * params * (n_towers - 1), x_bytes * (n_towers - 1) // n_towers
+
+
 def bench_mlp_towers(quick: bool) -> list[Result]:
     import tensorweave as tw
     if len(os.sched_getaffinity(0)) < 2:
         return [Result("MLP towers on two workers (needs 2 cores: skipped)", float("nan"),
                        "ex/s", "-", float("nan"), "-")]
     two = tw.ConfigProto(device_count={"CPU": 2})
-    reps = 3 if quick else 8
+    rounds = 3 if quick else 6
     both = ["/cpu:0", "/cpu:1"]
     sessions = [_session(tw, both, two),                   # two workers, parameters spread
                 _session(tw, both, two, "/cpu:0"),         # the same, parameters on /cpu:0
@@ -115,14 +148,15 @@ def bench_mlp_towers(quick: bool) -> list[Result]:
     try:
         for _, step in sessions:
             step()
-            step()
-        t_two, t_cpu0, t_one, t_in = _median_interleaved([step for _, step in sessions],
-                                                           reps)
+        t_two, t_cpu0, t_one, t_in = _median_blocks([step for _, step in sessions], rounds)
+        moved = _bytes_per_step(*sessions[0], 3)
+        least_params, least_input = _least_bytes(2, sessions[0][0].replicated.grads_and_vars)
     finally:
         for s, _ in sessions:
             s.close()
-    f_one, f_two = _numpy_floor(reps)
+    f_one, f_two = _numpy_floor(3 * rounds)
     ex = BATCH
+    least = least_params + least_input
     return [
         Result("MLP 784-2048-2048-10, batch 512, sync towers on 2 one-core workers",
                ex / t_two, "ex/s", "1 worker on 1 core", ex / t_one, ">= 1.8x",
@@ -139,21 +173,25 @@ def bench_mlp_towers(quick: bool) -> list[Result]:
                note=f"numpy step {f_one * 1e3:.0f} ms on one core, {f_two * 1e3:.0f} ms for "
                     f"half the batch on each of two; tensorweave's 2 workers reach "
                     f"{(t_one / t_two) / (f_one / f_two):.2f} of that scaling"),
+        Result("  bytes the 2 workers send each other per sync step vs the least",
+               moved / 2**20, "MiB", "parameters in + gradients out, input shard",
+               least / 2**20, "<= 1.05x", ratio=moved / least,
+               note=f"least: {least_params / 2**20:.1f} MiB of parameters and gradients, "
+                    f"{least_input / 2**20:.2f} MiB of input"),
     ]
 
 
 def bench_cnn_towers(quick: bool) -> list[Result]:
-    """The digits CNN of `runner train` at batch 64: two towers of 32 on two one-core workers
-    against the in-process session on both cores (a model too small for one process to spread
-    over two cores)."""
+    """The digits CNN of `runner train` at batch 64 and 512: two towers on two one-core
+    workers against the in-process session on both cores (a model too small for one process
+    to spread over two cores: its in-process step gains little from the second core)."""
     import tensorweave as tw
     from .train import _cnn
-    batch = 64
-    rng = np.random.RandomState(0)
-    images = rng.rand(batch, 8, 8).astype(np.float32)
-    labels = rng.randint(0, 10, batch).astype(np.int32)
 
-    def session(devices, config):
+    def session(devices, config, batch):
+        rng = np.random.RandomState(0)
+        images = rng.rand(batch, 8, 8).astype(np.float32)
+        labels = rng.randint(0, 10, batch).astype(np.int32)
         g = tw.Graph()
         with g.as_default():
             x = tw.placeholder(tw.float32, [None, 8, 8])
@@ -164,17 +202,106 @@ def bench_cnn_towers(quick: bool) -> list[Result]:
         s = tw.Session(graph=g, config=config)
         s.run(init)
         return s, lambda: s.run(r.train_op, {x: images, y: labels})
-    sessions = [session(["/cpu:0", "/cpu:1"], tw.ConfigProto(device_count={"CPU": 2})),
-                session(["/cpu:0"], None)]
+    out = []
+    for batch in (64, 512):
+        two = tw.ConfigProto(device_count={"CPU": 2})
+        sessions = [session(["/cpu:0", "/cpu:1"], two, batch),
+                    session(["/cpu:0"], None, batch),
+                    session(["/cpu:0"], two, batch // 2)]   # one tower's share, alone
+        try:
+            for _, step in sessions:
+                step()
+            n = 20 if batch == 64 else 5
+            t_two, t_in, t_half = _median_blocks([step for _, step in sessions],
+                                                 (3 if quick else 8), per_block=n)
+        finally:
+            for s, _ in sessions:
+                s.close()
+        out.append(Result(f"digits CNN, batch {batch}, sync towers on 2 one-core workers",
+                          batch / t_two, "ex/s", "in-process, both cores", batch / t_in,
+                          ">= 1.5x", note=f"step {t_two * 1e3:.1f} ms vs {t_in * 1e3:.1f} ms "
+                                          f"in-process; one one-core worker on half the "
+                                          f"batch: {t_half * 1e3:.1f} ms (two workers with "
+                                          f"free messages; {t_in / t_half:.2f}x in-process)"))
+    return out
+
+
+def bench_async(quick: bool) -> list[Result]:
+    """Between-graph async training of the MLP on a local cluster of 1 ps task and 2 worker
+    tasks (one BLAS thread each, batch 256 per worker), one client thread per worker: the
+    examples per second of both together against worker 0 alone on the same cluster, and how
+    long a worker's step waits for the parameters (its `recv_wait_s` per step)."""
+    import threading
+
+    import tensorweave as tw
+    saved = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    os.environ.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")  # for the tasks started
     try:
-        for _, step in sessions:
-            step()
-            step()
-        t_two, t_in = _median_interleaved([step for _, step in sessions], 20 if quick else 100)
+        workers, ps = tw.test.create_local_cluster(2, 1)
     finally:
-        for s, _ in sessions:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k)
+            else:
+                os.environ[k] = v
+    batch = BATCH // 2
+    cluster = tw.train.ClusterSpec({job: {int(i): a for i, a in tasks.items()}
+                                    for job, tasks in workers[0].server_def["cluster"].items()})
+    clients = []
+    try:
+        for task in range(2):
+            g = tw.Graph()
+            with g.as_default():
+                with tw.device(tw.train.replica_device_setter(
+                        cluster=cluster, worker_device=f"/job:worker/task:{task}")):
+                    x = tw.placeholder(tw.float32, [None, 784])
+                    y = tw.placeholder(tw.int32, [None])
+                    loss = _mlp(tw, (x, y))
+                    train = tw.train.GradientDescentOptimizer(0.1).minimize(loss)
+                init = tw.global_variables_initializer()
+            s = tw.Session(workers[task].target, graph=g)
+            if task == 0:
+                s.run(init)
+            rng = np.random.RandomState(task)
+            feed = {x: rng.rand(batch, 784).astype(np.float32),
+                    y: rng.randint(0, 10, batch).astype(np.int32)}
+            clients.append((s, lambda s=s, op=train, feed=feed: s.run(op, feed)))
+        steps = 3 if quick else 6
+
+        def wait_s(task):
+            rep, _ = clients[task][0]._master.workers[
+                workers[task].device].client.call({"op": "status"}, timeout_s=10.0)
+            return rep["status"]["recv_wait_s"]
+
+        def run(tasks):
+            waited = [wait_s(t) for t in tasks]
+            threads = [threading.Thread(target=lambda t=t: [clients[t][1]()
+                                                            for _ in range(steps)])
+                       for t in tasks]
+            t0 = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall = time.perf_counter() - t0
+            return (len(tasks) * steps * batch / wall,
+                    max(wait_s(t) - w for t, w in zip(tasks, waited)) / steps)
+        for _, step in clients:
+            step()
+        one, two = [], []
+        for _ in range(2 if quick else 4):
+            one.append(run([0]))
+            two.append(run([0, 1]))
+    finally:
+        for s, _ in clients:
             s.close()
-    return [Result("digits CNN, batch 64, sync towers on 2 one-core workers", batch / t_two,
-                   "ex/s", "in-process, both cores", batch / t_in, ">= 1.5x",
-                   note=f"step {t_two * 1e3:.1f} ms vs {t_in * 1e3:.1f} ms in-process: the "
-                        f"per-step cost of two workers is more than the step itself")]
+        for server in workers + ps:
+            server.stop()
+    ex_one = float(np.median([r[0] for r in one]))
+    ex_two = float(np.median([r[0] for r in two]))
+    wait_two = float(np.median([r[1] for r in two]))
+    wait_one = float(np.median([r[1] for r in one]))
+    return [Result("MLP async, 1 ps + 2 workers (batch 256 each), between-graph", ex_two,
+                   "ex/s", "worker 0 alone on the same cluster", ex_one, "(reported)",
+                   note=f"a worker's step waits {wait_two * 1e3:.0f} ms for parameters "
+                        f"({wait_one * 1e3:.0f} ms alone)")]
