@@ -12,7 +12,12 @@ When a worker fails or dies, the master aborts the step on the others (their `_R
 at once) and raises an error naming the job/task and the step.
 
 `Master.local(config)` starts the workers of this machine's devices (`device_count`) and stops
-them on `close()`; `Master.connect(target)` joins a cluster of `tw.train.Server`s.
+them on `close()`; `Master.connect(target)` joins a cluster of `tw.train.Server`s: it asks every
+task of the cluster for its status when the session starts, each within `CONNECT_TIMEOUT_S`
+(or `operation_timeout_in_ms` when shorter), and a task that does not answer is an
+`UnavailableError` naming it and its address (`/job:ps/task:0 at 127.0.0.1:PORT`) and saying
+why, as far as a plain TCP connection tells (nothing listens there, or something that is not a
+task answering this client).
 """
 from __future__ import annotations
 
@@ -274,14 +279,20 @@ class Master:
         """Join the cluster whose task listens at `target` (tw://host:port or grpc://...)."""
         endpoint = normalize_target(target)
         heartbeat_timeout_s(config.experimental)  # (checked before anything connects)
+        wait_s = connect_timeout_s(config)
         keys = keys_from_config(config)
         ctx = zmq.Context()
         first = WorkerClient(endpoint, target, ctx, keys=keys)
         try:
-            rep, _ = first.call({"op": "status"}, timeout_s=10.0)
+            rep, _ = first.call({"op": "status"}, timeout_s=wait_s)
         except errors.OpError as e:
             first.close()
             ctx.term()
+            refused = _tcp_probe(endpoint)
+            if refused is not None:
+                raise errors.UnavailableError(
+                    None, None, f"cannot reach {target}: nothing answered within {wait_s:g} "
+                    f"s, {refused} (is its tw.train.Server started?)") from None
             how = (f"with client key {keys.client!r} of {keys.directory} (is its public key "
                    f"in the task's allow-list?)" if keys is not None else
                    "without cluster keys (a task started with keys answers only clients whose "
@@ -294,10 +305,12 @@ class Master:
         # every device of every task: the tasks from the cluster, each task's other devices
         # from its status (`siblings`)
         todo = {st["device"]: st["control"]}
+        in_cluster: dict = {}   # the first device of each task of the cluster -> its task
         for job, tasks in (st.get("cluster") or {}).items():
             for idx, addr in tasks.items():
                 dev = f"/job:{job}/replica:0/task:{int(idx)}/device:CPU:0"
                 todo.setdefault(dev, "tcp://" + addr)
+                in_cluster[dev] = f"/job:{job}/task:{int(idx)}"
         seen: dict = {}  # endpoint -> the device it serves
         workers, devices = [], []
         clients = [first]
@@ -310,13 +323,14 @@ class Master:
                 client = first if ep == endpoint else WorkerClient(ep, dev, ctx, keys=keys)
                 if client is not first:
                     clients.append(client)
-                r, _ = client.call({"op": "status"}, timeout_s=10.0)
+                r, _ = client.call({"op": "status"}, timeout_s=wait_s)
             except (errors.OpError, zmq.ZMQError) as e:
                 for c in clients:
                     c.close()
                 ctx.term()
-                raise errors.UnavailableError(None, None, f"cluster device {dev} at {ep} is "
-                                              f"not reachable: {e}") from None
+                raise errors.UnavailableError(
+                    None, None, _unreachable(dev, ep, in_cluster.get(dev), target, wait_s, e,
+                                             keys)) from None
             s = r["status"]
             seen[ep] = s["device"]
             for sib, sep in (s.get("siblings") or {}).items():
@@ -586,6 +600,56 @@ class Master:
             self.close()
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
+
+
+#: How long a session waits for each task of its cluster to answer when it starts.
+CONNECT_TIMEOUT_S = 10.0
+
+
+def connect_timeout_s(config) -> float:
+    """How long `Master.connect` waits for each task to answer: `CONNECT_TIMEOUT_S`, or the
+    session's `operation_timeout_in_ms` where that is shorter (the user asked for no blocking
+    call of the session to wait longer)."""
+    op_ms = int(getattr(config, "operation_timeout_in_ms", 0) or 0)
+    check_step_timeout_ms(op_ms)
+    return min(CONNECT_TIMEOUT_S, op_ms / 1000.0) if op_ms > 0 else CONNECT_TIMEOUT_S
+
+
+def _tcp_probe(endpoint: str, timeout_s: float = 1.0) -> str | None:
+    """Why a plain TCP connection to `tcp://host:port` fails ("connection refused: nothing
+    listens there", ...), or None when something accepts it (or it is not a tcp endpoint)."""
+    if not endpoint.startswith("tcp://"):
+        return None
+    host, _, port = endpoint[len("tcp://"):].rpartition(":")
+    try:
+        with pysocket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            return None
+    except ConnectionRefusedError:
+        return "connection refused: nothing listens there"
+    except TimeoutError:
+        return f"the host did not accept a connection within {timeout_s:g} s"
+    except (OSError, ValueError) as e:
+        return f"cannot connect: {e}"
+
+
+def _unreachable(dev: str, ep: str, task: str | None, target: str, wait_s: float, err,
+                 keys) -> str:
+    """The message of a session that cannot reach device `dev` at `ep` when it starts: the
+    task (as the ClusterSpec names it: `/job:ps/task:0 at 127.0.0.1:PORT`) and why."""
+    addr = ep[len("tcp://"):] if ep.startswith("tcp://") else ep
+    what = (f"{task} at {addr} (a task of the cluster of {target}, device {dev})" if task else
+            f"device {dev} at {addr} (of the cluster of {target})")
+    why = _tcp_probe(ep)
+    if why is not None:
+        return (f"{what} did not answer within {wait_s:g} s: {why}; is its tw.train.Server "
+                f"started, and is its address in the ClusterSpec right?")
+    if isinstance(err, errors.OpError) and "did not answer" in str(err):
+        keyed = "a task started without cluster keys" if keys is not None else \
+            "a task started with cluster keys this client does not have"
+        return (f"{what} did not answer within {wait_s:g} s: something accepts connections "
+                f"there but does not answer as a tensorweave task (another program, "
+                f"{keyed}, or a task too busy to answer)")
+    return f"{what} is not reachable: {err}"
 
 
 def _device_order(name: str) -> tuple:

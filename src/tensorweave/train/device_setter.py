@@ -6,6 +6,8 @@ and every other op to `worker_device`; the fields of a device already requested 
 scope) are merged over these, as in TF1.  `GreedyLoadBalancingStrategy(num_tasks, load_fn)`
 (TF1's `tf.contrib.training` strategy) puts each variable on the ps task with the least load so
 far, the load of a variable being `load_fn(op)`, by default `byte_size_load_fn`: its bytes.
+Given a `cluster`, a `worker_device` or `ps_device` naming a job or a task the cluster does not
+have is a `ValueError` at once (TF1 finds it out only when a session places the graph).
 """
 from __future__ import annotations
 
@@ -92,11 +94,15 @@ class _ReplicaDeviceChooser:
 def replica_device_setter(ps_tasks=0, ps_device="/job:ps", worker_device="/job:worker",
                           merge_devices=True, cluster=None, ps_ops=None, ps_strategy=None):
     """TF1 `tf.train.replica_device_setter`: a device function for `tw.device`."""
+    spec = None
     if cluster is not None:
         spec = ClusterSpec(cluster)
         ps_tasks = spec.num_tasks("ps") if "ps" in spec.jobs else 0
+        _check_in_cluster("worker_device", worker_device, spec)
     if ps_tasks == 0:
         return None
+    if spec is not None:
+        _check_in_cluster("ps_device", ps_device, spec)
     if ps_ops is None:
         ps_ops = list(STANDARD_PS_OPS)
     if not merge_devices:
@@ -109,3 +115,21 @@ def replica_device_setter(ps_tasks=0, ps_device="/job:ps", worker_device="/job:w
     chooser = _ReplicaDeviceChooser(ps_tasks, ps_device, worker_device, merge_devices, ps_ops,
                                     ps_strategy)
     return chooser.device_function
+
+
+def _check_in_cluster(what: str, device, spec: ClusterSpec) -> None:
+    """ValueError unless the job (and task) that `device` names are in the cluster: a device
+    of no task would otherwise be found out only when a session places the graph."""
+    if not isinstance(device, str) or not device:
+        return
+    d = DeviceSpec.from_string(device)
+    if d.job is None:
+        return
+    if d.job not in spec.jobs:
+        raise ValueError(f"replica_device_setter: {what} {device!r} names job {d.job!r}, "
+                         f"which is not in the cluster (its jobs: "
+                         f"{', '.join(map(repr, spec.jobs))}): {spec!r}")
+    if d.task is not None and d.task not in spec.task_indices(d.job):
+        raise ValueError(f"replica_device_setter: {what} {device!r} names task {d.task} of "
+                         f"job {d.job!r}, which the cluster does not have (its tasks: "
+                         f"{', '.join(map(str, spec.task_indices(d.job)))}): {spec!r}")

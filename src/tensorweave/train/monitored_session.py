@@ -27,9 +27,9 @@ Hooks get a `tw.train.Coordinator` as `coord` (`queue_runner.py`); closing reque
 joins the threads registered with it (at most `stop_grace_period_secs`).  Differences from
 TF1: queue runners of the QUEUE_RUNNERS collection are not started; a waiting worker polls
 every second (TF1: every 30 s) and waits at most `max_wait_secs` in all (one attempt to reach
-an unreachable master takes about 10 s); the first session creation is not retried (an
-unreachable master is reported at once), and creation after a preemption is retried for at
-most `stop_grace_period_secs`, not forever.
+an unreachable task takes about 10 s, or `operation_timeout_in_ms` when shorter); the first
+session creation is not retried (an unreachable master or task is reported at once), and
+creation after a preemption is retried for at most `stop_grace_period_secs`, not forever.
 """
 from __future__ import annotations
 
@@ -358,7 +358,7 @@ class SessionManager:
                     try:
                         sess = Session(self._target, graph=self._graph, config=config)
                     except errors.UnavailableError as e:
-                        not_ready = f"the master is unavailable: {e}"
+                        not_ready = f"no session could be made: {e}"
                 if sess is not None:
                     ok, not_ready = self._try_run_local_init_op(sess)
                     if ok:

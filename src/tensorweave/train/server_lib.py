@@ -14,6 +14,7 @@ object's process does (or until `server.stop()`); `join()` waits for the first t
 """
 from __future__ import annotations
 
+import numbers
 import os
 import socket
 import tempfile
@@ -110,11 +111,19 @@ class Server:
             if len(cluster.jobs) != 1:
                 raise ValueError("job_name must be given when the cluster has several jobs")
             job_name = cluster.jobs[0]
+        if job_name not in cluster.jobs:
+            raise ValueError(f"tw.train.Server: job {job_name!r} is not in the cluster (its "
+                             f"jobs: {', '.join(map(repr, cluster.jobs))}): {cluster!r}")
         if task_index is None:
             indices = cluster.task_indices(job_name)
             if len(indices) != 1:
                 raise ValueError("task_index must be given when the job has several tasks")
             task_index = indices[0]
+        indices = cluster.task_indices(job_name)
+        if not _is_int(task_index) or int(task_index) not in indices:
+            raise ValueError(f"tw.train.Server: task_index {task_index!r} is not a task of job "
+                             f"{job_name!r} (its tasks: "
+                             f"{', '.join(map(str, indices)) or 'none'}): {cluster!r}")
         self._cluster = cluster
         self._job = job_name
         self._task = int(task_index)
@@ -239,6 +248,13 @@ class Server:
             self.stop()
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
+
+
+def _is_int(value) -> bool:
+    """An int-like task index (an int, a numpy integer, or a string of digits), not a bool."""
+    if isinstance(value, str):
+        return value.isdigit()
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _free_port() -> int:

@@ -27,12 +27,19 @@ worker's second gradient is usually stale (its local step is the init token's) a
 `variable_averages.apply(variables_to_average)` runs after each update, in `sync_op`.
 
 Differences from TF1: no sparse (`IndexedSlices`) gradients (tensorweave has no
-`SparseConditionalAccumulator`: they raise `NotImplementedError`).
+`SparseConditionalAccumulator`: they raise `NotImplementedError`).  `replicas_to_aggregate` and
+`total_num_replicas` must be ints of at least 1.  When the hook's session runs on a cluster,
+the counts are compared with the tasks of the worker's job: on the chief, a first step that
+could never get its `replicas_to_aggregate` gradients (fewer worker tasks plus init tokens than
+that) is a `ValueError` instead of a hang; any other mismatch is a logged warning
+(`_SyncReplicasOptimizerHook._check_cluster` says why).
 """
 from __future__ import annotations
 
 import logging
+import numbers
 
+from ..framework.device_spec import DeviceSpec
 from ..framework.graph import GraphKeys, colocate_with, control_dependencies, device, name_scope
 from ..framework.indexed_slices import IndexedSlices
 from ..ops import array_ops, control_flow_ops, state_ops
@@ -56,6 +63,8 @@ class SyncReplicasOptimizer(Optimizer):
                  name="sync_replicas"):
         if total_num_replicas is None:
             total_num_replicas = replicas_to_aggregate
+        replicas_to_aggregate = _positive_int("replicas_to_aggregate", replicas_to_aggregate)
+        total_num_replicas = _positive_int("total_num_replicas", total_num_replicas)
         super().__init__(use_locking, name)
         _log.info("SyncReplicas enabled: replicas_to_aggregate=%s; total_num_replicas=%s",
                   replicas_to_aggregate, total_num_replicas)
@@ -196,6 +205,34 @@ class SyncReplicasOptimizer(Optimizer):
         return _SyncReplicasOptimizerHook(self, is_chief, num_tokens)
 
 
+def _positive_int(what: str, value) -> int:
+    """`value` as an int; TypeError unless it is one, ValueError unless it is at least 1 (a
+    `take_grad` of no gradients, or no tokens per step, is no synchronous training)."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"SyncReplicasOptimizer: {what} must be an int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"SyncReplicasOptimizer: {what} must be at least 1, got {value}")
+    return int(value)
+
+
+def _worker_tasks(session, local_step) -> tuple:
+    """(job, number of its tasks) of the job the worker's train op runs in -- the job of its
+    local step's device, else of the session's own task -- in the cluster the session runs on;
+    (None, 0) for a session without a cluster (no target) or when the job is not in it."""
+    if getattr(session, "sess_str", "") in ("", None, "local"):
+        return None, 0
+    try:
+        names = [d.name for d in session.list_devices()]
+    except Exception:  # noqa: BLE001 - not a tw.Session: nothing to check against
+        return None, 0
+    job = DeviceSpec.from_string(local_step.device or "").job
+    if job is None:
+        job = DeviceSpec.from_string(getattr(session, "_default_device", "") or "").job
+    tasks = {DeviceSpec.from_string(n).task for n in names
+             if DeviceSpec.from_string(n).job == job}
+    return (job, len(tasks)) if job is not None and tasks else (None, 0)
+
+
 class _SyncReplicasOptimizerHook(SessionRunHook):
     """Runs SyncReplicasOptimizer's local init (and on the chief its queue runner and init
     tokens) when a session is created."""
@@ -221,6 +258,7 @@ class _SyncReplicasOptimizerHook(SessionRunHook):
             self._init_tokens_op = None
 
     def after_create_session(self, session, coord):
+        self._check_cluster(session)
         value = session.run(self._ready_for_local_init_op)
         if value is not None and len(value) > 0:
             names = ", ".join(v.decode() if isinstance(v, bytes) else str(v) for v in value)
@@ -233,3 +271,40 @@ class _SyncReplicasOptimizerHook(SessionRunHook):
             session.run(self._init_tokens_op)
         if self._q_runner is not None:
             self._q_runner.create_threads(session, coord=coord, daemon=True, start=True)
+
+    def _check_cluster(self, session) -> None:
+        """Compare the replica counts with the worker tasks of the session's cluster.
+
+        TF1 does not check them.  Here a mismatch is an error only where training could never
+        make its first step, and a logged warning otherwise: a job may hold tasks that do not
+        train (an evaluator), and `replicas_to_aggregate` above the number of workers still
+        trains when there are tokens (a fast worker's second gradient counts), so a mismatch
+        alone is no hang.  The hang: before the first aggregation each worker applies one
+        gradient and then waits for a token, and each of the chief's `num_tokens` init tokens
+        lets one worker apply one more; with fewer than `replicas_to_aggregate` of them in all,
+        the chief's `take_grad` waits for gradients that never come, and every worker for a
+        token that never comes.  (That counts one replica per worker task, TF1's model; with
+        several per task, more init tokens make the first step finish.)"""
+        opt = self._sync_optimizer
+        job, workers = _worker_tasks(session, opt._local_step)
+        if not workers:
+            return
+        r, n = opt._replicas_to_aggregate, opt._total_num_replicas
+        tokens = r if self._num_tokens == -1 else self._num_tokens
+        if self._is_chief and workers + tokens < r:
+            raise ValueError(
+                f"SyncReplicasOptimizer: the first step would never finish: the chief waits "
+                f"for replicas_to_aggregate={r} gradients, but the cluster of "
+                f"{session.sess_str} has {workers} task(s) in job {job!r} "
+                f"(total_num_replicas={n}) and the chief puts num_tokens={tokens} token(s) in "
+                f"the queue, so at most {workers + tokens} gradient(s) come (one from each "
+                f"worker, then one per token).  Make replicas_to_aggregate and "
+                f"total_num_replicas match the cluster's {workers} worker task(s), or pass "
+                f"make_session_run_hook(is_chief=True, num_tokens=k) with k >= "
+                f"{r - workers}.")
+        if n != workers or r > workers:
+            _log.warning(
+                "SyncReplicasOptimizer: total_num_replicas=%d and replicas_to_aggregate=%d, "
+                "but the cluster of %s has %d task(s) in job %r (one replica per worker task "
+                "is the usual setting; is the cluster or the count wrong?)", n, r,
+                session.sess_str, workers, job)
