@@ -305,3 +305,54 @@ def test_queue_runner_reports_other_errors_to_the_coordinator():
             threads = qr.create_threads(sess, start=True)
             threads[0].join(10)
             assert [type(e) for e in qr.exceptions_raised] == [tw.errors.InvalidArgumentError]
+
+
+def _loss(w, b):
+    return float(np.mean((X @ w + b - Y) ** 2))
+
+
+def test_async_training_reaches_the_target_loss_of_sync_training():
+    """Async between-graph training (no SyncReplicasOptimizer: each worker applies its own
+    half-batch gradient as soon as it has it) reaches the whole-batch loss that sync training
+    reaches after 20 steps, within 100 global steps."""
+    target = _loss(*_reference(X, Y, 20))
+    assert target < 0.5 * _loss(W0, B0)   # (a loss that takes training to reach)
+    workers, ps = tw.test.create_local_cluster(2, 1)
+    results, errors = {}, []
+    start = threading.Barrier(2, timeout=30)
+    try:
+        cluster = _cluster_spec(workers[0])
+
+        def client(i):
+            try:
+                g = tw.Graph()
+                with g.as_default():
+                    with tw.device(tw.train.replica_device_setter(
+                            cluster=cluster, worker_device=f"/job:worker/task:{i}")):
+                        gstep = tw.train.get_or_create_global_step()
+                        w, b, loss = _model(X[4 * i:4 * i + 4], Y[4 * i:4 * i + 4])
+                        train_op = tw.train.GradientDescentOptimizer(LR).minimize(
+                            loss, global_step=gstep)
+                    with tw.train.MonitoredTrainingSession(
+                            master=workers[i].target, is_chief=(i == 0), max_wait_secs=30,
+                            hooks=[tw.train.StopAtStepHook(last_step=100)]) as sess:
+                        start.wait()   # (both train from here: the chief does not run alone)
+                        while not sess.should_stop():
+                            _, wv, bv, step = sess.run([train_op, w, b, gstep],
+                                                       options=OPTS)
+                            if _loss(wv, bv) <= target:
+                                results.setdefault(i, step)
+            except BaseException as e:  # noqa: BLE001 - handed to the test
+                errors.append(e)
+                start.abort()
+        threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in threads)
+        assert not errors, errors
+    finally:
+        _stop(workers + ps)
+    assert results, "async training never reached the sync run's loss"
+    assert min(results.values()) <= 100

@@ -14,7 +14,9 @@ other steps).  Other steps run on pool threads, so a long step never stops the m
 answering a remote master (liveness) or from aborting a step; pool threads send their replies
 back through an inproc socket the main thread forwards.  The main thread also exits when the parent
 process is gone (no orphans) and logs (`tensorweave.workers.service`, a warning) and drops any
-malformed message, then keeps serving.
+malformed message, then keeps serving.  A ps task's process ends once every worker task of
+its cluster has sent `task_done` (their training ended), so the ps program's `server.join()`
+returns.
 """
 from __future__ import annotations
 
@@ -99,6 +101,7 @@ class WorkerService:
         self.device = device
         self.cluster = cluster or {}
         self.siblings = dict(siblings or {})  # the other devices of this task -> control endpoint
+        self._done_tasks: set[str] = set()    # worker tasks that said their training ended
         self.parent_pid = parent_pid
         # the host it says it is on (peers on the same one share memory); TENSORWEAVE_WORKER_HOST
         # names another, so that one machine can run the path between hosts (tests, benches)
@@ -312,10 +315,29 @@ class WorkerService:
             elif op == "shutdown":
                 self._reply(ident, rid)
                 self._stop = True
+            elif op == "task_done":
+                last = self._task_done(h["task"])
+                self._reply(ident, rid)
+                self._stop = self._stop or last
             elif op == "release":
                 self._release(h["names"])
         except Exception as e:  # noqa: BLE001 - reported to the master, the worker keeps serving
             self._reply(ident, rid, error=_error_info(e, self.device))
+
+    def _task_done(self, task: str) -> bool:
+        """Worker task `task` of this cluster says its training ended; True when this is a ps
+        task and every worker task of the cluster has said so: then it shuts down, so that
+        the `server.join()` of the ps task's program returns."""
+        workers = {f"/job:worker/task:{i}" for i in self.cluster.get("worker", {})}
+        if task not in workers:
+            raise ValueError(f"task_done: {task[:100]!r} is not a worker task of this cluster "
+                             f"({', '.join(sorted(workers)) or 'it has none'})")
+        self._done_tasks.add(task)
+        last = self._done_tasks >= workers and DeviceSpec.from_string(self.device).job == "ps"
+        if last:
+            _logger.info("%s: every worker task of the cluster said its training ended: "
+                         "shutting down", self.device)
+        return last
 
     def status(self) -> dict:
         return {"device": self.device, "data": self.transport.endpoint, "pid": os.getpid(),

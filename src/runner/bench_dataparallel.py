@@ -17,6 +17,7 @@ the benchmark, not of the session.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import time
@@ -43,7 +44,8 @@ def _mlp(tw, batch):
     return tw.reduce_mean(tw.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=h))
 
 
-def _session(tw, devices, config, params=None):
+def _session(tw, stack, devices, config, params=None):
+    """(session, its step, what `replicate_model` built); the session closes with `stack`."""
     g = tw.Graph()
     with g.as_default():
         x = tw.placeholder(tw.float32, [None, 784])
@@ -51,13 +53,12 @@ def _session(tw, devices, config, params=None):
         r = tw.train.replicate_model(lambda b: _mlp(tw, b), (x, y), devices,
                                      tw.train.GradientDescentOptimizer(0.1), param_device=params)
         init = tw.global_variables_initializer()
-    s = tw.Session(graph=g, config=config)
+    s = stack.enter_context(tw.Session(graph=g, config=config))
     s.run(init)
     rng = np.random.RandomState(0)
     feed = {x: rng.rand(BATCH, 784).astype(np.float32),
             y: rng.randint(0, 10, BATCH).astype(np.int32)}
-    s.replicated = r
-    return s, lambda: s.run(r.train_op, feed)
+    return s, lambda: s.run(r.train_op, feed), r
 
 
 def _numpy_mlp(batch: int, reps: int, core: int, start, out) -> None:
@@ -107,13 +108,19 @@ def _numpy_floor(reps: int) -> tuple[float, float]:
     return results[0], results[1]
 
 
+def _worker_status(sess, device: str | None = None) -> list[dict]:
+    """The status of the session's workers (of `device` alone when given)."""
+    out = []
+    for dev, w in sess._master.workers.items():
+        if device is None or dev == device:
+            rep, _ = w.client.call({"op": "status"}, timeout_s=10.0)
+            out.append(rep["status"])
+    return out
+
+
 def _sent_bytes(sess) -> int:
     """The tensor bytes the session's workers have sent to each other so far."""
-    total = 0
-    for w in sess._master.workers.values():
-        rep, _ = w.client.call({"op": "status"}, timeout_s=10.0)
-        total += rep["status"]["sent"]["bytes"]
-    return total
+    return sum(st["sent"]["bytes"] for st in _worker_status(sess))
 
 
 def _bytes_per_step(sess, step, steps: int) -> float:
@@ -141,19 +148,17 @@ def bench_mlp_towers(quick: bool) -> list[Result]:
     two = tw.ConfigProto(device_count={"CPU": 2})
     rounds = 3 if quick else 6
     both = ["/cpu:0", "/cpu:1"]
-    sessions = [_session(tw, both, two),                   # two workers, parameters spread
-                _session(tw, both, two, "/cpu:0"),         # the same, parameters on /cpu:0
-                _session(tw, ["/cpu:0"], two),             # one worker on one core
-                _session(tw, ["/cpu:0"], None)]            # in-process, both cores
-    try:
-        for _, step in sessions:
+    with contextlib.ExitStack() as stack:
+        sessions = [_session(tw, stack, both, two),            # two workers, parameters spread
+                    _session(tw, stack, both, two, "/cpu:0"),  # the same, parameters on /cpu:0
+                    _session(tw, stack, ["/cpu:0"], two),      # one worker on one core
+                    _session(tw, stack, ["/cpu:0"], None)]     # in-process, both cores
+        for _, step, _ in sessions:
             step()
-        t_two, t_cpu0, t_one, t_in = _median_blocks([step for _, step in sessions], rounds)
-        moved = _bytes_per_step(*sessions[0], 3)
-        least_params, least_input = _least_bytes(2, sessions[0][0].replicated.grads_and_vars)
-    finally:
-        for s, _ in sessions:
-            s.close()
+        t_two, t_cpu0, t_one, t_in = _median_blocks([step for _, step, _ in sessions], rounds)
+        sess, step, replicated = sessions[0]
+        moved = _bytes_per_step(sess, step, 3)
+        least_params, least_input = _least_bytes(2, replicated.grads_and_vars)
     f_one, f_two = _numpy_floor(3 * rounds)
     ex = BATCH
     least = least_params + least_input
@@ -177,7 +182,9 @@ def bench_mlp_towers(quick: bool) -> list[Result]:
                moved / 2**20, "MiB", "parameters in + gradients out, input shard",
                least / 2**20, "<= 1.05x", ratio=moved / least,
                note=f"least: {least_params / 2**20:.1f} MiB of parameters and gradients, "
-                    f"{least_input / 2**20:.2f} MiB of input"),
+                    f"{least_input / 2**20:.2f} MiB of input"
+                    + ("; LESS THAN THE LEAST: the count or the bound is wrong"
+                       if moved < 0.99 * least else "")),
     ]
 
 
@@ -188,7 +195,7 @@ def bench_cnn_towers(quick: bool) -> list[Result]:
     import tensorweave as tw
     from .train import _cnn
 
-    def session(devices, config, batch):
+    def session(stack, devices, config, batch):
         rng = np.random.RandomState(0)
         images = rng.rand(batch, 8, 8).astype(np.float32)
         labels = rng.randint(0, 10, batch).astype(np.int32)
@@ -199,24 +206,20 @@ def bench_cnn_towers(quick: bool) -> list[Result]:
             r = tw.train.replicate_model(lambda b: _cnn(tw, *b)[0], (x, y), devices,
                                          tw.train.GradientDescentOptimizer(0.1))
             init = tw.global_variables_initializer()
-        s = tw.Session(graph=g, config=config)
+        s = stack.enter_context(tw.Session(graph=g, config=config))
         s.run(init)
-        return s, lambda: s.run(r.train_op, {x: images, y: labels})
+        return lambda: s.run(r.train_op, {x: images, y: labels})
     out = []
     for batch in (64, 512):
         two = tw.ConfigProto(device_count={"CPU": 2})
-        sessions = [session(["/cpu:0", "/cpu:1"], two, batch),
-                    session(["/cpu:0"], None, batch),
-                    session(["/cpu:0"], two, batch // 2)]   # one tower's share, alone
-        try:
-            for _, step in sessions:
+        with contextlib.ExitStack() as stack:
+            steps = [session(stack, ["/cpu:0", "/cpu:1"], two, batch),
+                     session(stack, ["/cpu:0"], None, batch),
+                     session(stack, ["/cpu:0"], two, batch // 2)]   # one tower's share, alone
+            for step in steps:
                 step()
             n = 20 if batch == 64 else 5
-            t_two, t_in, t_half = _median_blocks([step for _, step in sessions],
-                                                 (3 if quick else 8), per_block=n)
-        finally:
-            for s, _ in sessions:
-                s.close()
+            t_two, t_in, t_half = _median_blocks(steps, (3 if quick else 8), per_block=n)
         out.append(Result(f"digits CNN, batch {batch}, sync towers on 2 one-core workers",
                           batch / t_two, "ex/s", "in-process, both cores", batch / t_in,
                           ">= 1.5x", note=f"step {t_two * 1e3:.1f} ms vs {t_in * 1e3:.1f} ms "
@@ -234,21 +237,26 @@ def bench_async(quick: bool) -> list[Result]:
     import threading
 
     import tensorweave as tw
-    saved = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
-    os.environ.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")  # for the tasks started
-    try:
-        workers, ps = tw.test.create_local_cluster(2, 1)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k)
-            else:
-                os.environ[k] = v
     batch = BATCH // 2
-    cluster = tw.train.ClusterSpec({job: {int(i): a for i, a in tasks.items()}
-                                    for job, tasks in workers[0].server_def["cluster"].items()})
-    clients = []
-    try:
+    steps = 4 if quick else 10
+    with contextlib.ExitStack() as stack:
+        blas = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+        saved = {k: os.environ.get(k) for k in blas}
+        os.environ.update(dict.fromkeys(blas, "1"))  # (the task processes started here)
+        try:
+            workers, ps = tw.test.create_local_cluster(2, 1)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k)
+                else:
+                    os.environ[k] = v
+        for server in workers + ps:
+            stack.callback(server.stop)
+        cluster = tw.train.ClusterSpec(
+            {job: {int(i): a for i, a in tasks.items()}
+             for job, tasks in workers[0].server_def["cluster"].items()})
+        clients = []
         for task in range(2):
             g = tw.Graph()
             with g.as_default():
@@ -259,31 +267,37 @@ def bench_async(quick: bool) -> list[Result]:
                     loss = _mlp(tw, (x, y))
                     train = tw.train.GradientDescentOptimizer(0.1).minimize(loss)
                 init = tw.global_variables_initializer()
-            s = tw.Session(workers[task].target, graph=g)
+            s = stack.enter_context(tw.Session(workers[task].target, graph=g))
             if task == 0:
                 s.run(init)
             rng = np.random.RandomState(task)
             feed = {x: rng.rand(batch, 784).astype(np.float32),
                     y: rng.randint(0, 10, batch).astype(np.int32)}
             clients.append((s, lambda s=s, op=train, feed=feed: s.run(op, feed)))
-        steps = 3 if quick else 6
 
         def wait_s(task):
-            rep, _ = clients[task][0]._master.workers[
-                workers[task].device].client.call({"op": "status"}, timeout_s=10.0)
-            return rep["status"]["recv_wait_s"]
+            (st,) = _worker_status(clients[task][0], workers[task].device)
+            return st["recv_wait_s"]
 
         def run(tasks):
             waited = [wait_s(t) for t in tasks]
-            threads = [threading.Thread(target=lambda t=t: [clients[t][1]()
-                                                            for _ in range(steps)])
-                       for t in tasks]
+            failed = []
+
+            def loop(t):
+                try:
+                    for _ in range(steps):
+                        clients[t][1]()
+                except BaseException as e:  # noqa: BLE001 - raised below
+                    failed.append(e)
+            threads = [threading.Thread(target=loop, args=(t,)) for t in tasks]
             t0 = time.perf_counter()
             for t in threads:
                 t.start()
             for t in threads:
-                t.join()
+                t.join(600)
             wall = time.perf_counter() - t0
+            if failed or any(t.is_alive() for t in threads):
+                raise RuntimeError(f"bench_async: a worker's steps failed: {failed[:1]}")
             return (len(tasks) * steps * batch / wall,
                     max(wait_s(t) - w for t, w in zip(tasks, waited)) / steps)
         for _, step in clients:
@@ -292,11 +306,6 @@ def bench_async(quick: bool) -> list[Result]:
         for _ in range(2 if quick else 4):
             one.append(run([0]))
             two.append(run([0, 1]))
-    finally:
-        for s, _ in clients:
-            s.close()
-        for server in workers + ps:
-            server.stop()
     ex_one = float(np.median([r[0] for r in one]))
     ex_two = float(np.median([r[0] for r in two]))
     wait_two = float(np.median([r[1] for r in two]))

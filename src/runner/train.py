@@ -18,7 +18,7 @@
   they are computed.  A supervisor thread restarts a task whose process exits (it says so);
   the sessions' recovery reconnects and restores from the last checkpoint.
 
-Both show a tqdm progress bar (loss, examples/s, step), checkpoint to `--logdir` (a fresh
+Each shows a tqdm progress bar (loss, examples/s, step), checkpoint to `--logdir` (a fresh
 temporary directory by default; a run with an existing one resumes from its last checkpoint),
 log to `DIR/train.log`, and print the test accuracy and where the logs and checkpoints went
 (`--expect-accuracy A`: exit with status 1 below it).
@@ -142,10 +142,6 @@ def _sync(tw, args, data, extra_hooks=()) -> float:
             bx, by = _batch_of_step(tw, gs, x_train, y_train, args.seed, batch, 0, batch)
         r = tw.train.replicate_model(lambda b: _cnn(tw, *b)[0], (bx, by), devices,
                                      _optimizer(tw, gs, args.steps), global_step=gs)
-        x = tw.placeholder(tw.float32, [None, 8, 8], name="x")
-        y = tw.placeholder(tw.int32, [None], name="y")
-        with tw.variable_scope(tw.get_variable_scope(), reuse=True):
-            _, accuracy = _cnn(tw, x, y)
     config = tw.ConfigProto(device_count={"CPU": args.workers})
     with g.as_default():
         hooks = [tw.train.StopAtStepHook(last_step=args.steps)] + list(extra_hooks)
@@ -159,10 +155,20 @@ def _sync(tw, args, data, extra_hooks=()) -> float:
                     bar.update(step, loss)
             finally:
                 bar.close()
-        # the session's workers are gone with it: read the last checkpoint it saved
-        saver = g.get_collection(tw.GraphKeys.SAVERS)[0]
-        with tw.Session(graph=g, config=config) as s:
-            saver.restore(s, tw.train.latest_checkpoint(args.logdir))
+    return _test_accuracy(tw, args.logdir, x_test, y_test)
+
+
+def _test_accuracy(tw, logdir: str, x_test, y_test) -> float:
+    """The test accuracy of the model in the last checkpoint in `logdir`, in this process (the
+    run's worker processes and ps tasks are gone with it)."""
+    g = tw.Graph()
+    with g.as_default():
+        x = tw.placeholder(tw.float32, [None, 8, 8], name="x")
+        y = tw.placeholder(tw.int32, [None], name="y")
+        _, accuracy = _cnn(tw, x, y)
+        saver = tw.train.Saver(tw.trainable_variables())
+        with tw.Session() as s:
+            saver.restore(s, tw.train.latest_checkpoint(logdir))
             return float(s.run(accuracy, {x: x_test, y: y_test}))
 
 
@@ -174,13 +180,19 @@ def _free_port() -> int:
 
 def _supervise(servers, stop: threading.Event, period_s: float = 0.5) -> None:
     """Restart any task whose worker process exits before `stop` is set (a sessions' recovery
-    then restores what the task held from the last checkpoint)."""
+    then restores what the task held from the last checkpoint), except a ps task that ended
+    cleanly because every worker task said its training was over."""
+    ended = set()
     while not stop.wait(period_s):
         for server in servers:
             dead = server.poll()
-            if dead is not None and not stop.is_set():
+            if dead is not None and not stop.is_set() and server not in ended:
                 pid, status = dead
                 task = server.device.split("/device:")[0]
+                if status == 0 and "/job:ps/" in task:  # it ended as asked: training is over
+                    _log.info("task %s (pid %d) ended: every worker task is done", task, pid)
+                    ended.add(server)
+                    continue
                 _log.warning("task %s (pid %d) exited with status %s: restarting it", task,
                              pid, status)
                 print(f"runner train: task {task} (pid {pid}) exited with status {status}: "
@@ -205,7 +217,7 @@ def _cluster(tw, args, data, extra_hooks=None) -> float:
     servers += [tw.train.Server(cluster, "worker", i) for i in range(args.workers)]
     workers = servers[args.ps:]
     errors: list = []
-    result: dict = {}
+    failed = threading.Event()
 
     def build(task):
         g = tw.Graph()
@@ -224,20 +236,18 @@ def _cluster(tw, args, data, extra_hooks=None) -> float:
                                             args.batch * args.workers, task * args.batch,
                                             args.batch)
                     loss, _ = _cnn(tw, bx, by)
-                    with tw.variable_scope(tw.get_variable_scope(), reuse=True):
-                        _, accuracy = _cnn(tw, x, y)
                     opt = tw.train.SyncReplicasOptimizer(opt, args.workers, args.workers)
                 else:
-                    loss, accuracy = _cnn(tw, x, y)
+                    loss, _ = _cnn(tw, x, y)
                 train_op = opt.minimize(loss, global_step=gs)
         # (no initial tokens: each task gives exactly one gradient to every update, computed
         # from the same parameters, so the update is the one of the whole batch)
         hooks = [opt.make_session_run_hook(task == 0, num_tokens=0)] if sync else []
-        return g, x, y, gs, loss, accuracy, train_op, hooks
+        return g, x, y, gs, loss, train_op, hooks
 
     def work(task):
         try:
-            g, x, y, gs, loss, accuracy, train_op, hooks = build(task)
+            g, x, y, gs, loss, train_op, hooks = build(task)
             chief = task == 0
             batches = None if sync else _batches(x_train, y_train, args.batch, args.seed + task)
             with g.as_default():
@@ -265,11 +275,9 @@ def _cluster(tw, args, data, extra_hooks=None) -> float:
                     finally:
                         if bar is not None:
                             bar.close()
-                if chief:  # the parameters live on the ps tasks: read them in a new session
-                    with tw.Session(workers[0].target, graph=g) as s:
-                        result["accuracy"] = float(s.run(accuracy, {x: x_test, y: y_test}))
         except BaseException as e:  # noqa: BLE001 - reported by the main thread
             errors.append((task, e))
+            failed.set()
 
     threads = [threading.Thread(target=work, args=(i,), name=f"tw-train-worker-{i}")
                for i in range(args.workers)]
@@ -280,17 +288,20 @@ def _cluster(tw, args, data, extra_hooks=None) -> float:
         supervisor.start()
         for t in threads:
             t.start()
-        for t in threads:
-            t.join()
+        while any(t.is_alive() for t in threads):
+            if failed.wait(0.5):  # the others may wait for it (sync): end the cluster
+                break
     finally:
         stop.set()
         supervisor.join(10)
         for s in servers:
             s.stop()
+        for t in threads:  # (a task's session gives up on a cluster that is gone)
+            t.join(60)
     if errors:
         task, e = errors[0]
         raise RuntimeError(f"worker task {task} failed: {type(e).__name__}: {e}") from e
-    return result["accuracy"]
+    return _test_accuracy(tw, args.logdir, x_test, y_test)
 
 
 def main(args) -> int:

@@ -134,7 +134,9 @@ class Rendezvous:
         self._unclaimed_aborts = 0
         self.max_unclaimed_bytes = max_unclaimed_bytes
         self.expired = 0  # unclaimed steps dropped
-        self.wait_s = 0.0  # seconds receivers spent waiting for values not yet here
+        # seconds receivers spent waiting for values not yet here (summed over receivers:
+        # concurrent waits add up, so it can run ahead of the wall clock)
+        self.wait_s = 0.0
         self._clock = clock
 
     def _step(self, step_id: int) -> _Step:
@@ -214,7 +216,7 @@ class Rendezvous:
             st = self._step(step)
             if not st.claimed:
                 self._claim(step, st)
-            cond = None
+            cond, waited_from = None, 0.0
             try:
                 while st.error is None:
                     key = st.present(keys)

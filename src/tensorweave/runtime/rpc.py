@@ -54,6 +54,7 @@ REQUESTS = {
     "deregister_graph": {"id": Field(int), "handle": Field(int)},
     "reset": {"id": Field(int)},
     "shutdown": {"id": Field(int)},
+    "task_done": {"id": Field(int), "task": Field(str)},
     "release": {"names": Field(list)},
 }
 REPLIES = {

@@ -21,7 +21,11 @@ The pieces, bottom up:
   checkpoint by the chief -- and the step retried; `SingularMonitoredSession` does not recover.
 * `MonitoredTrainingSession` builds the usual one: the chief initialises or restores and gets
   a `CheckpointSaverHook` and a `StepCounterHook` when it has a `checkpoint_dir`; other tasks
-  wait for the chief.  Summaries are not supported yet: no summary hook is added.
+  wait for the chief.  Summaries are not supported yet: no summary hook is added.  When one
+  of a cluster's worker tasks closes it after training ended (a hook asked to stop, no
+  exception), it tells the cluster's ps tasks so (`Master.task_done`): a ps task ends once
+  every worker task has, and the `server.join()` of its program returns (a tensorweave
+  addition: TF1's ps tasks wait forever).
 
 Hooks get a `tw.train.Coordinator` as `coord` (`queue_runner.py`); closing requests a stop and
 joins the threads registered with it (at most `stop_grace_period_secs`).  Differences from
@@ -510,6 +514,7 @@ class _MonitoredSession:
         self._coord = None
         self._hooks_stop = False
         self._stop_requested_in_step_fn = False
+        self._says_task_done = False  # (MonitoredTrainingSession on a cluster: see close)
         try:
             self._create_session()
         except BaseException:
@@ -685,6 +690,12 @@ class _MonitoredSession:
                 self._check_open()
                 for h in self._hooks:
                     h.end(self._tf_sess)
+                if self._says_task_done and self.should_stop():
+                    # training ended (a hook asked to stop): the ps tasks, which end when every
+                    # worker task has said so, may go
+                    master = getattr(self._tf_sess, "_master", None)
+                    if master is not None:
+                        master.task_done()
         finally:
             try:
                 self._check_open()
@@ -768,8 +779,10 @@ def MonitoredTrainingSession(master="", is_chief=True, checkpoint_dir=None, scaf
     if not is_chief:
         creator = WorkerSessionCreator(scaffold=scaffold, master=master, config=config,
                                        max_wait_secs=max_wait_secs)
-        return MonitoredSession(session_creator=creator, hooks=hooks or [],
+        sess = MonitoredSession(session_creator=creator, hooks=hooks or [],
                                 stop_grace_period_secs=stop_grace_period_secs)
+        sess._says_task_done = True
+        return sess
     all_hooks = list(chief_only_hooks or [])
     creator = ChiefSessionCreator(scaffold=scaffold, checkpoint_dir=checkpoint_dir,
                                   master=master, config=config)
@@ -783,5 +796,7 @@ def MonitoredTrainingSession(master="", is_chief=True, checkpoint_dir=None, scaf
             os.fspath(checkpoint_dir), save_steps=save_checkpoint_steps,
             save_secs=save_checkpoint_secs, scaffold=scaffold))
     all_hooks.extend(hooks or [])
-    return MonitoredSession(session_creator=creator, hooks=all_hooks,
+    sess = MonitoredSession(session_creator=creator, hooks=all_hooks,
                             stop_grace_period_secs=stop_grace_period_secs)
+    sess._says_task_done = True
+    return sess
