@@ -554,6 +554,8 @@ def test_64_mib_between_two_processes_arrives_intact_and_reuses_segments(peer):
             assert np.array_equal(x, y)
             del y
             wait_for(lambda: t.stats["arenas"][ep]["idle"] == 1, what="the release")
+            # (and ours of the child's echo has left, so the child's next echo can reuse it)
+            wait_for(lambda: t.stats["releases_sent"] == step + 1, what="our release")
         # 16 MiB through frames (as between hosts); the child's echo comes through its arena
         t.send_tensor(ep, make_key(3, "/parent", "/child", "x"), x[:1024], same_host=False)
         assert np.array_equal(rv.recv(make_key(3, "/child", "/parent", "y"), 60.0), x[:1024])

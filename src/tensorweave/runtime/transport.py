@@ -168,6 +168,7 @@ class Transport:
         self.dropped = 0
         self.sent = 0  # tensors and payload bytes sent to other processes
         self.sent_bytes = 0
+        self.releases_sent = 0  # segments of peers given back to them (by the serving thread)
         self._count_lock = threading.Lock()
         self._drop_log = DropLog()
         self._stop = threading.Event()
@@ -367,6 +368,7 @@ class Transport:
                 continue
             try:
                 self._send(peer, wire.pack({"op": "release", "names": names}), 1.0)
+                self.releases_sent += len(names)
             except (errors.OpError, zmq.ZMQError) as e:
                 self._drop_log(f"could not send release notices to {peer}: {e}")
 
@@ -406,9 +408,11 @@ class Transport:
     @property
     def stats(self) -> dict:
         """Counters: tensors `received`, messages `dropped`, tensors `sent` to other processes
-        and their payload `sent_bytes`, and per-peer arena statistics."""
+        and their payload `sent_bytes`, peers' segments given back (`releases_sent`), and
+        per-peer arena statistics."""
         return {"received": self.received, "dropped": self.dropped,
                 "sent": self.sent, "sent_bytes": self.sent_bytes,
+                "releases_sent": self.releases_sent,
                 "mapped": self.reader.mapped,
                 "arenas": {ep: a.stats for ep, a in self._arenas.items()}}
 
