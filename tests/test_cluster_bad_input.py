@@ -254,7 +254,7 @@ def test_sync_replicas_that_could_never_make_a_first_step_is_an_error_at_the_sta
     msg = str(err)
     assert "first step would never finish" in msg
     assert "replicas_to_aggregate=2" in msg and "total_num_replicas=2" in msg
-    assert re.search(r"has 1 task\(s\) in job 'worker'", msg) and "num_tokens=0" in msg
+    assert re.search(r"has 1 task\(s\) in job worker", msg) and "num_tokens=0" in msg
     assert "num_tokens=k) with k >= 1" in msg   # the way out
 
 
@@ -268,7 +268,7 @@ def test_sync_replicas_counts_that_disagree_but_train_are_a_warning(one_worker_c
     assert got >= 2
     said = " ".join(r.getMessage() for r in caplog.records)
     assert "total_num_replicas=2 and replicas_to_aggregate=2" in said
-    assert "has 1 task(s) in job 'worker'" in said
+    assert "has 1 task(s) in job worker" in said
 
 
 def test_sync_replicas_counts_that_match_the_cluster_say_nothing(one_worker_cluster, caplog):
@@ -278,3 +278,21 @@ def test_sync_replicas_counts_that_match_the_cluster_say_nothing(one_worker_clus
     assert not isinstance(got, BaseException), got
     assert got >= 2
     assert not [r for r in caplog.records if "SyncReplicasOptimizer" in r.getMessage()]
+
+
+def test_sync_replicas_counts_the_tasks_of_every_job_but_ps():
+    # TF1 clusters often have a `chief` job beside `worker`: both run replicas
+    from tensorweave.train.sync_replicas_optimizer import _worker_tasks
+    ports = [f"127.0.0.1:{free_port()}" for _ in range(3)]
+    cs = tw.train.ClusterSpec({"chief": [ports[0]], "worker": [ports[1]], "ps": [ports[2]]})
+    servers = [tw.train.Server(cs, job, 0) for job in ("chief", "worker", "ps")]
+    try:
+        g = tw.Graph()
+        with g.as_default():
+            with tw.device("/job:chief/task:0"):
+                local_step = tw.Variable(0, name="local_step")
+            with tw.Session(servers[0].target) as sess:
+                assert _worker_tasks(sess, local_step) == ("chief and worker", 2)
+    finally:
+        for s in servers:
+            s.stop()

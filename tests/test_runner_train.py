@@ -49,7 +49,7 @@ def test_between_graph_training_on_a_local_cluster(capsys, tmp_path, mode):
     last = int(tw.train.latest_checkpoint(d).rsplit("-", 1)[1])
     # (async: both tasks may take a step from 149, so the last can be past 150)
     assert last == 150 if mode == "sync" else 150 <= last <= 151
-    assert "restarting it" not in err   # the ps task ended when training did: not restarted
+    assert "restarting it" not in err
 
 
 def test_a_task_that_fails_ends_a_sync_cluster_run_instead_of_hanging(tmp_path):

@@ -355,4 +355,4 @@ def test_async_training_reaches_the_target_loss_of_sync_training():
     finally:
         _stop(workers + ps)
     assert results, "async training never reached the sync run's loss"
-    assert min(results.values()) <= 100
+    assert min(results.values()) <= 60    # (numpy, alternating the halves: 20 steps)

@@ -14,9 +14,9 @@ other steps).  Other steps run on pool threads, so a long step never stops the m
 answering a remote master (liveness) or from aborting a step; pool threads send their replies
 back through an inproc socket the main thread forwards.  The main thread also exits when the parent
 process is gone (no orphans) and logs (`tensorweave.workers.service`, a warning) and drops any
-malformed message, then keeps serving.  A ps task's process ends once every worker task of
-its cluster has sent `task_done` (their training ended), so the ps program's `server.join()`
-returns.
+malformed message, then keeps serving.  It keeps the training tasks of its cluster that sent
+`task_done` (their training ended); its status says when all have, which a ps task's
+`Server.join()` waits for.
 """
 from __future__ import annotations
 
@@ -316,28 +316,32 @@ class WorkerService:
                 self._reply(ident, rid)
                 self._stop = True
             elif op == "task_done":
-                last = self._task_done(h["task"])
+                self._task_done(h["task"], h.get("done", True))
                 self._reply(ident, rid)
-                self._stop = self._stop or last
             elif op == "release":
                 self._release(h["names"])
         except Exception as e:  # noqa: BLE001 - reported to the master, the worker keeps serving
             self._reply(ident, rid, error=_error_info(e, self.device))
 
-    def _task_done(self, task: str) -> bool:
-        """Worker task `task` of this cluster says its training ended; True when this is a ps
-        task and every worker task of the cluster has said so: then it shuts down, so that
-        the `server.join()` of the ps task's program returns."""
-        workers = {f"/job:worker/task:{i}" for i in self.cluster.get("worker", {})}
-        if task not in workers:
-            raise ValueError(f"task_done: {task[:100]!r} is not a worker task of this cluster "
-                             f"({', '.join(sorted(workers)) or 'it has none'})")
-        self._done_tasks.add(task)
-        last = self._done_tasks >= workers and DeviceSpec.from_string(self.device).job == "ps"
-        if last:
-            _logger.info("%s: every worker task of the cluster said its training ended: "
-                         "shutting down", self.device)
-        return last
+    def _task_done(self, task: str, done: bool) -> None:
+        """Training task `task` of this cluster (a task of any job but `ps`) says its training
+        ended (`done`), or began again; `status()["training_done"]` says when every one of
+        them has ended (what a ps task's `Server.join()` waits for)."""
+        tasks = self._training_tasks()
+        if task not in tasks:
+            raise ValueError(f"task_done: {task[:100]!r} is not a training task of this "
+                             f"cluster ({', '.join(sorted(tasks)) or 'it has none'})")
+        if done:
+            self._done_tasks.add(task)
+            if self._done_tasks >= tasks:
+                _logger.info("%s: every training task of the cluster said its training ended",
+                             self.device)
+        else:
+            self._done_tasks.discard(task)
+
+    def _training_tasks(self) -> set[str]:
+        return {f"/job:{job}/task:{i}" for job, tasks in self.cluster.items() if job != "ps"
+                for i in (tasks or {})}
 
     def status(self) -> dict:
         return {"device": self.device, "data": self.transport.endpoint, "pid": os.getpid(),
@@ -346,7 +350,9 @@ class WorkerService:
                 "dropped": {"data": self.transport.dropped, "control": self.rejected},
                 "unclaimed": self.rendezvous.unclaimed,
                 "sent": {"tensors": self.transport.sent, "bytes": self.transport.sent_bytes},
-                "recv_wait_s": self.rendezvous.wait_s}
+                "recv_wait_s": self.rendezvous.wait_s,
+                "training_done": bool(self._done_tasks)
+                and self._done_tasks >= self._training_tasks()}
 
     # --- graphs --------------------------------------------------------------------------------
     def _register(self, h: dict) -> int:

@@ -180,19 +180,13 @@ def _free_port() -> int:
 
 def _supervise(servers, stop: threading.Event, period_s: float = 0.5) -> None:
     """Restart any task whose worker process exits before `stop` is set (a sessions' recovery
-    then restores what the task held from the last checkpoint), except a ps task that ended
-    cleanly because every worker task said its training was over."""
-    ended = set()
+    then restores what the task held from the last checkpoint)."""
     while not stop.wait(period_s):
         for server in servers:
             dead = server.poll()
-            if dead is not None and not stop.is_set() and server not in ended:
+            if dead is not None and not stop.is_set():
                 pid, status = dead
                 task = server.device.split("/device:")[0]
-                if status == 0 and "/job:ps/" in task:  # it ended as asked: training is over
-                    _log.info("task %s (pid %d) ended: every worker task is done", task, pid)
-                    ended.add(server)
-                    continue
                 _log.warning("task %s (pid %d) exited with status %s: restarting it", task,
                              pid, status)
                 print(f"runner train: task {task} (pid {pid}) exited with status {status}: "
@@ -279,7 +273,8 @@ def _cluster(tw, args, data, extra_hooks=None) -> float:
             errors.append((task, e))
             failed.set()
 
-    threads = [threading.Thread(target=work, args=(i,), name=f"tw-train-worker-{i}")
+    threads = [threading.Thread(target=work, args=(i,), name=f"tw-train-worker-{i}",
+                                daemon=True)  # (a stuck one must not keep the process)
                for i in range(args.workers)]
     stop = threading.Event()
     supervisor = threading.Thread(target=_supervise, args=(servers, stop),

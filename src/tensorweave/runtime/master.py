@@ -547,22 +547,23 @@ class Master:
                 t.client.notify({"op": "release", "names": names})
 
     # --- lifetime --------------------------------------------------------------------------------
-    def task_done(self) -> None:
-        """Tell every ps device of the cluster that the worker task this master connected to
-        has ended its training: a ps task ends once all the cluster's worker tasks have said
-        so (so a ps program's `server.join()` returns).  Best effort: a ps task that does not
-        answer is logged and skipped."""
+    def task_done(self, done: bool = True) -> None:
+        """Tell every ps device of the cluster that the task this master connected to (a task
+        of any job but `ps`) has ended its training (`done`), or begins it again: the
+        `Server.join()` of a ps task returns once all the cluster's training tasks have ended.
+        Best effort: a ps task that does not answer is logged and skipped."""
         spec = DeviceSpec.from_string(self.default_device)
-        if self._own or spec.job != "worker" or spec.task is None:
+        if self._own or spec.job in (None, "ps") or spec.task is None:
             return
-        task = f"/job:worker/task:{spec.task}"
+        task = f"/job:{spec.job}/task:{spec.task}"
         for dev, w in sorted(self.workers.items()):
             if DeviceSpec.from_string(dev).job != "ps":
                 continue
             try:
-                w.client.call({"op": "task_done", "task": task}, timeout_s=5.0)
+                w.client.call({"op": "task_done", "task": task, "done": done}, timeout_s=5.0)
             except (errors.OpError, zmq.ZMQError) as e:
-                _log.warning("could not tell %s that %s is done: %s", dev, task, e)
+                _log.warning("could not tell %s that %s %s: %s", dev, task,
+                             "is done" if done else "trains again", e)
 
     def close(self) -> None:
         with self._lock:

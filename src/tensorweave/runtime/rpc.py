@@ -54,7 +54,7 @@ REQUESTS = {
     "deregister_graph": {"id": Field(int), "handle": Field(int)},
     "reset": {"id": Field(int)},
     "shutdown": {"id": Field(int)},
-    "task_done": {"id": Field(int), "task": Field(str)},
+    "task_done": {"id": Field(int), "task": Field(str), "done": Field(bool, required=False)},
     "release": {"names": Field(list)},
 }
 REPLIES = {

@@ -21,11 +21,12 @@ The pieces, bottom up:
   checkpoint by the chief -- and the step retried; `SingularMonitoredSession` does not recover.
 * `MonitoredTrainingSession` builds the usual one: the chief initialises or restores and gets
   a `CheckpointSaverHook` and a `StepCounterHook` when it has a `checkpoint_dir`; other tasks
-  wait for the chief.  Summaries are not supported yet: no summary hook is added.  When one
-  of a cluster's worker tasks closes it after training ended (a hook asked to stop, no
-  exception), it tells the cluster's ps tasks so (`Master.task_done`): a ps task ends once
-  every worker task has, and the `server.join()` of its program returns (a tensorweave
-  addition: TF1's ps tasks wait forever).
+  wait for the chief.  Summaries are not supported yet: no summary hook is added.  On a
+  cluster it tells the ps tasks (`Master.task_done`) that the task it connected to trains
+  when it is made, and that its training ended when it is closed after a hook asked to stop
+  or the input ran out (not after an error): a ps task's `Server.join()` returns once every
+  training task (any job but `ps`) has ended (a tensorweave addition: TF1's ps tasks wait
+  forever; the ps task keeps serving until then, and does not end by itself).
 
 Hooks get a `tw.train.Coordinator` as `coord` (`queue_runner.py`); closing requests a stop and
 joins the threads registered with it (at most `stop_grace_period_secs`).  Differences from
@@ -515,6 +516,7 @@ class _MonitoredSession:
         self._hooks_stop = False
         self._stop_requested_in_step_fn = False
         self._says_task_done = False  # (MonitoredTrainingSession on a cluster: see close)
+        self._input_ended = False
         try:
             self._create_session()
         except BaseException:
@@ -666,6 +668,7 @@ class _MonitoredSession:
         if exc_type is not None and issubclass(exc_type, (errors.OutOfRangeError,
                                                           StopIteration)):
             exc_type = None
+            self._input_ended = True
         self._close_internal(exc_type)
         return exc_type is None  # the end of the input is the normal end of training
 
@@ -690,12 +693,12 @@ class _MonitoredSession:
                 self._check_open()
                 for h in self._hooks:
                     h.end(self._tf_sess)
-                if self._says_task_done and self.should_stop():
-                    # training ended (a hook asked to stop): the ps tasks, which end when every
-                    # worker task has said so, may go
-                    master = getattr(self._tf_sess, "_master", None)
-                    if master is not None:
-                        master.task_done()
+                failed = getattr(self._coord, "_exc_info_to_raise", None) is not None
+                if self._says_task_done and not failed and (
+                        self._input_ended or self.should_stop()):
+                    # training ended (a hook asked to stop, or the input ran out): a ps
+                    # task's Server.join() returns once every training task has said so
+                    _tell_ps_tasks(self._tf_sess, done=True)
         finally:
             try:
                 self._check_open()
@@ -779,10 +782,8 @@ def MonitoredTrainingSession(master="", is_chief=True, checkpoint_dir=None, scaf
     if not is_chief:
         creator = WorkerSessionCreator(scaffold=scaffold, master=master, config=config,
                                        max_wait_secs=max_wait_secs)
-        sess = MonitoredSession(session_creator=creator, hooks=hooks or [],
-                                stop_grace_period_secs=stop_grace_period_secs)
-        sess._says_task_done = True
-        return sess
+        return _training(MonitoredSession(session_creator=creator, hooks=hooks or [],
+                                          stop_grace_period_secs=stop_grace_period_secs))
     all_hooks = list(chief_only_hooks or [])
     creator = ChiefSessionCreator(scaffold=scaffold, checkpoint_dir=checkpoint_dir,
                                   master=master, config=config)
@@ -796,7 +797,19 @@ def MonitoredTrainingSession(master="", is_chief=True, checkpoint_dir=None, scaf
             os.fspath(checkpoint_dir), save_steps=save_checkpoint_steps,
             save_secs=save_checkpoint_secs, scaffold=scaffold))
     all_hooks.extend(hooks or [])
-    sess = MonitoredSession(session_creator=creator, hooks=all_hooks,
-                            stop_grace_period_secs=stop_grace_period_secs)
+    return _training(MonitoredSession(session_creator=creator, hooks=all_hooks,
+                                      stop_grace_period_secs=stop_grace_period_secs))
+
+
+def _training(sess: MonitoredSession) -> MonitoredSession:
+    """Mark `sess` as a training session: its task trains (again) from now on, and says so
+    to the cluster's ps tasks when its training ends (see `_MonitoredSession.close`)."""
     sess._says_task_done = True
+    _tell_ps_tasks(sess._tf_sess, done=False)
     return sess
+
+
+def _tell_ps_tasks(session, done: bool) -> None:
+    master = getattr(session, "_master", None)
+    if master is not None:
+        master.task_done(done)

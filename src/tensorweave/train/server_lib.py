@@ -14,17 +14,23 @@ object's process does (or until `server.stop()`); `join()` waits for the first t
 """
 from __future__ import annotations
 
+import logging
 import numbers
 import os
 import socket
+import subprocess
 import tempfile
 import threading
+import time
 
 import msgpack
 
 from ..runtime.curve import keys_from_config, safe_bind
 from ..runtime.devices import local_devices
 from ..runtime.master import start_worker_process
+from ..runtime.rpc import WorkerClient
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["ClusterSpec", "Server", "create_local_cluster"]
 
@@ -189,9 +195,42 @@ class Server:
                 "task_index": self._task}
 
     def join(self, timeout=None) -> None:
-        """Wait until the task's process exits (the cluster was shut down)."""
-        if self._procs:
-            self._procs[0].wait(timeout=timeout)
+        """Wait until the task's process exits; for a ps task, also until every training task
+        of the cluster (any job but `ps`) has ended its training (its
+        `MonitoredTrainingSession` says so when it closes): then the task's processes are
+        stopped and `join` returns, so a ps program does not wait forever.  `timeout`: at
+        most that many seconds (then it returns with the task still running)."""
+        if not self._procs:
+            return
+        deadline = None if timeout is None else time.monotonic() + timeout
+        client = None
+        try:
+            while True:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return
+                try:
+                    self._procs[0].wait(timeout=0.5 if left is None else min(0.5, left))
+                    return
+                except subprocess.TimeoutExpired:
+                    pass
+                if self._job != "ps":
+                    continue
+                if client is None:
+                    client = WorkerClient("tcp://" + self._address, self.device,
+                                          keys=self._keys)
+                try:
+                    rep, _ = client.call({"op": "status"}, timeout_s=5.0)
+                except Exception:  # noqa: BLE001 - restarting, or gone: asked again next round
+                    continue
+                if rep["status"].get("training_done"):
+                    _log.info("%s: every training task of the cluster is done: stopping",
+                              self.device)
+                    self.stop()
+                    return
+        finally:
+            if client is not None:
+                client.close()
 
     def poll(self) -> tuple | None:
         """(pid, exit status) of a worker process of the task that has exited, or None while

@@ -216,9 +216,9 @@ def _positive_int(what: str, value) -> int:
 
 
 def _worker_tasks(session, local_step) -> tuple:
-    """(job, number of its tasks) of the job the worker's train op runs in -- the job of its
-    local step's device, else of the session's own task -- in the cluster the session runs on;
-    (None, 0) for a session without a cluster (no target) or when the job is not in it."""
+    """(the jobs, their number of tasks) that can run replicas in the cluster the session runs
+    on: every job but `ps` (TF1 clusters may have a `chief` job beside `worker`); (None, 0)
+    for a session without a cluster (no target) or when the worker's own job is not in it."""
     if getattr(session, "sess_str", "") in ("", None, "local"):
         return None, 0
     try:
@@ -228,9 +228,12 @@ def _worker_tasks(session, local_step) -> tuple:
     job = DeviceSpec.from_string(local_step.device or "").job
     if job is None:
         job = DeviceSpec.from_string(getattr(session, "_default_device", "") or "").job
-    tasks = {DeviceSpec.from_string(n).task for n in names
-             if DeviceSpec.from_string(n).job == job}
-    return (job, len(tasks)) if job is not None and tasks else (None, 0)
+    specs = [DeviceSpec.from_string(n) for n in names]
+    if job is None or job not in {d.job for d in specs}:
+        return None, 0
+    tasks = {(d.job, d.task) for d in specs if d.job != "ps"}
+    jobs = " and ".join(sorted({j for j, _ in tasks}))
+    return (jobs, len(tasks)) if tasks else (None, 0)
 
 
 class _SyncReplicasOptimizerHook(SessionRunHook):
@@ -295,7 +298,7 @@ class _SyncReplicasOptimizerHook(SessionRunHook):
             raise ValueError(
                 f"SyncReplicasOptimizer: the first step would never finish: the chief waits "
                 f"for replicas_to_aggregate={r} gradients, but the cluster of "
-                f"{session.sess_str} has {workers} task(s) in job {job!r} "
+                f"{session.sess_str} has {workers} task(s) in job {job} "
                 f"(total_num_replicas={n}) and the chief puts num_tokens={tokens} token(s) in "
                 f"the queue, so at most {workers + tokens} gradient(s) come (one from each "
                 f"worker, then one per token).  Make replicas_to_aggregate and "
@@ -305,6 +308,6 @@ class _SyncReplicasOptimizerHook(SessionRunHook):
         if n != workers or r > workers:
             _log.warning(
                 "SyncReplicasOptimizer: total_num_replicas=%d and replicas_to_aggregate=%d, "
-                "but the cluster of %s has %d task(s) in job %r (one replica per worker task "
+                "but the cluster of %s has %d task(s) in job %s (one replica per worker task "
                 "is the usual setting; is the cluster or the count wrong?)", n, r,
                 session.sess_str, workers, job)
