@@ -58,9 +58,9 @@ def _stop(servers):
 
 def _run_workers(workers, cluster, shards, replicas_to_aggregate, worker_fn):
     """One client thread per worker task, `len(shards)` of them (worker i trains on
-    `shards[i]`; total_num_replicas = len(shards)), each with its own graph and
-    MonitoredTrainingSession; `worker_fn(i, sess, train_op, w, b, gstep)` drives it.  Returns
-    what each returned."""
+    `shards[i]`; total_num_replicas = len(shards); `replicas_to_aggregate=None`: async, no
+    SyncReplicasOptimizer), each with its own graph and MonitoredTrainingSession;
+    `worker_fn(i, sess, train_op, w, b, gstep)` drives it.  Returns what each returned."""
     n = len(shards)
     assert len(workers) >= n
     results: dict = {}
@@ -74,12 +74,16 @@ def _run_workers(workers, cluster, shards, replicas_to_aggregate, worker_fn):
                         cluster=cluster, worker_device=f"/job:worker/task:{i}")):
                     gstep = tw.train.get_or_create_global_step()
                     w, b, loss = _model(*shards[i])
-                    opt = tw.train.SyncReplicasOptimizer(
-                        tw.train.GradientDescentOptimizer(LR),
-                        replicas_to_aggregate=replicas_to_aggregate, total_num_replicas=n)
+                    opt = tw.train.GradientDescentOptimizer(LR)
+                    if replicas_to_aggregate is not None:
+                        opt = tw.train.SyncReplicasOptimizer(
+                            opt, replicas_to_aggregate=replicas_to_aggregate,
+                            total_num_replicas=n)
                     train_op = opt.minimize(loss, global_step=gstep)
-                hooks = [opt.make_session_run_hook(i == 0, num_tokens=worker_fn.num_tokens),
-                         tw.train.StopAtStepHook(last_step=worker_fn.last_step)]
+                hooks = [tw.train.StopAtStepHook(last_step=worker_fn.last_step)]
+                if replicas_to_aggregate is not None:   # (first, as before)
+                    hooks.insert(0, opt.make_session_run_hook(
+                        i == 0, num_tokens=worker_fn.num_tokens))
                 with tw.train.MonitoredTrainingSession(
                         master=workers[i].target, is_chief=(i == 0), hooks=hooks,
                         max_wait_secs=30, stop_grace_period_secs=2) as sess:
@@ -318,41 +322,21 @@ def test_async_training_reaches_the_target_loss_of_sync_training():
     target = _loss(*_reference(X, Y, 20))
     assert target < 0.5 * _loss(W0, B0)   # (a loss that takes training to reach)
     workers, ps = tw.test.create_local_cluster(2, 1)
-    results, errors = {}, []
     start = threading.Barrier(2, timeout=30)
     try:
-        cluster = _cluster_spec(workers[0])
-
-        def client(i):
-            try:
-                g = tw.Graph()
-                with g.as_default():
-                    with tw.device(tw.train.replica_device_setter(
-                            cluster=cluster, worker_device=f"/job:worker/task:{i}")):
-                        gstep = tw.train.get_or_create_global_step()
-                        w, b, loss = _model(X[4 * i:4 * i + 4], Y[4 * i:4 * i + 4])
-                        train_op = tw.train.GradientDescentOptimizer(LR).minimize(
-                            loss, global_step=gstep)
-                    with tw.train.MonitoredTrainingSession(
-                            master=workers[i].target, is_chief=(i == 0), max_wait_secs=30,
-                            hooks=[tw.train.StopAtStepHook(last_step=100)]) as sess:
-                        start.wait()   # (both train from here: the chief does not run alone)
-                        while not sess.should_stop():
-                            _, wv, bv, step = sess.run([train_op, w, b, gstep],
-                                                       options=OPTS)
-                            if _loss(wv, bv) <= target:
-                                results.setdefault(i, step)
-            except BaseException as e:  # noqa: BLE001 - handed to the test
-                errors.append(e)
-                start.abort()
-        threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in (0, 1)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-        assert not any(t.is_alive() for t in threads)
-        assert not errors, errors
+        def drive(i, sess, train_op, w, b, gstep):
+            start.wait()   # (both train from here: the chief does not run alone)
+            reached = None
+            while not sess.should_stop():
+                _, wv, bv, step = sess.run([train_op, w, b, gstep], options=OPTS)
+                if reached is None and _loss(wv, bv) <= target:
+                    reached = step
+            return reached
+        drive.last_step, drive.abort = 100, start.abort
+        res = _run_workers(workers, _cluster_spec(workers[0]), [(X[:4], Y[:4]), (X[4:], Y[4:])],
+                           None, drive)
     finally:
         _stop(workers + ps)
+    results = {i: step for i, step in res.items() if step is not None}
     assert results, "async training never reached the sync run's loss"
     assert min(results.values()) <= 60    # (numpy, alternating the halves: 20 steps)
