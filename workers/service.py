@@ -371,18 +371,33 @@ class WorkerService:
         targets += [op for op in g.get_operations() if op.type == "_Send"]
         feed_ops = {t.op.name for t in feeds}
         ops = [op for op in prune_ops(fetches, targets) if op.name not in feed_ops]
-        nodes = exec_nodes_from_ops(ops)
-        # stateful kernels (random streams) belong to one session: a worker of a cluster serves
-        # many, whose graphs may reuse node names
-        step = compile_step(nodes, [(t.op.name, 0) for t in feeds],
-                            [(t.op.name, t.value_index) for t in fetches], self.kctx,
-                            self.kctx.backend, validate=self.kctx.validate,
-                            key_prefix=h["session"] + "/")
+        feed_keys = [(t.op.name, 0) for t in feeds]
+        fetch_keys = [(t.op.name, t.value_index) for t in fetches]
+        kctx, prefix = self.kctx, h["session"] + "/"
+
+        def compile_(trace: bool = False):
+            # stateful kernels (random streams) belong to one session: a worker of a cluster
+            # serves many, whose graphs may reuse node names
+            return compile_step(exec_nodes_from_ops(ops), feed_keys, fetch_keys, kctx,
+                                kctx.backend, validate=kctx.validate, trace=trace,
+                                key_prefix=prefix)
+        step = compile_()
         handle = self._next_handle
         self._next_handle += 1
         self.graphs[handle] = {"step": step, "session": h["session"], "peers": peers,
-                               "inline": bool(h.get("inline", False))}
+                               "inline": bool(h.get("inline", False)), "compile": compile_,
+                               "traced": None}   # (compiled at its first traced step)
         return handle
+
+    @staticmethod
+    def _trace(step, records, offset_ns: int) -> dict:
+        """What a traced step's `records` (`executor.TracedStep`) say, for the reply (checked
+        by the master: `rpc.check_trace`): times moved to the wall clock by `offset_ns`."""
+        nodes = step.nodes
+        t = threading.current_thread()
+        return {"thread": [t.native_id or 0, t.name],
+                "nodes": [[nodes[i].name, nodes[i].op, t0 + offset_ns, t1 + offset_ns,
+                           list(sizes)] for i, t0, t1, sizes in records]}
 
     def _run(self, ident, h: dict, bufs, inline: bool = False) -> None:
         """Run one step; reply from this thread (`inline`: the main thread) or via the pool."""
@@ -394,6 +409,12 @@ class WorkerService:
             g = self.graphs.get(h["handle"])
             if g is None:
                 raise KeyError(f"no graph registered under handle {h['handle']}")
+            traced = h.get("trace", False)
+            step = g["step"]
+            if traced:
+                step = g["traced"]
+                if step is None:
+                    step = g["traced"] = g["compile"](trace=True)
             feeds = [self._to_device(f)
                      for f in wire.decode_tensors(h["feeds"], bufs, self.reader)]
             self.kctx.step.id = step_id
@@ -402,12 +423,18 @@ class WorkerService:
             self.kctx.step.peers = g["peers"]
             self.rendezvous.claim(step_id)  # what peers sent ahead is this step's now
             try:
-                outs = g["step"](*feeds)
+                if traced:
+                    offset_ns = time.time_ns() - time.perf_counter_ns()  # -> the wall clock
+                    outs, records = step(*feeds)
+                else:
+                    outs = step(*feeds)
             finally:
                 self.rendezvous.cleanup(step_id)
             del feeds
             metas, frames = wire.encode_tensors([self._to_host(o) for o in outs], self.arena)
             payload = {"outputs": metas}
+            if traced:
+                payload["trace"] = self._trace(step, records, offset_ns)
             released = self._drain()
             if released:
                 payload["released"] = released

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = ["ConfigProto", "GPUOptions", "GraphOptions", "OptimizerOptions", "RunOptions",
-           "RunMetadata", "StepStats", "DeviceStepStats", "NodeExecStats"]
+           "RunMetadata", "StepStats", "DeviceStepStats", "NodeExecStats", "NodeOutput",
+           "TensorDescription", "AllocationDescription"]
 
 
 class _Message:
@@ -99,14 +100,39 @@ class RunOptions(_Message):
                "report_tensor_allocations_upon_oom": False, "experimental": None}
 
 
+class AllocationDescription(_Message):
+    """TF1 `AllocationDescription`: what was allocated for a tensor (`requested_bytes`)."""
+
+    _fields = {"requested_bytes": 0, "allocated_bytes": 0, "allocator_name": "",
+               "allocation_id": 0, "has_single_reference": False, "ptr": 0}
+
+
+class TensorDescription(_Message):
+    _fields = {"dtype": 0, "shape": None, "allocation_description": AllocationDescription}
+
+
+class NodeOutput(_Message):
+    """TF1 `NodeOutput`: output `slot` of a node and its tensor's description."""
+
+    _fields = {"slot": 0, "tensor_description": TensorDescription}
+
+
 class NodeExecStats(_Message):
+    """TF1 `NodeExecStats`: when a node ran (`all_start_micros`, wall clock, microseconds since
+    the epoch, on the host's one clock for every process; the `_rel` fields relative to it, and
+    the same in nanoseconds), on which thread, and the bytes of its outputs (`output`).
+    `op_type` is tensorweave's own field (TF1 keeps the type in `timeline_label` only)."""
+
     _fields = {"node_name": "", "op_type": "", "all_start_micros": 0, "op_start_rel_micros": 0,
                "op_end_rel_micros": 0, "all_end_rel_micros": 0, "timeline_label": "",
-               "thread_id": 0}
+               "thread_id": 0, "scheduled_micros": 0, "output": list, "all_start_nanos": 0,
+               "op_start_rel_nanos": 0, "op_end_rel_nanos": 0, "all_end_rel_nanos": 0}
 
 
 class DeviceStepStats(_Message):
-    _fields = {"device": "", "node_stats": list}
+    """TF1 `DeviceStepStats`: the nodes one device ran (`device`: its full name)."""
+
+    _fields = {"device": "", "node_stats": list, "thread_names": dict}
 
 
 class StepStats(_Message):

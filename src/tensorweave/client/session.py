@@ -47,7 +47,8 @@ from ..runtime.devices import local_devices
 from ..runtime.executor import compile_step
 from ..runtime.master import Master
 from ..runtime.rendezvous import check_step_timeout_ms
-from .config import ConfigProto, DeviceStepStats, NodeExecStats, RunMetadata, StepStats
+from .config import (AllocationDescription, ConfigProto, DeviceStepStats, NodeExecStats,
+                     NodeOutput, RunMetadata, StepStats, TensorDescription)
 from .fetch_feed import (FetchMapper, feed_converter, feed_tensors, freeze, group_converters,
                          is_composite_fetch, to_result)
 
@@ -100,13 +101,13 @@ class _LocalStep:
         self.compiled = compiled
         self._to_host = to_host
         self.nodes = compiled.nodes
-        self.trace_names = compiled.trace_names
+        self.traced = compiled.traced
 
     def __call__(self, *feeds):
         out = self.compiled(*feeds)
-        if self.trace_names is not None:
-            vals, stamps = out
-            return tuple(self._to_host(v) for v in vals), stamps
+        if self.traced:
+            vals, records = out
+            return tuple(self._to_host(v) for v in vals), records
         return tuple(self._to_host(v) for v in out)
 
 
@@ -120,8 +121,8 @@ class _DistStep:
     def __call__(self, *feeds):
         return self.master.run(self.dist, feeds)
 
-    def run(self, feeds, timeout_ms: int = 0):
-        return self.master.run(self.dist, feeds, timeout_ms)
+    def run(self, feeds, timeout_ms: int = 0, stats: dict | None = None):
+        return self.master.run(self.dist, feeds, timeout_ms, stats)
 
     def partition_graphs(self) -> list:
         return [p.graph_def for p in self.master.partitions_of(self.dist)]
@@ -271,23 +272,18 @@ class BaseSession:
         return plan.rebuild(out)
 
     def _run_traced(self, plan, vals, options, run_metadata):
-        start = time.time()
-        out, stamps = plan.step(*plan.feed_args(vals))
+        _check_run_metadata(run_metadata)
+        offset = time.time_ns() - time.perf_counter_ns()   # perf_counter -> wall clock
+        out, records = plan.step(*plan.feed_args(vals))
         if run_metadata is not None:
-            if not isinstance(run_metadata, RunMetadata):
-                raise TypeError("run_metadata must be a tw.RunMetadata")
-            t0 = stamps[0]
-            stats = []
-            for node, (a, b) in zip(plan.step.trace_names, zip(stamps, stamps[1:])):
-                stats.append(NodeExecStats(
-                    node_name=node.name, op_type=node.op,
-                    all_start_micros=int(start * 1e6 + (a - t0) / 1e3),
-                    op_start_rel_micros=0, op_end_rel_micros=(b - a) // 1000,
-                    all_end_rel_micros=(b - a) // 1000,
-                    timeline_label=f"{node.name} = {node.op}()"))
             if options.trace_level:
+                nodes = plan.step.nodes
+                tid = threading.get_native_id()
+                stats = [_node_stats(nodes[i].name, nodes[i].op, t0 + offset, t1 + offset,
+                                     sizes, tid) for i, t0, t1, sizes in records]
                 run_metadata.step_stats = StepStats(dev_stats=[DeviceStepStats(
-                    device=self._device.name, node_stats=stats)])
+                    device=self._device.name, node_stats=stats,
+                    thread_names={tid: threading.current_thread().name})])
             if options.output_partition_graphs:
                 run_metadata.partition_graphs = [p.graph_def for p in plan.step.partitions]
         return self._result(plan, out)
@@ -422,8 +418,13 @@ class BaseSession:
             step.deadline = outer
 
     def _run_distributed(self, plan, vals, options, run_metadata):
+        _check_run_metadata(run_metadata)
         args = [c(v) for c, v in zip(plan.convs, vals)]
-        out = plan.step.run(args, int(options.timeout_in_ms or 0))
+        traces = {} if run_metadata is not None and options.trace_level else None
+        out = plan.step.run(args, int(options.timeout_in_ms or 0), traces)
+        if traces is not None:   # device -> what its worker recorded (checked by rpc.REPLIES)
+            run_metadata.step_stats = StepStats(dev_stats=[_device_stats(d, tr)
+                                                           for d, tr in traces.items()])
         if run_metadata is not None and options.output_partition_graphs:
             run_metadata.partition_graphs = plan.step.partition_graphs()
         return self._result(plan, out)
@@ -473,6 +474,38 @@ class BaseSession:
                 w.client.call({"op": "reset"}, timeout_s=10.0)
         finally:
             m.close()
+
+
+def _check_run_metadata(run_metadata) -> None:
+    if run_metadata is not None and not isinstance(run_metadata, RunMetadata):
+        raise TypeError(f"run_metadata must be a tw.RunMetadata, not "
+                        f"{type(run_metadata).__name__}")
+
+
+def _node_stats(name: str, op: str, start_ns: int, end_ns: int, sizes, thread_id: int
+                ) -> NodeExecStats:
+    """The stats of a node that ran from `start_ns` to `end_ns` (wall clock, ns since the
+    epoch) and made outputs of `sizes` bytes.  The micro fields are the nanos truncated, so
+    `all_start_micros + all_end_rel_micros` is the end truncated."""
+    start_us, end_us = start_ns // 1000, end_ns // 1000
+    return NodeExecStats(
+        node_name=name, op_type=op, all_start_micros=start_us, op_start_rel_micros=0,
+        op_end_rel_micros=end_us - start_us, all_end_rel_micros=end_us - start_us,
+        all_start_nanos=start_ns, op_end_rel_nanos=end_ns - start_ns,
+        all_end_rel_nanos=end_ns - start_ns, timeline_label=f"{name} = {op}()",
+        thread_id=thread_id,
+        output=[NodeOutput(slot=j, tensor_description=TensorDescription(
+            allocation_description=AllocationDescription(requested_bytes=n)))
+            for j, n in enumerate(sizes)])
+
+
+def _device_stats(device: str, trace: dict) -> DeviceStepStats:
+    """A worker's trace of one step (`{"thread": [id, name], "nodes": [[name, op, start ns,
+    end ns, [output bytes...]], ...]}`, as `rpc.REPLIES` checked it) as its DeviceStepStats."""
+    tid, tname = trace["thread"]
+    return DeviceStepStats(device=device, thread_names={tid: tname}, node_stats=[
+        _node_stats(name, op, start, end, sizes, tid)
+        for name, op, start, end, sizes in trace["nodes"]])
 
 
 def _in_process_devices(config) -> list:

@@ -24,12 +24,16 @@ State and policy
   only be overwritten in place by a reader that runs after all its other readers in every
   arrival order (`_mark_donatable`).
 * Variants: `validate=True` checks every output's dtype and shape against the graph (the test
-  suite turns this on); `trace=True` records per-node start/end times for `RunMetadata` (traced
-  plans run in-process, in one order).
+  suite turns this on); `trace=True` compiles a `TracedStep`, whose kernels (and, in a dataflow
+  plan, its waits for `_Recv`s) are wrapped to record each node's start and end
+  (`time.perf_counter_ns`) and its outputs' bytes, for `RunMetadata.step_stats`.  The source is
+  the same as untraced, so a traced step runs in the same (dataflow) order; untraced plans carry
+  no timing code at all.
 """
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 
 import numpy as np
@@ -43,7 +47,7 @@ from ..kernels import Backend
 from .dataflow import emit_dataflow, last_uses, make_wait, recv_masks
 from .kernel_errors import PLAN_FILE_PREFIX, register_plan, translate_error
 
-__all__ = ["CompiledStep", "compile_step", "compile_function"]
+__all__ = ["CompiledStep", "TracedStep", "compile_step", "compile_function"]
 
 _plan_counter = itertools.count()
 
@@ -111,14 +115,15 @@ def _make_checker(nodes, backend: Backend):
 class CompiledStep:
     """A compiled plan: call it with the feed values, get the fetched values back (a tuple)."""
 
-    def __init__(self, fn, code, line_to_node, nodes, device, source, trace_names=None):
+    traced = False
+
+    def __init__(self, fn, code, line_to_node, nodes, device, source):
         self._fn = fn
         self._code = code
         self._line_to_node = line_to_node
         self.nodes = nodes
         self.device = device
         self.source = source
-        self.trace_names = trace_names
 
     def __call__(self, *feeds):
         try:
@@ -141,6 +146,56 @@ class CompiledStep:
                 node = self._line_to_node.get(tb.tb_lineno)
             tb = tb.tb_next
         return translate_error(e, node, self.device)
+
+
+class TracedStep(CompiledStep):
+    """A compiled plan that also records what each node did: `step(*feeds) -> (fetched values,
+    records)`, one record per node run, in the order they ran: `(node index in self.nodes,
+    start ns, end ns, (bytes of each output, ...))`, times of `time.perf_counter_ns` (a
+    dataflow `_Recv`'s record spans the wait that ended with its tensor: zero when it was
+    already there).  Steps may run on several threads at once: each records its own list."""
+
+    traced = True
+
+    def __init__(self, *args, records: threading.local):
+        super().__init__(*args)
+        self._records = records
+
+    def __call__(self, *feeds):
+        rec = self._records.rec = []
+        try:
+            return super().__call__(*feeds), rec
+        finally:
+            self._records.rec = None
+
+
+def _nbytes(v) -> int:
+    n = getattr(v, "nbytes", None)
+    return n if type(n) is int else 0  # (TensorArray lists, variants: not an array)
+
+
+def _timed_kernel(fn, i: int, nout: int, records: threading.local, pc=time.perf_counter_ns):
+    """Kernel `fn` of node `i` (with `nout` outputs), recording (i, start, end, out bytes)."""
+    def timed(*args):
+        t0 = pc()
+        out = fn(*args)
+        t1 = pc()
+        sizes = () if nout == 0 else (_nbytes(out),) if nout == 1 else tuple(
+            _nbytes(v) for v in out)
+        records.rec.append((i, t0, t1, sizes))
+        return out
+    return timed
+
+
+def _timed_wait(wait, recv_index: list, records: threading.local, pc=time.perf_counter_ns):
+    """A dataflow plan's `__wait`, recording for the `_Recv` whose tensor it returns (rank r:
+    node `recv_index[r]`) the span of the wait and the tensor's bytes."""
+    def timed(pending):
+        t0 = pc()
+        rank, value = wait(pending)
+        records.rec.append((recv_index[rank], t0, pc(), (_nbytes(value),)))
+        return rank, value
+    return timed
 
 
 def _mark_donatable(nodes: list[ExecNode], fetched: set, masks: list | None = None) -> None:
@@ -210,7 +265,7 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
 
     fed_keys = set(feeds)
     # dataflow: a worker's plan with _Recvs runs what each arriving tensor enables
-    dataflow = (not trace and getattr(ctx, "recv_any", None) is not None
+    dataflow = (getattr(ctx, "recv_any", None) is not None
                 and any(n.op == "_Recv" for n in nodes))
     masks = recv_masks(nodes) if dataflow else None
     _mark_donatable(nodes, set(fetches) | fed_keys, masks)
@@ -309,30 +364,30 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
                                      keep, validate)
         g["__wait"] = make_wait(ctx.recv_any, [nodes[i] for i in recv_out], ctx.device)
     else:
-        _emit_straight(lines, line_to_node, nodes, entries, keep, trace)
+        _emit_straight(lines, line_to_node, nodes, entries, keep)
     ret = "(" + "".join(v + ", " for v in fetch_vars) + ")"
-    if trace:
-        lines.append(f"    return {ret}, __tr")
-    else:
-        lines.append(f"    return {ret}")
+    lines.append(f"    return {ret}")
     source = "\n".join(lines) + "\n"
     if validate:
         g["__chk"] = _make_checker(nodes, backend)
-    if trace:
-        g["__pc"] = time.perf_counter_ns
+    records = None
+    if trace:  # the same source, its kernels and waits timed
+        records = threading.local()
+        for i, _, _ in entries:
+            g[f"k{i}"] = _timed_kernel(g[f"k{i}"], i, len(nodes[i].out_dtypes), records)
+        if dataflow:
+            g["__wait"] = _timed_wait(g["__wait"], list(recv_out), records)
     code = compile(source, filename, "exec")
     exec(code, g)  # noqa: S102 - our own generated source, built from node names we created
     fn = g["__step"]
-    trace_names = [nodes[i] for i, _, _ in entries] if trace else None
-    step = CompiledStep(fn, fn.__code__, line_to_node, nodes, ctx.device, source, trace_names)
+    args = (fn, fn.__code__, line_to_node, nodes, ctx.device, source)
+    step = TracedStep(*args, records=records) if trace else CompiledStep(*args)
     register_plan(filename, step)
     return step
 
 
-def _emit_straight(lines, line_to_node, nodes, entries, keep, trace) -> None:
+def _emit_straight(lines, line_to_node, nodes, entries, keep) -> None:
     """The nodes in their order, each intermediate deleted after its last reader."""
-    if trace:
-        lines.append("    __tr = [__pc()]")
     dels_after: dict[int, list] = {}
     for v, last in last_uses(entries).items():
         if v not in keep:
@@ -340,8 +395,6 @@ def _emit_straight(lines, line_to_node, nodes, entries, keep, trace) -> None:
     for pos, (i, line, _) in enumerate(entries):
         lines.append("    " + line)
         line_to_node[len(lines)] = nodes[i]
-        if trace:
-            lines.append("    __tr.append(__pc())")
         if pos in dels_after:
             lines.append("    del " + ", ".join(dels_after[pos]))
 

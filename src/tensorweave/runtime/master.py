@@ -384,8 +384,11 @@ class Master:
         return plan.partitions
 
     # --- steps -----------------------------------------------------------------------------------
-    def run(self, plan: DistPlan, feed_values, timeout_ms: int = 0) -> tuple:
-        """Run one step of `plan`; returns the fetched values in plan order."""
+    def run(self, plan: DistPlan, feed_values, timeout_ms: int = 0,
+            traces: dict | None = None) -> tuple:
+        """Run one step of `plan`; returns the fetched values in plan order.  `traces`: a dict
+        to fill with each device's trace of the step (device -> its worker's `trace`, see
+        `rpc.check_trace`), in the plan's order of devices; None: the step is not traced."""
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
         step = (self._master_id << 40) | next(self._steps)
@@ -400,7 +403,14 @@ class Master:
                 raise RuntimeError("Attempted to use a closed Session.")
             self._inflight[step] = pending
         try:
-            return self._send_and_wait(plan, step, pending, feed_values, results, timeout_ms)
+            out = self._send_and_wait(plan, step, pending, feed_values, results, timeout_ms,
+                                      traces)
+            if traces:
+                got = dict(traces)
+                traces.clear()
+                traces.update((p.worker.device, got[p.worker.device]) for p in plan.parts
+                              if p.worker.device in got)
+            return out
         except zmq.ZMQError:
             if self._closed:   # close() from another thread took the sockets
                 raise errors.CancelledError(None, None, f"the session was closed during "
@@ -409,7 +419,7 @@ class Master:
         finally:
             self._inflight.pop(step, None)
 
-    def _send_and_wait(self, plan, step, pending, feed_values, results, timeout_ms):
+    def _send_and_wait(self, plan, step, pending, feed_values, results, timeout_ms, traces):
         for part in plan.parts:
             w = part.worker
             arena = self._arena if w.host == self._host else None
@@ -417,6 +427,8 @@ class Master:
             header = {"op": "run_graph", "handle": part.handle, "step": step, "feeds": metas}
             if timeout_ms > 0:
                 header["timeout"] = timeout_ms / 1000.0  # how long its _Recvs may wait
+            if traces is not None:
+                header["trace"] = True
             rid = w.client.send(header, frames)
             w.client.last_heard = time.monotonic()  # (its silence counts from the request)
             pending[rid] = part
@@ -425,9 +437,11 @@ class Master:
         poller = zmq.Poller()
         for s in sockets:
             poller.register(s, zmq.POLLIN)
-        return self._wait(step, plan, pending, results, poller, sockets, deadline, timeout_ms)
+        return self._wait(step, plan, pending, results, poller, sockets, deadline, timeout_ms,
+                          traces)
 
-    def _wait(self, step, plan, pending, results, poller, sockets, deadline, timeout_ms):
+    def _wait(self, step, plan, pending, results, poller, sockets, deadline, timeout_ms,
+              traces=None):
         """Collect the replies of step `step`'s parts (`pending`), watching the workers."""
         first_error = None
         last_check = time.monotonic()
@@ -479,6 +493,8 @@ class Master:
                         for p in pos:
                             results[p] = val
                     del outs
+                    if traces is not None and "trace" in header:
+                        traces[w.device] = header["trace"]
                     if not self._closed:
                         self._send_releases()
                 else:

@@ -11,6 +11,7 @@ Requests:
   status                    device name, data endpoint, pid, host, cluster
   register_graph            a partition (GraphDef bytes) with its feeds/fetches and peers
   run_graph                 one step of a registered partition: step id, feed tensors
+                            (`trace`: reply with what each node did, `check_trace`)
   abort_step                make a step's pending `_Recv`s fail (another worker failed)
   deregister_graph, reset   drop a partition / all variables of the worker
   shutdown                  exit the worker process
@@ -49,7 +50,7 @@ REQUESTS = {
                        "config": Field(dict, required=False)},
     "run_graph": {"id": Field(int), "handle": Field(int), "step": Field(int),
                   "feeds": Field(TENSORS), "released": Field(list, required=False),
-                  "timeout": Field(float, required=False)},
+                  "timeout": Field(float, required=False), "trace": Field(bool, required=False)},
     "abort_step": {"id": Field(int), "step": Field(int), "message": Field(str)},
     "deregister_graph": {"id": Field(int), "handle": Field(int)},
     "reset": {"id": Field(int)},
@@ -57,10 +58,44 @@ REQUESTS = {
     "task_done": {"id": Field(int), "task": Field(str), "done": Field(bool, required=False)},
     "release": {"names": Field(list)},
 }
+#: The longest node name or op type a step trace may hold.
+MAX_TRACE_NAME = 4096
+_MAX_NS = 1 << 63
+
+
+def _ns(v) -> bool:
+    return type(v) is int and 0 <= v < _MAX_NS
+
+
+def check_trace(v) -> None:
+    """A `run_graph` reply's `trace`: `{"thread": [native id, name], "nodes": [[node name, op
+    type, start ns, end ns, [bytes of each output, ...]], ...]}`, times on the wall clock (ns
+    since the epoch), start <= end.  Raises `WireError` naming what is wrong."""
+    def bad(what):
+        raise wire.WireError(f"reply.trace: {what}")
+    if set(v) != {"thread", "nodes"}:
+        bad(f"must have the fields thread and nodes, got {sorted(map(str, v))[:5]}")
+    th = v["thread"]
+    if not (isinstance(th, list) and len(th) == 2 and _ns(th[0]) and isinstance(th[1], str)
+            and len(th[1]) <= MAX_TRACE_NAME):
+        bad(f"thread must be [id, name], got {str(th)[:80]}")
+    nodes = v["nodes"]
+    if not isinstance(nodes, list):
+        bad(f"nodes must be a list, got {type(nodes).__name__}")
+    for k, n in enumerate(nodes):
+        if not (isinstance(n, list) and len(n) == 5 and isinstance(n[0], str)
+                and isinstance(n[1], str) and len(n[0]) <= MAX_TRACE_NAME
+                and len(n[1]) <= MAX_TRACE_NAME and _ns(n[2]) and _ns(n[3]) and n[2] <= n[3]
+                and isinstance(n[4], list) and all(_ns(b) for b in n[4])):
+            bad(f"nodes[{k}] must be [name, op, start ns, end ns (>= start), [output bytes, "
+                f"...]], got {str(n)[:120]}")
+
+
 REPLIES = {
     "reply": {"id": Field(int), "ok": Field(bool), "error": Field(dict, required=False),
               "handle": Field(int, required=False), "outputs": Field(TENSORS, required=False),
-              "status": Field(dict, required=False), "released": Field(list, required=False)},
+              "status": Field(dict, required=False), "released": Field(list, required=False),
+              "trace": Field(dict, required=False, check=check_trace)},
 }
 
 
