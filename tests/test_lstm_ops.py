@@ -243,25 +243,44 @@ def test_lstm_block_fused_cell_list_inputs_initial_state_and_errors():
         rnn_cell.LSTMBlockFusedCell(3)(tw.constant(rand(2, 4)), dtype=tw.float32)
 
 
-def test_basic_lstm_cell_fused_step_gradients_equal_unfused():
+def _step_by_step(cell, xs, scope):
+    """The cell called once per step (what static_rnn did before its fused path)."""
+    with tw.variable_scope(scope):
+        state = cell.zero_state(xs[0].shape[0].value, xs[0].dtype)
+        outs = []
+        for x in xs:
+            o, state = cell(x, state)
+            outs.append(o)
+    return outs, state
+
+
+def test_basic_lstm_cell_fused_step_and_sequence_gradients_equal_unfused():
+    """static_rnn runs one BlockLSTM op, a step-by-step loop one LSTMBlockCell op per step, an
+    unfused cell TF1's graph of small ops: the same outputs, states and gradients."""
     xs = [tw.constant(rand(3, 4)) for _ in range(4)]
     cells = []
     results = []
-    for fused, scope in ((True, "f"), (False, "u")):
+    for fused, scope in (("sequence", "f"), ("step", "s"), ("", "u")):
         cell = rnn_cell.BasicLSTMCell(5)
-        cell._fused_step = fused
-        outs, st = tw.nn.static_rnn(cell, xs, dtype=tw.float32, scope=scope)
+        cell._fused_step = bool(fused)
+        if fused == "step":
+            outs, st = _step_by_step(cell, xs, scope)
+        else:
+            outs, st = tw.nn.static_rnn(cell, xs, dtype=tw.float32, scope=scope)
         loss = tw.add_n([tw.reduce_sum(tw.sin(o)) for o in outs]) + tw.reduce_sum(st.c)
         results.append((outs, st, tw.gradients(loss, cell.variables + xs)))
         cells.append(cell)
     types = [op.type for op in tw.get_default_graph().get_operations()]
+    assert types.count("BlockLSTM") == 1 and types.count("BlockLSTMGrad") == 1
     assert types.count("LSTMBlockCell") == 4 and types.count("LSTMBlockCellGrad") == 4
     with tw.Session() as s:
         s.run(tw.global_variables_initializer())
-        _copy_weights(cells[0], cells[1], s)
-        a, e = s.run(results)
-    for g, w in zip(tw.nest.flatten(a), tw.nest.flatten(e)):
-        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+        _copy_weights(cells[2], cells[0], s)
+        _copy_weights(cells[2], cells[1], s)
+        a, b, e = s.run(results)
+    for got in (a, b):
+        for g, w in zip(tw.nest.flatten(got), tw.nest.flatten(e)):
+            np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
 
 
 def test_numpy_reference_agrees_with_the_block_formula():

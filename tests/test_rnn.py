@@ -152,17 +152,21 @@ def test_static_bidirectional_rnn():
 # ---------------------------------------------------------------------------------------------
 # dynamic_rnn
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("time_major", [False, True])
-def test_dynamic_rnn_names_and_numbers(time_major):
+def test_dynamic_rnn_names_and_numbers(time_major, fused):
+    """A fusable cell runs as one BlockLSTM op, else (`_fused_step` off) in a While loop."""
     x = rand(3, 4, 2)
     xin = np.transpose(x, (1, 0, 2)) if time_major else x
     cell = rnn_cell.BasicLSTMCell(5)
+    cell._fused_step = fused
     outs, state = tw.nn.dynamic_rnn(cell, tw.constant(xin), dtype=tw.float32,
                                     time_major=time_major)
     assert [v.name for v in tw.global_variables()] == ["rnn/basic_lstm_cell/kernel:0",
                                                        "rnn/basic_lstm_cell/bias:0"]
     assert outs.shape == tw.TensorShape(list(xin.shape[:2]) + [5])
-    assert "While" in {op.type for op in tw.get_default_graph().get_operations()}
+    assert ("BlockLSTM" if fused else "While") in {
+        op.type for op in tw.get_default_graph().get_operations()}
     o, s, (k, b) = run([outs, state, cell.variables])
     want, (c, h) = np_lstm_sequence(x, k, b)
     np.testing.assert_allclose(np.transpose(o, (1, 0, 2)) if time_major else o, want,

@@ -18,7 +18,8 @@ Policy, in this order:
    is matched field by field against the devices; a partial spec may match several.
 2. *Colocation*: a group joins the `_class` labels (`loc:@name`: `colocate_with`, a variable's
    read and initializer, optimizer slots and updates, `colocate_gradients_with_ops`), every ref
-   edge (an op writing a variable goes with it), a `VariableV2` with the `Identity` that reads it,
+   edge (an op writing a variable goes with it), every `variant` edge (a TensorList is a list of
+   arrays in the process that made it), a `VariableV2` with the `Identity` that reads it,
    and a functional `If`/`While` node with the variables its bodies assign.  The members' requests
    merge; requests that clash raise `InvalidArgumentError` naming both nodes and both requests
    (with `allow_soft_placement`, a clash of device type or index drops those fields, as TF1),
@@ -56,6 +57,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from ..framework import dtypes as _dtypes
 from ..framework import errors
 from ..framework.device_spec import DeviceSpec
 from ..framework.func_graph import FunctionDef
@@ -302,6 +304,9 @@ class Placement:
 # ----------------------------------------------------------------------------------------------
 # the pass
 # ----------------------------------------------------------------------------------------------
+_VARIANT = _dtypes.variant
+
+
 class _Group:
     __slots__ = ("members", "step_ops", "own", "spec", "spec_src", "notes",
                  "candidates", "soft_note", "device", "reason", "anchor", "types", "has_inputs",
@@ -406,6 +411,9 @@ class _Placer:
                     src = op._inputs[pos].op
                     lookup(src.name)
                     union(op.name, src.name)
+            for t in op._inputs:
+                if t.dtype is _VARIANT and t.op.name in self.step:
+                    union(op.name, t.op.name)      # a TensorList lives in its process
             if op.type == "Identity" and op._inputs and op._inputs[0].op.op_def.is_variable:
                 src = op._inputs[0].op
                 lookup(src.name)

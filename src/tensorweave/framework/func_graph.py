@@ -36,9 +36,23 @@ def root_graph(g: Graph) -> Graph:
 
 @contextlib.contextmanager
 def init_scope():
-    """Build in the outermost graph, outside any control dependencies (variable creation)."""
-    g = root_graph(get_default_graph())
-    with g.as_default(), g.control_dependencies(None):
+    """Build in the outermost graph, outside any control dependencies (variable creation).
+
+    The device scopes in effect stay in effect: those of the outermost graph, then those
+    entered while building each enclosing function body (a `DeviceWrapper` cell run by
+    `dynamic_rnn` creates its variables on its device, as TF1's in-graph loops did)."""
+    inner = get_default_graph()
+    g = root_graph(inner)
+    bodies = []
+    while isinstance(inner, FuncGraph):
+        bodies.append(inner)
+        inner = inner.outer_graph
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(g.as_default())
+        stack.enter_context(g.control_dependencies(None))
+        for body in reversed(bodies):
+            for d in list(body._tl.device_stack):
+                stack.enter_context(g.device(d))
         yield g
 
 

@@ -20,12 +20,12 @@ from __future__ import annotations
 from ..framework import dtypes as _dtypes
 from ..framework import nest
 from ..framework.convert import convert_to_tensor
-from ..framework.graph import Tensor, control_dependencies, name_scope
+from ..framework.graph import Tensor, control_dependencies, get_default_graph, name_scope
 from ..framework.op_registry import register_op
 from ..framework.tensor_shape import Dimension, TensorShape
 from . import array_ops, control_flow_ops, math_ops
 from .op_util import fmt_shape, op1
-from .rnn_cell_impl import assert_like_rnncell
+from .rnn_cell_impl import assert_like_rnncell, mask_time_major
 from .tensor_array_ops import TensorArray
 from .variable_scope import variable_scope
 
@@ -151,6 +151,55 @@ def _sequence_length(sequence_length):
 
 
 # ----------------------------------------------------------------------------------------------
+# the fused path: a stack of LSTM cells as one BlockLSTM op per layer (and chunk)
+# ----------------------------------------------------------------------------------------------
+#: When the layers of a fused stack are put on several devices (`DeviceWrapper`), or the rnn is
+#: built under an explicit device scope, the sequence is cut into this many chunks per device
+#: so that layer k+1 works on chunk c while layer k works on chunk c+1 (a pipeline over time:
+#: the first and last chunk of each pass are its bubble).  0 never cuts.
+PIPELINE_CHUNKS_PER_DEVICE = 4
+
+
+def _chunk_sizes(time: int, stages: int) -> list[int]:
+    k = max(1, min(time, PIPELINE_CHUNKS_PER_DEVICE * stages))
+    return [time // k + (1 if i < time % k else 0) for i in range(k)]
+
+
+def _fused_sequence(cell, flat_input, state, seq, stacked=True):
+    """dynamic_rnn/static_rnn of a fusable cell (LSTM cells, possibly stacked and on devices)
+    as whole-sequence ops: (output chunks [steps, batch, units], final state), or None when
+    the cell or the inputs do not allow it (the step-by-step path then runs).  `flat_input`:
+    one time-major tensor (`stacked`), or static_rnn's list of [batch, depth] steps."""
+    if not cell._fusable() or (stacked and len(flat_input) != 1):
+        return None
+    time = flat_input[0].shape[0].value if stacked else len(flat_input)
+    stages = cell._stages()
+    if stages == 1 and get_default_graph()._current_device():
+        stages = 2                       # an explicitly placed rnn: its neighbours may pipeline
+    if time is None or stages == 1 or not PIPELINE_CHUNKS_PER_DEVICE:
+        chunks = list(flat_input) if stacked else [array_ops.stack(flat_input)]
+    else:
+        sizes = _chunk_sizes(time, stages)
+        if stacked:
+            chunks = array_ops.split(flat_input[0], sizes, 0)
+        else:
+            ends = [sum(sizes[:i + 1]) for i in range(len(sizes))]
+            chunks = [array_ops.stack(flat_input[e - n:e]) for e, n in zip(ends, sizes)]
+    return cell._sequence(chunks, state, seq)
+
+
+def _masked(chunks, seq):
+    """The output chunks with the steps at or past each entry's length zeroed."""
+    if seq is None:
+        return chunks
+    out, start = [], 0
+    for c in chunks:
+        out.append(mask_time_major(c, seq, start))
+        start += c.shape[0].value if len(chunks) > 1 else 0
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
 # static_rnn
 # ----------------------------------------------------------------------------------------------
 def static_rnn(cell, inputs, initial_state=None, dtype=None, sequence_length=None, scope=None):
@@ -179,6 +228,11 @@ def static_rnn(cell, inputs, initial_state=None, dtype=None, sequence_length=Non
             array_ops.shape(first)[0]
         state = _initial_state(cell, initial_state, batch_size, dtype)
         seq = _sequence_length(sequence_length)
+        if len(flat_inputs) == len(inputs) and first.shape.ndims == 2:
+            fused = _fused_sequence(cell, list(flat_inputs), state, seq, stacked=False)
+            if fused is not None:
+                chunks, state = fused
+                return [o for c in _masked(chunks, seq) for o in array_ops.unstack(c)], state
         if seq is not None:
             zero_output = _zeros_output(batch_size, cell.output_size,
                                         _state_dtype(dtype, state), fixed_batch.value)
@@ -293,9 +347,14 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
                  array_ops.shape(seq)])
             with control_dependencies([check]):
                 seq = array_ops.identity(seq, name="CheckSeqLen")
-        inputs = nest.pack_sequence_as(inputs, flat_input)
-        outputs, final_state = _dynamic_rnn_loop(cell, inputs, state, parallel_iterations,
-                                                 swap_memory, seq, dtype)
+        fused = _fused_sequence(cell, flat_input, state, seq)
+        if fused is not None:
+            chunks, final_state = _masked(*fused[:1], seq), fused[1]
+            outputs = chunks[0] if len(chunks) == 1 else array_ops.concat(chunks, 0)
+        else:
+            inputs = nest.pack_sequence_as(inputs, flat_input)
+            outputs, final_state = _dynamic_rnn_loop(cell, inputs, state, parallel_iterations,
+                                                     swap_memory, seq, dtype)
         if not time_major:
             outputs = nest.map_structure(_transpose_batch_time, outputs)
         return outputs, final_state

@@ -218,6 +218,27 @@ class RNNCell(_ScopedLayer):
         with name_scope(type(self).__name__ + "ZeroState", values=[batch_size]):
             return _zero_state_tensors(self.state_size, batch_size, dtype)
 
+    # --- the whole-sequence form, `dynamic_rnn`/`static_rnn`'s fused path ---------------------
+    def _fusable(self) -> bool:
+        """Whether `_sequence` can run this cell over whole sequences with fused ops."""
+        return False
+
+    def _stages(self) -> int:
+        """How many devices the cell's layers are explicitly put on (`DeviceWrapper`)."""
+        return 1
+
+    def _sequence(self, chunks, state, lengths):
+        """The cell over a time-major sequence given as consecutive chunks `[steps, batch,
+        depth]`, from `state`; returns (the output chunks, the final state).  With `lengths`
+        the final state is each entry's state at its length, and outputs past a length are
+        left as computed (the caller masks the last layer's).  Same variables, scopes and
+        numbers as calling the cell step by step."""
+        with self._layer_scope(None, chunks[0]):
+            return self._sequence_call(chunks, state, lengths)
+
+    def _sequence_call(self, chunks, state, lengths):
+        raise NotImplementedError(f"{type(self).__name__} has no whole-sequence form")
+
     def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
         if inputs is not None:
             inputs = convert_to_tensor(inputs)
@@ -302,6 +323,30 @@ class _LSTMBase(RNNCell):
             inputs, c, h, self._kernel, zeros, zeros, zeros, self._bias,
             forget_bias=self._forget_bias, cell_clip=-1.0, use_peephole=False)
         return cs, new_h
+
+    def _fusable(self) -> bool:
+        return self._block_ok and self._fused_step
+
+    def _sequence_call(self, chunks, state, lengths):
+        """One `BlockLSTM` op per chunk, each starting from the previous chunk's last state."""
+        n = self._num_units
+        c0, h0 = self._split_state(state, n, n)
+        zeros = array_ops.zeros([n], dtype=self._kernel.dtype.base_dtype)
+        c, h = c0, h0
+        cs_chunks, outputs = [], []
+        for x in chunks:
+            steps = x.shape[0].value
+            if steps is None:
+                steps = math_ops.cast(array_ops.shape(x)[0], _dtypes.int64)
+            _, cs, _, _, _, _, hs = lstm_ops.block_lstm(
+                steps, x, c, h, self._kernel, zeros, zeros, zeros, self._bias,
+                forget_bias=self._forget_bias, cell_clip=-1.0, use_peephole=False)
+            cs_chunks.append(cs)
+            outputs.append(hs)
+            c, h = cs[-1], hs[-1]
+        if lengths is not None:
+            c, h = _state_at_lengths(lengths, (c0, h0), cs_chunks, outputs)
+        return outputs, self._pack_state(c, h)
 
 
 class BasicLSTMCell(_LSTMBase):
@@ -509,10 +554,9 @@ class MultiRNNCell(RNNCell):
 
     trainable_weights = trainable_variables
 
-    def call(self, inputs, state):
+    def _layers(self, state):
+        """(k, cell, the cell's part of `state`) for each layer, under its scope `cell_k`."""
         pos = 0
-        cur = inputs
-        new_states = []
         for k, cell in enumerate(self._cells):
             with variable_scope(f"cell_{k}"):
                 if self._state_is_tuple:
@@ -523,10 +567,31 @@ class MultiRNNCell(RNNCell):
                 else:
                     cur_state = slicing_ops.slice(state, [0, pos], [-1, cell.state_size])
                     pos += cell.state_size
-                cur, new = cell(cur, cur_state)
-                new_states.append(new)
-        return cur, (tuple(new_states) if self._state_is_tuple
-                     else array_ops.concat(new_states, 1))
+                yield cell, cur_state
+
+    def _pack(self, new_states):
+        return tuple(new_states) if self._state_is_tuple else array_ops.concat(new_states, 1)
+
+    def call(self, inputs, state):
+        cur = inputs
+        new_states = []
+        for cell, cur_state in self._layers(state):
+            cur, new = cell(cur, cur_state)
+            new_states.append(new)
+        return cur, self._pack(new_states)
+
+    def _fusable(self) -> bool:
+        return all(c._fusable() for c in self._cells)
+
+    def _stages(self) -> int:
+        return len({getattr(c, "_device", None) for c in self._cells})
+
+    def _sequence_call(self, chunks, state, lengths):
+        new_states = []
+        for cell, cur_state in self._layers(state):
+            chunks, new = cell._sequence(chunks, cur_state, lengths)
+            new_states.append(new)
+        return chunks, self._pack(new_states)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -723,6 +788,13 @@ class DeviceWrapper(_Wrapper):
         with _device(self._device):
             return self._cell(inputs, state, scope=scope)
 
+    def _fusable(self) -> bool:
+        return self._cell._fusable()
+
+    def _sequence(self, chunks, state, lengths):
+        with _device(self._device):
+            return self._cell._sequence(chunks, state, lengths)
+
 
 # ----------------------------------------------------------------------------------------------
 # the fused cells of tf.contrib.rnn
@@ -778,6 +850,26 @@ class LSTMBlockCell(RNNCell):
             forget_bias=self._forget_bias, cell_clip=self._cell_clip,
             use_peephole=self._use_peephole)
         return h, LSTMStateTuple(cs, h)
+
+
+def mask_time_major(outputs, lengths, start: int = 0):
+    """`outputs [time, batch, depth]`, steps `start ..` of a sequence, with the steps at or
+    past each entry's length zeroed."""
+    if start:
+        lengths = math_ops.subtract(lengths, start)
+    mask = mask_ops.sequence_mask(lengths, array_ops.shape(outputs)[0], dtype=outputs.dtype)
+    return outputs * array_ops.expand_dims(array_ops.transpose(mask, [1, 0]), -1)
+
+
+def _state_at_lengths(lengths, initial, cs_chunks, h_chunks):
+    """(c, h) of each batch entry after `lengths[b]` steps (the initial state for 0; lengths
+    are clipped to [0, time], which is what stepping with a per-step select gives)."""
+    cs_all = array_ops.concat([array_ops.expand_dims(initial[0], 0)] + list(cs_chunks), 0)
+    h_all = array_ops.concat([array_ops.expand_dims(initial[1], 0)] + list(h_chunks), 0)
+    time = array_ops.shape(cs_all)[0] - 1
+    at = clip_ops.clip_by_value(math_ops.cast(lengths, _dtypes.int32), 0, time)
+    idx = array_ops.stack([at, math_ops.range(array_ops.shape(cs_all)[1])], axis=1)
+    return indexing_ops.gather_nd(cs_all, idx), indexing_ops.gather_nd(h_all, idx)
 
 
 class LSTMBlockFusedCell(_ScopedLayer):
@@ -846,15 +938,8 @@ class LSTMBlockFusedCell(_ScopedLayer):
             final = LSTMStateTuple(cs[-1], h[-1])
             outputs = h
         else:
-            mask = array_ops.transpose(mask_ops.sequence_mask(sequence_length, time,
-                                                               dtype=h.dtype), [1, 0])
-            outputs = h * array_ops.expand_dims(mask, -1)
-            idx = array_ops.stack([math_ops.cast(sequence_length, _dtypes.int32),
-                                   math_ops.range(array_ops.shape(h)[1])], axis=1)
-            cs_all = array_ops.concat([array_ops.expand_dims(cs0, 0), cs], 0)
-            h_all = array_ops.concat([array_ops.expand_dims(h0, 0), h], 0)
-            final = LSTMStateTuple(indexing_ops.gather_nd(cs_all, idx),
-                                   indexing_ops.gather_nd(h_all, idx))
+            outputs = mask_time_major(h, sequence_length)
+            final = LSTMStateTuple(*_state_at_lengths(sequence_length, (cs0, h0), [cs], [h]))
         if is_list:
             outputs = array_ops.unstack(outputs)
         return outputs, final

@@ -1,0 +1,164 @@
+"""The fused path of `dynamic_rnn` / `static_rnn`: a stack of fusable LSTM cells runs as one
+`BlockLSTM` op per layer (per chunk when its layers are on several devices), with the same
+variables and, in float64, the same outputs, final states and gradients as TF1's graph of small
+ops (the cells with `_fused_step` off)."""
+import numpy as np
+import pytest
+
+import tensorweave as tw
+from tensorweave.framework import nest
+from tensorweave.nn import rnn_cell
+from tensorweave.ops import rnn as rnn_mod
+
+pytestmark = pytest.mark.timeout(120)
+
+T, B, D, H = 7, 3, 4, 5
+
+
+def _cells(kind, layers, same=False):
+    def one(k):
+        if kind == "basic":
+            return rnn_cell.BasicLSTMCell(H, forget_bias=0.7)
+        if kind == "lstm_list":      # state as one [batch, 2 * units] tensor
+            return rnn_cell.LSTMCell(H, state_is_tuple=False)
+        return rnn_cell.LSTMCell(H)
+    if same:
+        c = one(0)
+        return [c] * layers
+    return [one(k) for k in range(layers)]
+
+
+def _build(fused, api="dynamic", kind="lstm", layers=2, lengths=None, initial=False,
+           time_major=False, devices=None, same=False, unknown_batch=False):
+    """(graph, fetches, variable names, op types) of the rnn, its final state and gradients."""
+    g = tw.Graph()
+    rng = np.random.RandomState(0)
+    with g.as_default():
+        d = H if same else D        # one cell twice: its input depth must be its output's
+        xv = rng.randn(T, B, d) if time_major or api == "static" else rng.randn(B, T, d)
+        x = tw.placeholder_with_default(xv, [None] + list(xv.shape[1:])) if unknown_batch \
+            else tw.constant(xv)
+        cells = _cells(kind, layers, same)
+        for c in cells:
+            c._fused_step = fused
+        if devices:
+            cells = [rnn_cell.DeviceWrapper(c, d) for c, d in zip(cells, devices)]
+        cell = cells[0] if layers == 1 else rnn_cell.MultiRNNCell(cells)
+        init = tw.random_uniform_initializer(-0.6, 0.6, seed=3)
+        state = None
+        if initial:
+            state = nest.map_structure(
+                lambda n: tw.constant(rng.randn(B, n)), cell.state_size)
+        seq = None if lengths is None else tw.constant(np.array(lengths, np.int32))
+        with tw.variable_scope("m", initializer=init):
+            if api == "static":
+                xs = tw.unstack(x)
+                outs, final = tw.nn.static_rnn(cell, xs, initial_state=state,
+                                               sequence_length=seq, dtype=tw.float64)
+                out = tw.stack(outs)
+            else:
+                out, final = tw.nn.dynamic_rnn(cell, x, sequence_length=seq,
+                                               initial_state=state, dtype=tw.float64,
+                                               time_major=time_major)
+        flat_final = nest.flatten(final)
+        loss = tw.reduce_sum(tw.sin(out) * 1.5) + tw.add_n(
+            [tw.reduce_sum(s * (k + 1.0)) for k, s in enumerate(flat_final)])
+        variables = tw.trainable_variables()
+        wrt = variables + [x] + (nest.flatten(state) if initial else [])
+        grads = tw.gradients(loss, wrt)
+        fetches = [out, flat_final, grads]
+    return g, fetches, [v.name for v in variables], [op.type for op in g.get_operations()]
+
+
+def _run(g, fetches, devices=False):
+    config = tw.ConfigProto(device_count={"CPU": 2}) if devices else None
+    with g.as_default(), tw.Session(graph=g, config=config) as s:
+        s.run(tw.global_variables_initializer())
+        return s.run(fetches)
+
+
+def _assert_same(a, b):
+    fa, fb = nest.flatten(a), nest.flatten(b)
+    assert len(fa) == len(fb)
+    for u, v in zip(fa, fb):
+        np.testing.assert_allclose(u, v, rtol=1e-10, atol=1e-12)
+
+
+CASES = [
+    dict(),
+    dict(kind="basic"),
+    dict(kind="lstm_list"),
+    dict(layers=1),
+    dict(layers=3),
+    dict(lengths=[7, 3, 0]),
+    dict(lengths=[9, 1, 5], initial=True),     # a length past the input: the whole input
+    dict(initial=True, time_major=True),
+    dict(same=True),                           # [cell] * 2: both layers share the weights
+    dict(api="static"),
+    dict(api="static", lengths=[2, 7, 0], kind="basic"),
+    dict(unknown_batch=True, lengths=[4, 7, 1]),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: ",".join(f"{k}={v}" for k, v in
+                                                                c.items()) or "default")
+def test_fused_equals_unfused_float64(case):
+    g0, f0, names0, types0 = _build(False, **case)
+    g1, f1, names1, types1 = _build(True, **case)
+    assert names1 == names0
+    layers = case.get("layers", 2)
+    assert types1.count("BlockLSTM") == layers and types1.count("BlockLSTMGrad") == layers
+    assert "While" not in types1 and "LSTMBlockCell" not in types1
+    _assert_same(_run(g1, f1), _run(g0, f0))
+
+
+def test_variable_names_are_tf1s():
+    _, _, names, _ = _build(True, kind="basic")
+    assert names == ["m/rnn/multi_rnn_cell/cell_0/basic_lstm_cell/kernel:0",
+                     "m/rnn/multi_rnn_cell/cell_0/basic_lstm_cell/bias:0",
+                     "m/rnn/multi_rnn_cell/cell_1/basic_lstm_cell/kernel:0",
+                     "m/rnn/multi_rnn_cell/cell_1/basic_lstm_cell/bias:0"]
+
+
+@pytest.mark.parametrize("api", ["dynamic", "static"])
+def test_layers_on_two_devices_pipeline_in_chunks(api):
+    """DeviceWrapper layers on two worker processes: each layer is cut into chunks (layer 1
+    can work on chunk c+1 while layer 2 works on chunk c), variables on their layer's device,
+    and the numbers are the single-process unfused ones."""
+    devices = ["/cpu:0", "/cpu:1"]
+    g0, f0, _, _ = _build(False, api=api, lengths=[7, 2, 5])
+    g1, f1, _, types = _build(True, api=api, lengths=[7, 2, 5], devices=devices)
+    chunks = len(rnn_mod._chunk_sizes(T, 2))
+    assert chunks > 1 and types.count("BlockLSTM") == 2 * chunks
+    with g1.as_default():
+        kernels = [v for v in tw.global_variables() if v.op.name.endswith("kernel")]
+        assert [v.device for v in kernels] == ["/device:CPU:0", "/device:CPU:1"]
+        blocks = [op for op in g1.get_operations() if op.type == "BlockLSTM"]
+        assert {op.device for op in blocks} == {"/device:CPU:0", "/device:CPU:1"}
+    _assert_same(_run(g1, f1, devices=True), _run(g0, f0))
+
+
+def test_device_wrapper_puts_variables_on_its_device_in_the_while_loop_too():
+    """TF1 creates a DeviceWrapper cell's variables on the wrapper's device, also when the cell
+    is first called inside dynamic_rnn's loop (the unfused path)."""
+    g, f, _, types = _build(False, devices=["/cpu:0", "/cpu:1"])
+    assert "While" in types
+    with g.as_default():
+        devs = {v.op.name: v.device for v in tw.global_variables()}
+    assert devs["m/rnn/multi_rnn_cell/cell_1/lstm_cell/kernel"] == "/device:CPU:1"
+    assert devs["m/rnn/multi_rnn_cell/cell_0/lstm_cell/bias"] == "/device:CPU:0"
+    g0, f0, _, _ = _build(False)
+    _assert_same(_run(g, f, devices=True), _run(g0, f0))
+
+
+def test_cells_that_are_not_fusable_take_the_loop():
+    g = tw.Graph()
+    with g.as_default():
+        x = tw.constant(np.ones((B, T, D)))
+        cell = rnn_cell.MultiRNNCell([rnn_cell.LSTMCell(H, use_peepholes=True),
+                                      rnn_cell.LSTMCell(H)])
+        tw.nn.dynamic_rnn(cell, x, dtype=tw.float64)
+        tw.nn.dynamic_rnn(rnn_cell.DropoutWrapper(rnn_cell.LSTMCell(H), 0.5), x,
+                          dtype=tw.float64, scope="d")
+        types = [op.type for op in g.get_operations()]
+    assert types.count("While") == 2 and "BlockLSTM" not in types
