@@ -83,7 +83,7 @@ def test_bad_input_is_a_clear_error_at_the_start(capsys, argv, message):
 
 def test_an_unknown_data_set(capsys):
     assert runner_main(["train", "cifar"]) == 2
-    assert "unknown data set 'cifar'" in capsys.readouterr().err
+    assert "unknown model 'cifar'" in capsys.readouterr().err
 
 
 def test_a_worker_killed_mid_run_is_replaced_and_the_run_ends_as_if_it_had_not_been(tmp_path,

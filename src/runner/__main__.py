@@ -32,9 +32,10 @@ def _devices(args) -> int:
 
 SUBCOMMANDS = {
     "demo": ("train a small model on the CPU and print its loss going down", _demo),
-    "bench": ("run benchmarks: bench core | runtime | rnn | dataparallel | all", _bench),
-    "train": ("data-parallel training: train digits --workers N [--ps K] --mode sync|async",
-              _train),
+    "bench": ("run benchmarks: bench core | runtime | rnn | dataparallel | modelparallel | all",
+              _bench),
+    "train": ("train digits --workers N [--ps K] --mode sync|async (data-parallel) | "
+              "train lstm --devices cpu:0,cpu:1 --mode model-parallel", _train),
     "keys": ("make the CurveZMQ keys of an authenticated cluster: keys DIR [--client NAME]",
              _keys),
     "devices": ("list this machine's devices (CPU core groups, GPUs) with cores and memory",
@@ -58,18 +59,35 @@ def main(argv=None) -> int:
                                      description=SUBCOMMANDS[name][0])
     if name == "bench":
         parser.add_argument("suite", nargs="?", default="all",
-                            help="core | runtime | rnn | dataparallel | all (default)")
+                            help="core | runtime | rnn | dataparallel | modelparallel | all "
+                                 "(default)")
         parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     if name == "demo":
         parser.add_argument("--steps", type=int, default=1000)
     if name == "train":
-        parser.add_argument("dataset", help="the data set: digits")
+        parser.add_argument("dataset", help="digits (the digits CNN, data-parallel) or lstm "
+                                            "(a character LSTM of tiny Shakespeare, "
+                                            "model-parallel)")
         parser.add_argument("--workers", type=int, default=2, help="replicas (default 2)")
         parser.add_argument("--ps", type=int, default=0, help="ps tasks (async mode)")
-        parser.add_argument("--mode", choices=["sync", "async"], default="sync")
-        parser.add_argument("--steps", type=int, default=600, help="global steps (600)")
+        parser.add_argument("--mode", choices=["sync", "async", "model-parallel", "single"],
+                            default=None, help="digits: sync (default) | async; lstm: "
+                                               "model-parallel (default) | single (one device)")
+        parser.add_argument("--steps", type=int, default=None,
+                            help="global steps (digits 600, lstm 300)")
         parser.add_argument("--batch", type=int, default=32,
                             help="examples per worker per step (32)")
+        parser.add_argument("--devices", default="cpu:0,cpu:1",
+                            help="lstm: the devices, layer k on device k mod n (cpu:0,cpu:1)")
+        parser.add_argument("--layers", type=int, default=2, help="lstm: LSTM layers (2)")
+        parser.add_argument("--hidden", type=int, default=256, help="lstm: units per layer")
+        parser.add_argument("--seq", type=int, default=64, help="lstm: time steps (64)")
+        parser.add_argument("--learning-rate", type=float, default=0.005,
+                            help="lstm: Adam's learning rate (0.005)")
+        parser.add_argument("--sample", type=int, default=300,
+                            help="lstm: characters to sample at the end (300)")
+        parser.add_argument("--expect-val-loss", type=float, default=None,
+                            help="lstm: exit with status 1 if the validation loss is above")
         parser.add_argument("--logdir", help="checkpoints and train.log (default: a new "
                                              "temporary directory; an existing one resumes)")
         parser.add_argument("--checkpoint-steps", type=int, default=200,

@@ -269,11 +269,17 @@ def _rnn_suite():
     return [bench_lstm_lm]
 
 
+def _modelparallel_suite():
+    from .bench_modelparallel import bench_gpipe, bench_lstm_model_parallel
+    return [bench_lstm_model_parallel, bench_gpipe]
+
+
 SUITES = {
     "core": [bench_scalar_add, bench_chain_overhead, bench_mlp, bench_peak_memory],
     "runtime": _runtime_suite,
     "rnn": _rnn_suite,
     "dataparallel": _dataparallel_suite,
+    "modelparallel": _modelparallel_suite,
 }
 
 

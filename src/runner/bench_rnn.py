@@ -18,7 +18,8 @@ Two more rows put the figure in context, measured in the same run:
   shapes, one after another in numpy (OpenBLAS) into preallocated outputs -- the time no numpy
   implementation of this step can go below;
 * PyTorch's `nn.LSTM` language model of the same shape (embedding, two layers, linear, cross
-  entropy, SGD), only when `torch` is importable (it is not a dependency).  It runs in a child
+  entropy, SGD), only when `torch` is importable (it is not a dependency), here or by the
+  Python that the environment variable `TW_TORCH_PYTHON` names.  It runs in a child
   process (its OpenMP threads would otherwise spin beside ours), in blocks interleaved with
   tensorweave's.
 """
@@ -148,16 +149,25 @@ def _numpy_lm_step(p, ids, targets, lr):
 # ----------------------------------------------------------------------------------------------
 # the tensorweave model
 # ----------------------------------------------------------------------------------------------
-def _tw_lm(tw, init):
-    """(graph, ids, targets, loss, train op, [(variable, initial value)])."""
+def _tw_lm(tw, init, api: str = "fused"):
+    """(graph, ids, targets, loss, train op, [(variable, initial value)]).  `api`: "fused"
+    (contrib's `LSTMBlockFusedCell` per layer, time-major) or "tf1" (what most TF1 programs
+    write: `dynamic_rnn` over `MultiRNNCell([LSTMCell] * layers)`, batch-major, ids and
+    targets fed transposed)."""
     g = tw.Graph()
     with g.as_default():
-        ids = tw.placeholder(tw.int32, [STEPS, BATCH], name="ids")
-        targets = tw.placeholder(tw.int32, [STEPS, BATCH], name="targets")
+        shape = [STEPS, BATCH] if api == "fused" else [BATCH, STEPS]
+        ids = tw.placeholder(tw.int32, shape, name="ids")
+        targets = tw.placeholder(tw.int32, shape, name="targets")
         emb = tw.get_variable("embedding", [VOCAB, HIDDEN])
-        x = tw.nn.embedding_lookup(emb, ids)                   # [T, B, H], time-major
+        x = tw.nn.embedding_lookup(emb, ids)                   # [T, B, H] (fused) or [B, T, H]
         pairs = [(emb, init["embedding"])]
-        for k, (w, b) in enumerate(init["layers"]):
+        if api == "tf1":
+            cells = [tw.nn.rnn_cell.LSTMCell(HIDDEN) for _ in init["layers"]]
+            x, _ = tw.nn.dynamic_rnn(tw.nn.rnn_cell.MultiRNNCell(cells), x, dtype=tw.float32)
+            for cell, (w, b) in zip(cells, init["layers"]):
+                pairs += list(zip(cell.variables, (w, b)))
+        for k, (w, b) in enumerate(init["layers"] if api == "fused" else ()):
             cell = tw.nn.rnn_cell.LSTMBlockFusedCell(HIDDEN, name=f"lstm_{k}")
             x, _ = cell(x, dtype=tw.float32)
             pairs += list(zip(cell.variables, (w, b)))
@@ -176,26 +186,27 @@ def _tw_lm(tw, init):
 # ----------------------------------------------------------------------------------------------
 # context: the matmuls alone, and PyTorch
 # ----------------------------------------------------------------------------------------------
-def _matmul_floor():
-    """A function running every matrix product of one training step (shapes as the fused
+def _matmul_floor(vocab=VOCAB, hidden=HIDDEN, steps=STEPS, batch=BATCH, layers=LAYERS):
+    """A function running every matrix product of one training step of the LSTM language model
+    (embedding of `hidden`, `layers` LSTM layers, softmax over `vocab`; shapes as the fused
     kernels and the numpy baseline use them) into preallocated float32 outputs."""
     rng = np.random.default_rng(0)
-    n, h4 = STEPS * BATCH, 4 * HIDDEN
+    n, h4 = steps * batch, 4 * hidden
 
     def pair(a, b):
         return (rng.standard_normal(a, dtype=np.float32), rng.standard_normal(b, dtype=np.float32),
                 np.empty((a[0], b[1]), np.float32))
     per_layer = [
-        (pair((h4, HIDDEN), (HIDDEN, n)), 1),                 # inputs of all steps
-        (pair((h4, HIDDEN), (HIDDEN, BATCH)), STEPS),          # recurrent, forward
-        (pair((HIDDEN, h4), (h4, BATCH)), STEPS),              # recurrent, backward
-        (pair((n, h4), (h4, HIDDEN)), 1),                      # dx
-        (pair((2 * HIDDEN, n), (n, h4)), 1),                   # dW
+        (pair((h4, hidden), (hidden, n)), 1),                 # inputs of all steps
+        (pair((h4, hidden), (hidden, batch)), steps),          # recurrent, forward
+        (pair((hidden, h4), (h4, batch)), steps),              # recurrent, backward
+        (pair((n, h4), (h4, hidden)), 1),                      # dx
+        (pair((2 * hidden, n), (n, h4)), 1),                   # dW
     ]
-    softmax = [(pair((n, HIDDEN), (HIDDEN, VOCAB)), 1),         # logits
-               (pair((n, VOCAB), (VOCAB, HIDDEN)), 1),          # d inputs
-               (pair((HIDDEN, n), (n, VOCAB)), 1)]              # dW
-    work = per_layer * LAYERS + softmax
+    softmax = [(pair((n, hidden), (hidden, vocab)), 1),         # logits
+               (pair((n, vocab), (vocab, hidden)), 1),          # d inputs
+               (pair((hidden, n), (n, vocab)), 1)]              # dW
+    work = per_layer * layers + softmax
 
     def run():
         for (a, b, out), times in work:
@@ -229,13 +240,21 @@ for line in sys.stdin:
 """
 
 
+def _torch_python() -> str | None:
+    """A Python that can import torch: this one, or the one `TW_TORCH_PYTHON` names (torch is
+    not a dependency; a separate environment keeps it out of ours)."""
+    if importlib.util.find_spec("torch") is not None:
+        return sys.executable
+    return os.environ.get("TW_TORCH_PYTHON") or None
+
+
 class _TorchSteps:
     """PyTorch's step of the same model in a child process; `run(k)` -> k step times (s)."""
 
     def __init__(self):
         env = dict(os.environ)
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _TORCH_STEP, *map(str, (VOCAB, HIDDEN, STEPS, BATCH, LAYERS,
+            [_torch_python(), "-c", _TORCH_STEP, *map(str, (VOCAB, HIDDEN, STEPS, BATCH, LAYERS,
                                                               LR))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         self.version = self._line()
@@ -266,43 +285,45 @@ def bench_lstm_lm(quick: bool) -> list[Result]:
     init = _lm_params(rng)
     ids_v = rng.randint(0, VOCAB, (STEPS, BATCH)).astype(np.int32)
     tgt_v = rng.randint(0, VOCAB, (STEPS, BATCH)).astype(np.int32)
-    g, ids, targets, loss, train, init_op, pairs = _tw_lm(tw, init)
-    sess = tw.Session(graph=g)
-    sess.run(init_op)
-    for v, value in pairs:
-        v.load(value, sess)
-    feed = {ids: ids_v, targets: tgt_v}
+    steps, first = [], []
+    for api in ("fused", "tf1"):
+        g, ids, targets, loss, train, init_op, pairs = _tw_lm(tw, init, api)
+        sess = tw.Session(graph=g)
+        sess.run(init_op)
+        for v, value in pairs:
+            v.load(value, sess)
+        feed = {ids: ids_v, targets: tgt_v} if api == "fused" else \
+            {ids: ids_v.T, targets: tgt_v.T}
+        first.append(sess.run([loss, train], feed)[0])
+        steps.append((sess, (lambda s, t, f: lambda: s.run(t, f))(sess, train, feed)))
     params = {"embedding": init["embedding"].copy(),
               "layers": [(w.copy(), b.copy()) for w, b in init["layers"]],
               "softmax_w": init["softmax_w"].copy(), "softmax_b": init["softmax_b"].copy()}
-    l_tw = sess.run([loss, train], feed)[0]
+    l_tw, l_tf1 = first
     l_np = _numpy_lm_step(params, ids_v, tgt_v, LR)
     floor = _matmul_floor()
-    torch_steps = _TorchSteps() if importlib.util.find_spec("torch") is not None else None
+    torch_steps = _TorchSteps() if _torch_python() else None
+    fns = [steps[0][1], steps[1][1], lambda: _numpy_lm_step(params, ids_v, tgt_v, LR), floor]
     try:
         for _ in range(2 if quick else 5):
-            sess.run(train, feed)
-            _numpy_lm_step(params, ids_v, tgt_v, LR)
-            floor()
+            for f in fns:
+                f()
         if torch_steps is not None:
             torch_steps.run(5)
         reps = 5 if quick else 25
-        t_tw, t_np, t_mm = [], [], []
+        per_fn: list[list[float]] = [[] for _ in fns]
         t_torch: list[float] = []
         for _ in range(reps // 5):             # blocks of 5, PyTorch's between them
-            a, b, c = _median_interleaved([lambda: sess.run(train, feed),
-                                           lambda: _numpy_lm_step(params, ids_v, tgt_v, LR),
-                                           floor], 5)
-            t_tw.append(a)
-            t_np.append(b)
-            t_mm.append(c)
+            for acc, t in zip(per_fn, _median_interleaved(fns, 5)):
+                acc.append(t)
             if torch_steps is not None:
                 t_torch += torch_steps.run(5)
     finally:
-        sess.close()
+        for sess, _ in steps:
+            sess.close()
         if torch_steps is not None:
             torch_steps.close()
-    t_tw, t_np, t_mm = (float(np.median(v)) for v in (t_tw, t_np, t_mm))
+    t_tw, t_tf1, t_np, t_mm = (float(np.median(v)) for v in per_fn)
     words = STEPS * BATCH
     target = "<= 52 ms (PyTorch 2.13 fused nn.LSTM: 52 ms, TF1 static unroll: 118 ms)"
     out = [Result("2-layer LSTM LM (hidden 256, 35 steps, batch 32, vocab 1000), one SGD step "
@@ -313,11 +334,22 @@ def bench_lstm_lm(quick: bool) -> list[Result]:
                        "fused BlockLSTM op per layer"),
            Result("  the same step against its matrix products alone", t_tw * 1e3, "ms",
                   "every matmul of the step, numpy/OpenBLAS, same shapes", t_mm * 1e3,
-                  "(context: no numpy step goes below the matmuls)")]
+                  "(context: no numpy step goes below the matmuls)"),
+           Result("the TF1-API model: dynamic_rnn over MultiRNNCell([LSTMCell] * 2), "
+                  "batch-major, vs its matrix products", t_tf1 * 1e3, "ms",
+                  "every matmul of the step, numpy/OpenBLAS, same shapes", t_mm * 1e3,
+                  "(context; rewritten into one BlockLSTM op per layer)",
+                  note=f"{words / t_tf1:,.0f} words/s; first-step loss {l_tf1:.5f}; "
+                       f"{t_tf1 / t_tw:.2f}x the fused cells' step")]
     if t_torch:
         t_pt = float(np.median(t_torch))
-        out.append(Result("  the same step against PyTorch", t_tw * 1e3, "ms",
+        out.append(Result("  the fused-cell step against PyTorch", t_tw * 1e3, "ms",
                           f"PyTorch {torch_steps.version} nn.LSTM, same shapes", t_pt * 1e3,
-                          "(context: the target is PyTorch's speed)",
-                          note=f"{words / t_pt:,.0f} words/s (PyTorch)"))
+                          "(context)", note=f"{words / t_pt:,.0f} words/s (PyTorch)"))
+        out.append(Result("  the TF1-API step against PyTorch", t_tf1 * 1e3, "ms",
+                          f"PyTorch {torch_steps.version} nn.LSTM, same shapes", t_pt * 1e3,
+                          "<= 1.0x"))
+    else:
+        out.append(Result("  the TF1-API step against PyTorch (torch not importable: skipped)",
+                          float("nan"), "ms", "PyTorch nn.LSTM", float("nan"), "<= 1.0x"))
     return out

@@ -109,11 +109,12 @@ def _batch_of_step(tw, gs, x_train, y_train, seed: int, per_step: int, first: in
 class _Progress:
     """The tqdm bar of a run: the global step, loss, examples/s."""
 
-    def __init__(self, total: int, examples_per_step: int, start: int):
+    def __init__(self, total: int, examples_per_step: int, start: int, rate: str = "ex_s"):
         from tqdm import tqdm
         self._bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True,
                          file=sys.stderr)
         self._per_step = examples_per_step
+        self._rate = rate
         self._t0, self._step0, self._last = time.monotonic(), start, start
 
     def update(self, step: int, loss: float) -> None:
@@ -121,7 +122,8 @@ class _Progress:
             self._bar.update(step - self._last)
             self._last = step
         rate = (step - self._step0) * self._per_step / max(time.monotonic() - self._t0, 1e-9)
-        self._bar.set_postfix(loss=f"{loss:.4f}", ex_s=f"{rate:.0f}", refresh=False)
+        self._bar.set_postfix({"loss": f"{loss:.4f}", self._rate: f"{rate:.0f}"},
+                              refresh=False)
 
     def close(self) -> None:
         self._bar.close()
@@ -299,9 +301,40 @@ def _cluster(tw, args, data, extra_hooks=None) -> float:
     return _test_accuracy(tw, args.logdir, x_test, y_test)
 
 
+def _lstm(args) -> int:
+    """`train lstm`: the model-parallel character LSTM (see lstm_lm.py)."""
+    from . import lstm_lm
+    args.mode = args.mode or "model-parallel"
+    args.steps = args.steps or 300
+    problems = []
+    if args.mode not in ("model-parallel", "single"):
+        problems.append(f"--mode must be model-parallel or single, got {args.mode}")
+    devices = args.devices.split(",")
+    if not all(d.strip().lower().lstrip("/").startswith("cpu:") and
+               d.rsplit(":", 1)[1].isdigit() for d in devices):
+        problems.append(f"--devices must be a list like cpu:0,cpu:1, got {args.devices!r}")
+    for name in ("steps", "batch", "layers", "hidden", "seq"):
+        if getattr(args, name) < 1:
+            problems.append(f"--{name} must be at least 1")
+    if problems:
+        for p in problems:
+            print(f"runner train lstm: {p}", file=sys.stderr)
+        return 2
+    args.devices = ",".join(d.strip().lower() for d in devices)
+    return lstm_lm.train(args)
+
+
 def main(args) -> int:
-    if args.dataset != "digits":
-        print(f"runner train: unknown data set {args.dataset!r} (known: digits)",
+    if args.dataset not in ("digits", "lstm"):
+        print(f"runner train: unknown model {args.dataset!r} (known: digits, lstm)",
+              file=sys.stderr)
+        return 2
+    if args.dataset == "lstm":
+        return _lstm(args)
+    args.mode = args.mode or "sync"
+    args.steps = args.steps or 600
+    if args.mode not in ("sync", "async"):
+        print(f"runner train digits: --mode must be sync or async, got {args.mode}",
               file=sys.stderr)
         return 2
     problems = []

@@ -19,6 +19,7 @@ from .learning_rate_decay import (cosine_decay, exponential_decay, inverse_time_
                                   natural_exp_decay, piecewise_constant, polynomial_decay)
 from .momentum import MomentumOptimizer
 from .optimizer import Optimizer
+from .pipeline import bubble_fraction, pipeline
 from .moving_averages import ExponentialMovingAverage, assign_moving_average
 from .meta_graph import MetaGraphDef, SaverDef, export_meta_graph
 from .rmsprop import RMSPropOptimizer
@@ -57,6 +58,7 @@ __all__ += ["SessionRunHook", "SessionRunArgs", "SessionRunContext", "SessionRun
             "NanTensorHook", "LoggingTensorHook", "FinalOpsHook", "FeedFnHook", "Scaffold",
             "SessionManager", "SessionCreator", "ChiefSessionCreator", "WorkerSessionCreator",
             "MonitoredSession", "SingularMonitoredSession", "MonitoredTrainingSession"]
+__all__ += ["pipeline", "bubble_fraction"]
 __all__ += ["GreedyLoadBalancingStrategy", "byte_size_load_fn", "replicate_model",
             "average_gradients", "Replicated"]
 __all__ += ["Coordinator", "QueueRunner", "add_queue_runner", "start_queue_runners",
