@@ -177,10 +177,14 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
             op = ready.popleft()
             out_grads = []
             op_grads = grads.get(id(op), [[] for _ in op._outputs])
-            for j, gl in enumerate(op_grads):
-                out_grads.append(aggregate_gradients(gl) if gl else None)
-                if len(gl) > 1:
-                    op_grads[j] = [out_grads[-1]]
+            # every gradient node of `op` (the sums of its output gradients included) prefers
+            # op's device; colocate_gradients_with_ops makes that a constraint
+            hint = _null() if colocate_gradients_with_ops else graph._placement_hint(op)
+            with hint:
+                for j, gl in enumerate(op_grads):
+                    out_grads.append(aggregate_gradients(gl) if gl else None)
+                    if len(gl) > 1:
+                        op_grads[j] = [out_grads[-1]]
             has_grad = any(g is not None for g in out_grads)
             stopped = id(op) in stop_ops
             in_grads = [None] * len(op._inputs)
@@ -193,7 +197,7 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
                                 out_grads[j] = _zeros_like(out)
                     with name_scope(op.name + "_grad"):
                         with (graph.colocate_with(op) if colocate_gradients_with_ops
-                              else _null()):
+                              else graph._placement_hint(op)):
                             result = grad_fn(op, *out_grads)
                     if isinstance(result, (Tensor, IndexedSlices)) or result is None:
                         result = [result]

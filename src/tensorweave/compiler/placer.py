@@ -35,6 +35,10 @@ Policy, in this order:
    * a group holding a variable takes the default device when it is a candidate (else the first
      candidate by backend priority, then device order): a variable's state must stay on one
      device in every step, whatever the step's other nodes are;
+   * a gradient node (made by `tw.gradients` for a forward op) goes beside its forward op when
+     that device is a candidate (TF2's colocation of gradients, as a preference: the gradient of
+     a layer runs where the layer ran, so a model split over devices keeps its backward pass
+     split the same way, and the sums of a tensor's gradients sit where that tensor was made);
    * otherwise, walking the step in topological order, a group with inputs from other groups is
      decided where its first member comes, and goes where moving its inputs and running it
      costs least: bytes from the producers placed by then
@@ -652,7 +656,31 @@ class _Placer:
             return True
         return False
 
+    def _hinted_device(self, g: _Group) -> tuple[_Dev | None, str]:
+        """The device of the op(s) the group's ops were made for (a gradient node's forward
+        op, `Graph._placement_hints`) when they agree and it is a candidate."""
+        hints = getattr(self.ops[0].graph, "_placement_hints", None) if self.ops else None
+        if not hints:
+            return None, ""
+        devs, names = set(), []
+        for op in g.step_ops:
+            h = hints.get(op.name)
+            hg = self.group_of.get(h) if h is not None else None
+            if hg is None or hg.device is None:
+                return None, ""
+            devs.add(hg.device)
+            names.append(h)
+        if len(devs) != 1 or next(iter(devs)) not in g.candidates:
+            return None, ""
+        return next(iter(devs)), names[0]
+
     def decide_by_cost(self, g: _Group) -> None:
+        hinted, fwd = self._hinted_device(g)
+        if hinted is not None:
+            self._set(g, hinted, "; ".join(x for x in (
+                self._requested(g), f"beside {fwd}, the op it is the gradient of" +
+                (" (colocate_gradients_with_ops would make it a constraint)")) if x))
+            return
         per_dev: dict[str, int] = {}
         seen = set()
         total, largest, largest_bytes = 0, None, -1

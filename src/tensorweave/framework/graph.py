@@ -303,6 +303,9 @@ class Graph:
         self._thread_local = threading.local()
         self.seed = None
         self._gradient_override_map: dict[str, str] = {}
+        #: op name -> the name of the op it should run beside when nothing else decides (the
+        #: forward op of a gradient op; a soft preference of the placer, not a constraint)
+        self._placement_hints: dict[str, str] = {}
 
     # --- thread-local scope stacks --------------------------------------------------------------
     @property
@@ -491,6 +494,17 @@ class Graph:
             tl.device_stack = old_dev
 
     @contextlib.contextmanager
+    def _placement_hint(self, op):
+        """Nodes created inside prefer `op`'s device (see `_placement_hints`)."""
+        tl = self._tl
+        old = getattr(tl, "placement_hint", None)
+        tl.placement_hint = op
+        try:
+            yield
+        finally:
+            tl.placement_hint = old
+
+    @contextlib.contextmanager
     def control_dependencies(self, control_inputs):
         """Nodes created inside run after `control_inputs` (None clears outer dependencies)."""
         tl = self._tl
@@ -602,6 +616,9 @@ class Graph:
                 attrs["_class"] = groups
             op = Operation(self, name, op_type, inputs, ctrl, attrs, "",
                            source if source is not None else _user_source())
+            hint = getattr(tl, "placement_hint", None)
+            if hint is not None:
+                self._placement_hints[name] = hint._name
             op._device = self._current_device(op)
             op_def = op._op_def
             for a in op_def.required_attrs:
