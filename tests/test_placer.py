@@ -453,3 +453,34 @@ def test_a_soft_placement_explanation_has_no_empty_parentheses():
     p = _place(devices=[make_device("CPU", 0)], allow_soft_placement=True)
     why = p.explain("on_gpu")
     assert "fell back to " + CPU0 in why and "()" not in why
+
+
+# --- gradients go beside their forward ops ---------------------------------------------------
+def test_gradient_nodes_prefer_the_device_of_the_op_they_differentiate():
+    """A layer on /cpu:1 whose output is consumed on both devices: without the preference the
+    sum of its output's two gradients went by input bytes (a tie: the default /cpu:0), and the
+    layer's backward pass with it; with it every gradient node of the layer is on /cpu:1."""
+    x = tw.constant(np.ones((64, 32), np.float32), name="x")
+    with tw.device("/cpu:1"):
+        w = tw.get_variable("w", [32, 32])
+        h = tw.tanh(tw.matmul(x, w, name="layer"), name="act")
+    with tw.device("/cpu:0"):
+        a = tw.reduce_sum(h * 2.0, name="a")
+    with tw.device("/cpu:1"):
+        b = tw.reduce_sum(h * 3.0, name="b")
+    (gw,) = tw.gradients(a + b, [w])
+    p = _place()
+    g = tw.get_default_graph()
+    hinted = [op.name for op in g.get_operations() if op.name in g._placement_hints]
+    mine = [n for n in hinted if g._placement_hints[n] in ("act", "layer")]
+    assert mine and gw.op.name in mine
+    for name in mine:
+        assert p.device_of[name] == CPU1, (name, p.explain(name))
+    assert "the op it is the gradient of" in p.explain(gw.op.name)
+    # the gradients of the ops on /cpu:0 stay there
+    assert p.device_of[f"gradients/a_grad/{_grad_node(g, 'a_grad')}"] == CPU0
+
+
+def _grad_node(g, scope):
+    return next(op.name.split("/")[-1] for op in g.get_operations()
+                if op.name.startswith(f"gradients/{scope}/"))
