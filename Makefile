@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml setup.cfg
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/python -m runner train lstm --devices cpu:0,cpu:1 --mode model-parallel --expect-val-loss 2.3
 	$(BIN)/python -m runner train digits --workers 2 --mode sync --expect-accuracy 0.97
 	$(BIN)/python -m runner train digits --workers 2 --ps 1 --mode async --expect-accuracy 0.95
 

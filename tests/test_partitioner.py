@@ -111,6 +111,23 @@ def test_work_that_needs_no_recv_comes_first():
     assert names.index("d") < names.index("_recv/a_0") < names.index("b")
 
 
+def test_what_feeds_a_send_runs_before_work_that_does_not():
+    """Chunks made one after another and only then passed on (static_rnn's shape): the first
+    chunk's result leaves before the second chunk runs, so the other device can start."""
+    x = tw.constant([[1.0, 2.0]], name="x")
+    c0 = tw.square(x, name="chunk0")
+    c1 = tw.square(c0, name="chunk1")
+    c2 = tw.square(c1, name="chunk2")
+    outs = [tw.identity(c, name=f"out{k}") for k, c in enumerate((c0, c1, c2))]
+    consumers = [tw.negative(o, name=f"next{k}") for k, o in enumerate(outs)]   # on D1
+    ops, dev = _placed({f"next{k}": D1 for k in range(3)})
+    parts = partition(ops, dev, fetches=consumers)
+    names = _names(parts[D0])
+    send0 = next(n for n in names if n.startswith("_send/out0"))
+    assert names.index("out0") < names.index(send0) < names.index("chunk1")
+    assert names.index("chunk1") < names.index("out1") < names.index("chunk2")
+
+
 def _two_device_parts():
     a = tw.constant([1.0, 2.0], name="a")
     b = tw.add(a, 1.0, name="b")

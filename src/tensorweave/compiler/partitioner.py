@@ -18,7 +18,8 @@ GraphDef a worker is sent (`graph_def`), checked by `validate_partitions`:
 
 Each partition's nodes are listed in the projection of one global topological order, with every
 Recv as late as possible and everything that does not need a Recv moved before it
-(`_early_first`).  A worker runs it as a dataflow plan (`runtime/dataflow.py`): what needs no
+(`_early_first`); within what follows one Recv, what feeds a `_Send` soonest goes first
+(`_sends_first`), so a device passes each result on before it starts work nobody waits for.  A worker runs it as a dataflow plan (`runtime/dataflow.py`): what needs no
 Recv first, then what each arriving tensor enables, in this order within each group.  Run in this
 order alone it could never deadlock either: the earliest waiting Recv's Send is earlier in the
 global order (or was moved earlier), so its device reaches it.
@@ -28,6 +29,7 @@ partition, which partition returns which fetch, which fetches are fed values).
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 
 from ..framework import dtypes as _dtypes
@@ -196,7 +198,7 @@ def partition(ops, device_of: dict, feeds=(), fetches=(), targets=()) -> dict[st
     for op in targets:
         parts[device_of[op.name]].targets.append(op.name)
     for p in parts.values():
-        p.nodes = _early_first(p.nodes)
+        p.nodes = _sends_first(_early_first(p.nodes))
     # a fed tensor that is also fetched but consumed nowhere needs no partition
     parts = {d: p for d, p in parts.items() if p.nodes or p.fetches or p.targets}
     validate_partitions(parts)
@@ -226,6 +228,51 @@ def _early_first(nodes: list) -> list:
         return nodes
     order = sorted(range(len(nodes)), key=lambda k: (level[nodes[k].name], k))
     return [nodes[k] for k in order]
+
+
+def _sends_first(nodes: list) -> list:
+    """Within each run of nodes after the same `_Recv` (what `_early_first` made contiguous),
+    put first what feeds a `_Send` soonest: a list schedule that among the nodes whose inputs
+    have run takes the one fewest nodes away from a `_Send` (then the earlier one).
+
+    Creation order can hold a device's whole part of a pipeline before the nodes that pass its
+    results on: a layer's time chunks are made one after another and only then each chunk's
+    outputs split into steps (`static_rnn`), so the next device would wait for the last chunk
+    instead of the first.  Only nodes of one run move, relative to each other, so the runs and
+    the `_Recv`s keep their order (the deadlock argument of the module docstring holds)."""
+    if not any(n.op == "_Send" for n in nodes):
+        return nodes
+    index = {n.name: i for i, n in enumerate(nodes)}
+    deps = [[index[s] for s in [s for s, _ in n.inputs] + list(n.control) if s in index]
+            for n in nodes]
+    users: list[list[int]] = [[] for _ in nodes]
+    for i, ds in enumerate(deps):
+        for d in ds:
+            users[d].append(i)
+    far = len(nodes) + 1
+    dist = [0 if n.op == "_Send" else far for n in nodes]
+    for i in range(len(nodes) - 1, -1, -1):          # users come later in a topological order
+        for u in users[i]:
+            dist[i] = min(dist[i], dist[u] + 1)
+    level, run = [], 0
+    for n in nodes:
+        run += n.op == "_Recv"
+        level.append(run)
+    waiting = [len(set(ds)) for ds in deps]
+    ready = [(level[i], -1 if nodes[i].op == "_Recv" else dist[i], i)
+             for i in range(len(nodes)) if not waiting[i]]
+    heapq.heapify(ready)
+    out = []
+    while ready:
+        _, _, i = heapq.heappop(ready)
+        out.append(nodes[i])
+        for u in set(users[i]):
+            waiting[u] -= 1
+            if not waiting[u]:
+                heapq.heappush(ready, (level[u], -1 if nodes[u].op == "_Recv" else dist[u], u))
+    if len(out) != len(nodes):
+        raise errors.InternalError("partitioner: a dependency cycle while ordering a partition")
+    return out
 
 
 def validate_partitions(parts: dict[str, Partition], has_kernel=None) -> None:

@@ -189,10 +189,20 @@ def _transpose_with(conj: bool):
 # ----------------------------------------------------------------------------------------------
 def _concat(node, ctx):
     axis = _given(node, ctx, node.attr["N"], _int)
-    concatenate = _module(node, ctx).concatenate
+    xp = _module(node, ctx)
+    concatenate = xp.concatenate
 
     def concat(*args):
-        return concatenate(args[:-1], axis=axis(args[-1]))
+        vals, a = args[:-1], axis(args[-1])
+        nd = getattr(vals[0], "ndim", 0)
+        if nd and -nd <= a < nd and not all(getattr(getattr(v, "flags", None), "c_contiguous",
+                                                      True) for v in vals):
+            # strided inputs (transposed views): write a C-ordered result at once rather than
+            # one in their layout that every later reshape would copy again
+            shape = list(vals[0].shape)
+            shape[a] = sum(v.shape[a] for v in vals)
+            return concatenate(vals, axis=a, out=xp.empty(shape, vals[0].dtype))
+        return concatenate(vals, axis=a)
     return concat
 
 
@@ -506,10 +516,13 @@ def _one_hot(node, ctx):
         if d < 0:
             raise ValueError(f"depth must be non-negative, got: {d}")
         a = i.ndim if axis == -1 else axis
-        shape = [1] * (i.ndim + 1)
-        shape[a] = d
-        hit = xp.expand_dims(i, a) == xp.arange(d).reshape(shape)
-        return xp.where(hit, on, off).astype(dt, copy=False)
+        flat = i.reshape(-1)
+        out = xp.empty((flat.size, d), dt)
+        out[...] = off                      # then `on` where an index is in [0, depth)
+        rows = xp.nonzero((flat >= 0) & (flat < d))[0]
+        out[rows, flat[rows]] = on
+        out = out.reshape(i.shape + (d,))
+        return out if a == i.ndim else xp.ascontiguousarray(xp.moveaxis(out, -1, a))
     return one_hot
 
 
