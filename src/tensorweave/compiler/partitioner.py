@@ -19,7 +19,8 @@ GraphDef a worker is sent (`graph_def`), checked by `validate_partitions`:
 Each partition's nodes are listed in the projection of one global topological order, with every
 Recv as late as possible and everything that does not need a Recv moved before it
 (`_early_first`); within what follows one Recv, what feeds a `_Send` soonest goes first
-(`_sends_first`), so a device passes each result on before it starts work nobody waits for.  A worker runs it as a dataflow plan (`runtime/dataflow.py`): what needs no
+(`_sends_first`), so a device passes each result on before it starts work nobody waits for.
+A worker runs it as a dataflow plan (`runtime/dataflow.py`): what needs no
 Recv first, then what each arriving tensor enables, in this order within each group.  Run in this
 order alone it could never deadlock either: the earliest waiting Recv's Send is earlier in the
 global order (or was moved earlier), so its device reaches it.
