@@ -109,3 +109,8 @@ def test_bad_arguments_are_named():
         tw.train.pipeline([tw.reduce_sum], x, 2, name="p2")
     with pytest.raises(ValueError, match="new variables in micro-batch 1"):
         tw.train.pipeline([lambda a: a * tw.Variable(1.0)], x, 2, name="p3")
+
+
+def test_inputs_of_different_batch_sizes_are_refused():
+    with pytest.raises(ValueError, match="batch sizes differ"):
+        tw.train.pipeline([lambda a, b: a], [tw.zeros([4, 3]), tw.zeros([6, 3])], 2)

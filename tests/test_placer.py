@@ -484,3 +484,19 @@ def test_gradient_nodes_prefer_the_device_of_the_op_they_differentiate():
 def _grad_node(g, scope):
     return next(op.name.split("/")[-1] for op in g.get_operations()
                 if op.name.startswith(f"gradients/{scope}/"))
+
+
+def test_the_gradient_sum_of_a_variable_read_on_a_worker_stays_on_the_worker():
+    """A variable on the ps read by several ops on a worker: its gradients are summed where
+    they are (by cost), not beside the variable's read, which would send every part to the ps."""
+    devices = _cluster()
+    with tw.device("/job:ps/task:0"):
+        w = tw.get_variable("w", [64, 64])
+    with tw.device("/job:worker/task:0"):
+        x = tw.ones([8, 64])
+        loss = tw.add_n([tw.reduce_sum(tw.matmul(x * float(k), w)) for k in range(4)])
+    (g,) = tw.gradients(loss, [w])
+    p = _place(devices)
+    assert g.op.type == "AddN"
+    assert p.device_of[g.op.name] == "/job:worker/replica:0/task:0/device:CPU:0", \
+        p.explain(g.op.name)

@@ -106,6 +106,7 @@ def test_fused_equals_unfused_float64(case):
     g0, f0, names0, types0 = _build(False, **case)
     g1, f1, names1, types1 = _build(True, **case)
     assert names1 == names0
+    assert "BlockLSTM" not in types0 and ("While" in types0) == (case.get("api") != "static")
     layers = case.get("layers", 2)
     assert types1.count("BlockLSTM") == layers and types1.count("BlockLSTMGrad") == layers
     assert "While" not in types1 and "LSTMBlockCell" not in types1
@@ -162,3 +163,124 @@ def test_cells_that_are_not_fusable_take_the_loop():
                           dtype=tw.float64, scope="d")
         types = [op.type for op in g.get_operations()]
     assert types.count("While") == 2 and "BlockLSTM" not in types
+
+
+def _pair(build, config=None):
+    """(fused, unfused) values of what `build(fused)` returns, each in its own graph."""
+    out = []
+    for fused in (True, False):
+        g = tw.Graph()
+        with g.as_default():
+            fetches, feed = build(fused)
+            types = [op.type for op in g.get_operations()]
+            with tw.Session(config=config) as s:
+                s.run(tw.global_variables_initializer())
+                out.append((s.run(fetches, feed), types))
+    return out
+
+
+def _lstm(fused, n=H, cls=rnn_cell.LSTMCell, **kw):
+    c = cls(n, initializer=tw.random_uniform_initializer(-0.5, 0.5, seed=4), **kw)
+    c._fused_step = fused
+    return c
+
+
+@pytest.mark.parametrize("time", [0, 5])
+def test_time_known_only_at_run_time_and_zero_steps(time):
+    rng = np.random.RandomState(1)
+    xv = rng.randn(time, B, D)
+
+    def build(fused):
+        x = tw.placeholder(tw.float64, [None, B, D])
+        out, st = tw.nn.dynamic_rnn(rnn_cell.MultiRNNCell([_lstm(fused), _lstm(fused)]), x,
+                                    dtype=tw.float64, time_major=True)
+        return [out, st], {x: xv}
+    (a, ta), (b, _) = _pair(build)
+    assert "BlockLSTM" in ta
+    _assert_same(a, b)
+
+
+def test_a_static_time_of_zero_takes_the_loop():
+    def build(fused):
+        out, st = tw.nn.dynamic_rnn(_lstm(fused), tw.zeros([B, 0, D], tw.float64),
+                                    dtype=tw.float64)
+        return [out, st], None
+    (a, ta), (b, _) = _pair(build)
+    assert "BlockLSTM" not in ta and a[0].shape == (B, 0, H)
+    _assert_same(a, b)
+
+
+class _Duck:
+    """A cell as TF1 accepts it: state_size, output_size, zero_state and __call__."""
+
+    state_size = H
+    output_size = H
+
+    def zero_state(self, batch, dtype):
+        return tw.zeros([batch, H], dtype)
+
+    def __call__(self, x, state, scope=None):
+        w = tw.get_variable("duck_w", [D, H], tw.float64,
+                            tw.random_uniform_initializer(-1, 1, seed=5))
+        h = tw.tanh(tw.matmul(x, w) + state)
+        return h, h
+
+
+class Doubling(rnn_cell.LSTMCell):
+    def call(self, inputs, state):
+        return super().call(inputs * 2.0, state)
+
+
+def test_cells_of_other_classes_and_subclasses_with_their_own_step_take_the_loop():
+    x = tw.constant(np.random.RandomState(2).randn(B, T, D))
+    out, _ = tw.nn.dynamic_rnn(_Duck(), x, dtype=tw.float64)
+    outs, _ = tw.nn.static_rnn(_Duck(), tw.unstack(x, axis=1), dtype=tw.float64, scope="s")
+    assert out.shape.as_list() == [B, T, H] and len(outs) == T
+
+    xv = np.random.RandomState(2).randn(B, T, D)
+
+    def build(fused):
+        cell = rnn_cell.MultiRNNCell([_lstm(fused, cls=Doubling), _lstm(fused)])
+        return tw.nn.dynamic_rnn(cell, tw.constant(xv), dtype=tw.float64)[0], None
+    (a, ta), (b, _) = _pair(build)
+    assert "BlockLSTM" not in ta
+    _assert_same(a, b)
+
+
+def test_nested_stacks_plain_tuple_states_and_devices_inside_wrappers():
+    rng = np.random.RandomState(3)
+    x = rng.randn(B, T, D)
+    s0 = [rng.randn(B, H) for _ in range(6)]
+
+    def build(fused):
+        inner = rnn_cell.MultiRNNCell([rnn_cell.DeviceWrapper(_lstm(fused), "/cpu:0"),
+                                       rnn_cell.DeviceWrapper(_lstm(fused), "/cpu:1")])
+        cell = rnn_cell.MultiRNNCell([rnn_cell.DeviceWrapper(inner, "/cpu:0"), _lstm(fused)])
+        c = [tw.constant(v) for v in s0]
+        state = (((c[0], c[1]), (c[2], c[3])), (c[4], c[5]))      # plain tuples
+        out, st = tw.nn.dynamic_rnn(cell, tw.constant(x), initial_state=state)
+        assert type(st[1]) is tuple and type(st[0][0]) is tuple      # the initial's structure
+        return [out, st], None
+    (a, ta), (b, _) = _pair(build, tw.ConfigProto(device_count={"CPU": 2}))
+    assert ta.count("BlockLSTM") > 3                 # two devices inside: chunked
+    _assert_same(a, b)
+
+
+def test_placed_rnns_are_cut_into_chunks_only_where_layers_can_pipeline():
+    x = tw.constant(np.ones((T, B, D)))
+    with tw.device("/cpu:0"):          # a whole model under one device: one op per layer
+        tw.nn.dynamic_rnn(_lstm(True), x, dtype=tw.float64, time_major=True, scope="d")
+        types = [op.type for op in tw.get_default_graph().get_operations()]
+        assert types.count("BlockLSTM") == 1
+        tw.nn.static_rnn(_lstm(True), tw.unstack(x), dtype=tw.float64, scope="s")
+    types = [op.type for op in tw.get_default_graph().get_operations()]
+    assert types.count("BlockLSTM") == 1 + len(rnn_mod._chunk_sizes(T, 2))
+
+
+def test_bad_inputs_get_the_loops_errors():
+    with pytest.raises(ValueError, match="Input size \\(depth of inputs\\) must be accessible"):
+        tw.nn.dynamic_rnn(_lstm(True), tw.placeholder(tw.float64, [B, T, None]),
+                          dtype=tw.float64)
+    with pytest.raises(ValueError, match="rank at least 3"):
+        tw.nn.dynamic_rnn(_lstm(True), tw.placeholder(tw.float64, [T, B]), dtype=tw.float64,
+                          time_major=True, scope="r2")

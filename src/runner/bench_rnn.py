@@ -152,8 +152,8 @@ def _numpy_lm_step(p, ids, targets, lr):
 def _tw_lm(tw, init, api: str = "fused"):
     """(graph, ids, targets, loss, train op, [(variable, initial value)]).  `api`: "fused"
     (contrib's `LSTMBlockFusedCell` per layer, time-major) or "tf1" (what most TF1 programs
-    write: `dynamic_rnn` over `MultiRNNCell([LSTMCell] * layers)`, batch-major, ids and
-    targets fed transposed)."""
+    write: `dynamic_rnn` over a `MultiRNNCell` of `LSTMCell`s, batch-major, ids and targets
+    fed transposed; one cell per layer, as the numpy baseline has one weight per layer)."""
     g = tw.Graph()
     with g.as_default():
         shape = [STEPS, BATCH] if api == "fused" else [BATCH, STEPS]
@@ -335,7 +335,8 @@ def bench_lstm_lm(quick: bool) -> list[Result]:
            Result("  the same step against its matrix products alone", t_tw * 1e3, "ms",
                   "every matmul of the step, numpy/OpenBLAS, same shapes", t_mm * 1e3,
                   "(context: no numpy step goes below the matmuls)"),
-           Result("the TF1-API model: dynamic_rnn over MultiRNNCell([LSTMCell] * 2), "
+           Result("the TF1-API model: dynamic_rnn over MultiRNNCell([LSTMCell(256) for 2 "
+                  "layers]), "
                   "batch-major, vs its matrix products", t_tf1 * 1e3, "ms",
                   "every matmul of the step, numpy/OpenBLAS, same shapes", t_mm * 1e3,
                   "(context; rewritten into one BlockLSTM op per layer)",

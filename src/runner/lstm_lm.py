@@ -29,6 +29,8 @@ import time
 
 import numpy as np
 
+from tensorweave.ops.op_util import even_sizes
+
 __all__ = ["load_shakespeare", "sharded_softmax_cross_entropy", "build_lm", "train"]
 
 log = logging.getLogger("tensorweave")
@@ -43,16 +45,12 @@ def load_shakespeare() -> str:
         return f.read()
 
 
-def _shard_sizes(n: int, k: int) -> list[int]:
-    return [n // k + (1 if i < n % k else 0) for i in range(k)]
-
-
 def sharded_softmax_cross_entropy(tf, h, labels, vocab: int, devices, scope="softmax"):
     """The softmax cross entropy of `labels [n]` under logits `h @ w + b` whose vocabulary
     columns are split across `devices` (shard j: variables `{scope}/w_j`, `{scope}/b_j` on
     devices[j]); returns (the loss per position [n], the logit shards).  Exact: the log-sum-exp
     is combined from each shard's maximum and sum of exponentials."""
-    sizes = _shard_sizes(vocab, len(devices))
+    sizes = even_sizes(vocab, len(devices))
     hidden = h.shape[1].value
     logits, maxima = [], []
     with tf.variable_scope(scope):

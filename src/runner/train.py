@@ -305,7 +305,7 @@ def _lstm(args) -> int:
     """`train lstm`: the model-parallel character LSTM (see lstm_lm.py)."""
     from . import lstm_lm
     args.mode = args.mode or "model-parallel"
-    args.steps = args.steps or 300
+    args.steps = 300 if args.steps is None else args.steps
     problems = []
     if args.mode not in ("model-parallel", "single"):
         problems.append(f"--mode must be model-parallel or single, got {args.mode}")
@@ -332,7 +332,7 @@ def main(args) -> int:
     if args.dataset == "lstm":
         return _lstm(args)
     args.mode = args.mode or "sync"
-    args.steps = args.steps or 600
+    args.steps = 600 if args.steps is None else args.steps
     if args.mode not in ("sync", "async"):
         print(f"runner train digits: --mode must be sync or async, got {args.mode}",
               file=sys.stderr)

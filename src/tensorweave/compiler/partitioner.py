@@ -272,7 +272,8 @@ def _sends_first(nodes: list) -> list:
             if not waiting[u]:
                 heapq.heappush(ready, (level[u], -1 if nodes[u].op == "_Recv" else dist[u], u))
     if len(out) != len(nodes):
-        raise errors.InternalError("partitioner: a dependency cycle while ordering a partition")
+        raise errors.InternalError(None, None,
+                                   "partitioner: a dependency cycle while ordering a partition")
     return out
 
 

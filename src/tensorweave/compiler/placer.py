@@ -36,7 +36,9 @@ Policy, in this order:
      candidate by backend priority, then device order): a variable's state must stay on one
      device in every step, whatever the step's other nodes are;
    * a gradient node (made by `tw.gradients` for a forward op) goes beside its forward op when
-     that device is a candidate (TF2's colocation of gradients, as a preference: the gradient of
+     that device is a candidate and the forward op is not a variable's (whose gradients go by
+     cost; `Graph._placement_hints`, kept in the live graph only, not in a GraphDef)
+     (TF2's colocation of gradients, as a preference: the gradient of
      a layer runs where the layer ran, so a model split over devices keeps its backward pass
      split the same way, and the sums of a tensor's gradients sit where that tensor was made);
    * otherwise, walking the step in topological order, a group with inputs from other groups is
@@ -666,7 +668,9 @@ class _Placer:
         for op in g.step_ops:
             h = hints.get(op.name)
             hg = self.group_of.get(h) if h is not None else None
-            if hg is None or hg.device is None:
+            if hg is None or hg.device is None or hg.holds_variable:
+                # (a variable's read: the sum of its gradients is smaller than its parts, and
+                # goes by cost to where they are, not to the ps)
                 return None, ""
             devs.add(hg.device)
             names.append(h)

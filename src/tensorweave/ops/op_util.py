@@ -53,6 +53,11 @@ def broadcast_static(a: TensorShape, b: TensorShape, op=None) -> TensorShape:
     return TensorShape(out)
 
 
+def even_sizes(n: int, k: int) -> list[int]:
+    """`n` cut into `k` sizes that differ by at most one, the larger first."""
+    return [n // k + (1 if i < n % k else 0) for i in range(k)]
+
+
 def fmt_shape(s: TensorShape) -> str:
     """A static shape as TF prints it in errors: `[2,?,3]`, `?` for an unknown rank."""
     if s.ndims is None:

@@ -14,6 +14,13 @@ variants) and the `ReverseSequence` op they use.
   input length, which gives the same outputs and states.)
 * `bidirectional_dynamic_rnn` runs a second cell over each sequence reversed within its length
   (`reverse_sequence`) under the scopes `bidirectional_rnn/fw` and `bidirectional_rnn/bw`.
+* The fused path: when the cell is a stack of fusable LSTM cells (`rnn_cell_impl.fusable`:
+  `BasicLSTMCell`/`LSTMCell` without peepholes, clipping or projection, alone, in
+  `MultiRNNCell`s, under `DeviceWrapper`s, not subclassed with a step of their own), both
+  functions run it as whole-sequence ops instead (`_fused_sequence`): one `BlockLSTM` per layer,
+  or per layer and time chunk when its layers are on several devices, so the layers pipeline
+  (`PIPELINE_CHUNKS_PER_DEVICE`).  Same variables, outputs, final states (the structure of the
+  initial state's) and gradients as the loop.
 """
 from __future__ import annotations
 
@@ -24,8 +31,8 @@ from ..framework.graph import Tensor, control_dependencies, get_default_graph, n
 from ..framework.op_registry import register_op
 from ..framework.tensor_shape import Dimension, TensorShape
 from . import array_ops, control_flow_ops, math_ops
-from .op_util import fmt_shape, op1
-from .rnn_cell_impl import assert_like_rnncell, mask_time_major
+from .op_util import even_sizes, fmt_shape, op1
+from .rnn_cell_impl import assert_like_rnncell, fusable, mask_time_major
 from .tensor_array_ops import TensorArray
 from .variable_scope import variable_scope
 
@@ -153,16 +160,16 @@ def _sequence_length(sequence_length):
 # ----------------------------------------------------------------------------------------------
 # the fused path: a stack of LSTM cells as one BlockLSTM op per layer (and chunk)
 # ----------------------------------------------------------------------------------------------
-#: When the layers of a fused stack are put on several devices (`DeviceWrapper`), or the rnn is
-#: built under an explicit device scope, the sequence is cut into this many chunks per device
-#: so that layer k+1 works on chunk c while layer k works on chunk c+1 (a pipeline over time:
-#: the first and last chunk of each pass are its bubble).  0 never cuts.
+#: When the layers of a fused stack are put on several devices (`DeviceWrapper`s), or a
+#: `static_rnn` is built under an explicit device scope (the way TF1 programs put one layer per
+#: device), the sequence is cut into this many chunks per device so that layer k+1 works on
+#: chunk c while layer k works on chunk c+1 (a pipeline over time: the first and last chunk of
+#: each pass are its bubble).  0 never cuts.
 PIPELINE_CHUNKS_PER_DEVICE = 4
 
 
 def _chunk_sizes(time: int, stages: int) -> list[int]:
-    k = max(1, min(time, PIPELINE_CHUNKS_PER_DEVICE * stages))
-    return [time // k + (1 if i < time % k else 0) for i in range(k)]
+    return even_sizes(time, max(1, min(time, PIPELINE_CHUNKS_PER_DEVICE * stages)))
 
 
 def _fused_sequence(cell, flat_input, state, seq, stacked=True):
@@ -170,13 +177,15 @@ def _fused_sequence(cell, flat_input, state, seq, stacked=True):
     as whole-sequence ops: (output chunks [steps, batch, units], final state), or None when
     the cell or the inputs do not allow it (the step-by-step path then runs).  `flat_input`:
     one time-major tensor (`stacked`), or static_rnn's list of [batch, depth] steps."""
-    if not cell._fusable() or (stacked and len(flat_input) != 1):
+    if not fusable(cell) or (stacked and len(flat_input) != 1):
         return None
     time = flat_input[0].shape[0].value if stacked else len(flat_input)
-    stages = cell._stages()
-    if stages == 1 and get_default_graph()._current_device():
-        stages = 2                       # an explicitly placed rnn: its neighbours may pipeline
-    if time is None or stages == 1 or not PIPELINE_CHUNKS_PER_DEVICE:
+    if time == 0:
+        return None                      # nothing to fuse: the loop returns the initial state
+    stages = len(cell._devices())
+    if stages < 2 and not stacked and get_default_graph()._current_device():
+        stages = 2                       # a static_rnn layer placed explicitly may pipeline
+    if time is None or stages < 2 or not PIPELINE_CHUNKS_PER_DEVICE:
         chunks = list(flat_input) if stacked else [array_ops.stack(flat_input)]
     else:
         sizes = _chunk_sizes(time, stages)
@@ -347,10 +356,14 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
                  array_ops.shape(seq)])
             with control_dependencies([check]):
                 seq = array_ops.identity(seq, name="CheckSeqLen")
+        _check_time_major_inputs(flat_input)
         fused = _fused_sequence(cell, flat_input, state, seq)
         if fused is not None:
             chunks, final_state = _masked(*fused[:1], seq), fused[1]
             outputs = chunks[0] if len(chunks) == 1 else array_ops.concat(chunks, 0)
+            # the loop's final state has the structure of its initial state (a plain tuple
+            # stays a plain tuple), as in TF1
+            final_state = nest.pack_sequence_as(state, nest.flatten(final_state))
         else:
             inputs = nest.pack_sequence_as(inputs, flat_input)
             outputs, final_state = _dynamic_rnn_loop(cell, inputs, state, parallel_iterations,
@@ -360,11 +373,9 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
         return outputs, final_state
 
 
-def _dynamic_rnn_loop(cell, inputs, initial_state, parallel_iterations, swap_memory,
-                      sequence_length, dtype):
-    state = initial_state
-    flat_input = nest.flatten(inputs)
-    flat_output_size = nest.flatten(cell.output_size)
+def _check_time_major_inputs(flat_input) -> list:
+    """The inputs' shapes (rank >= 3, known depth, one time and batch size), else TF1's
+    ValueError."""
     shapes = [x.shape.with_rank_at_least(3) for x in flat_input]
     const_time, const_batch = shapes[0].as_list()[:2]
     for s in shapes:
@@ -376,6 +387,16 @@ def _dynamic_rnn_loop(cell, inputs, initial_state, parallel_iterations, swap_mem
                              "a batch.")
         if s[1].value != const_batch:
             raise ValueError("Batch_size is not the same for all the elements in the input.")
+    return shapes
+
+
+def _dynamic_rnn_loop(cell, inputs, initial_state, parallel_iterations, swap_memory,
+                      sequence_length, dtype):
+    state = initial_state
+    flat_input = nest.flatten(inputs)
+    flat_output_size = nest.flatten(cell.output_size)
+    shapes = _check_time_major_inputs(flat_input)
+    const_time, const_batch = shapes[0].as_list()[:2]
     time_steps = const_time if const_time is not None else array_ops.shape(flat_input[0])[0]
     batch_size = _best_effort_batch_size(flat_input)
     out_dtype = _state_dtype(dtype, state)

@@ -223,9 +223,9 @@ class RNNCell(_ScopedLayer):
         """Whether `_sequence` can run this cell over whole sequences with fused ops."""
         return False
 
-    def _stages(self) -> int:
-        """How many devices the cell's layers are explicitly put on (`DeviceWrapper`)."""
-        return 1
+    def _devices(self) -> set:
+        """The devices its layers are explicitly put on (`DeviceWrapper`s, nested ones too)."""
+        return set()
 
     def _sequence(self, chunks, state, lengths):
         """The cell over a time-major sequence given as consecutive chunks `[steps, batch,
@@ -325,7 +325,9 @@ class _LSTMBase(RNNCell):
         return cs, new_h
 
     def _fusable(self) -> bool:
-        return self._block_ok and self._fused_step
+        # a subclass with its own step (call or __call__) must run it: no whole-sequence form
+        return (self._block_ok and self._fused_step and type(self).call in _FUSABLE_CALLS
+                and type(self).__call__ is RNNCell.__call__)
 
     def _sequence_call(self, chunks, state, lengths):
         """One `BlockLSTM` op per chunk, each starting from the previous chunk's last state."""
@@ -343,7 +345,11 @@ class _LSTMBase(RNNCell):
                 forget_bias=self._forget_bias, cell_clip=-1.0, use_peephole=False)
             cs_chunks.append(cs)
             outputs.append(hs)
-            c, h = cs[-1], hs[-1]
+            if x.shape[0].value:
+                c, h = cs[-1], hs[-1]
+            else:                         # a length unknown until run time (possibly 0)
+                c, h = (array_ops.concat([array_ops.expand_dims(s0, 0), s], 0)[-1]
+                        for s0, s in ((c, cs), (h, hs)))
         if lengths is not None:
             c, h = _state_at_lengths(lengths, (c0, h0), cs_chunks, outputs)
         return outputs, self._pack_state(c, h)
@@ -471,6 +477,10 @@ class LSTMCell(_LSTMBase):
         return m, self._pack_state(c, m)
 
 
+#: the steps `_LSTMBase._sequence_call` reproduces (a subclass overriding them is not fused)
+_FUSABLE_CALLS = (BasicLSTMCell.call, LSTMCell.call)
+
+
 class GRUCell(_VectorStateCell):
     """Gated Recurrent Unit cell (TF1's: reset and update gates r, u, then the candidate)."""
 
@@ -555,7 +565,7 @@ class MultiRNNCell(RNNCell):
     trainable_weights = trainable_variables
 
     def _layers(self, state):
-        """(k, cell, the cell's part of `state`) for each layer, under its scope `cell_k`."""
+        """(cell, the cell's part of `state`) for each layer, under its scope `cell_k`."""
         pos = 0
         for k, cell in enumerate(self._cells):
             with variable_scope(f"cell_{k}"):
@@ -581,10 +591,11 @@ class MultiRNNCell(RNNCell):
         return cur, self._pack(new_states)
 
     def _fusable(self) -> bool:
-        return all(c._fusable() for c in self._cells)
+        return (type(self).call is MultiRNNCell.call and type(self).__call__ is RNNCell.__call__
+                and all(fusable(c) for c in self._cells))
 
-    def _stages(self) -> int:
-        return len({getattr(c, "_device", None) for c in self._cells})
+    def _devices(self) -> set:
+        return set().union(*(c._devices() for c in self._cells))
 
     def _sequence_call(self, chunks, state, lengths):
         new_states = []
@@ -789,7 +800,10 @@ class DeviceWrapper(_Wrapper):
             return self._cell(inputs, state, scope=scope)
 
     def _fusable(self) -> bool:
-        return self._cell._fusable()
+        return type(self).__call__ is DeviceWrapper.__call__ and fusable(self._cell)
+
+    def _devices(self) -> set:
+        return {self._device} | self._cell._devices()
 
     def _sequence(self, chunks, state, lengths):
         with _device(self._device):
@@ -852,6 +866,12 @@ class LSTMBlockCell(RNNCell):
         return h, LSTMStateTuple(cs, h)
 
 
+def fusable(cell) -> bool:
+    """Whether `cell` (any object TF1 accepts as a cell) has tensorweave's whole-sequence form."""
+    f = getattr(cell, "_fusable", None)
+    return bool(f is not None and f())
+
+
 def mask_time_major(outputs, lengths, start: int = 0):
     """`outputs [time, batch, depth]`, steps `start ..` of a sequence, with the steps at or
     past each entry's length zeroed."""
@@ -861,13 +881,16 @@ def mask_time_major(outputs, lengths, start: int = 0):
     return outputs * array_ops.expand_dims(array_ops.transpose(mask, [1, 0]), -1)
 
 
-def _state_at_lengths(lengths, initial, cs_chunks, h_chunks):
-    """(c, h) of each batch entry after `lengths[b]` steps (the initial state for 0; lengths
-    are clipped to [0, time], which is what stepping with a per-step select gives)."""
+def _state_at_lengths(lengths, initial, cs_chunks, h_chunks, clip: bool = True):
+    """(c, h) of each batch entry after `lengths[b]` steps (the initial state for 0).  With
+    `clip`, lengths are clipped to [0, time], which is what stepping with a per-step select
+    gives; without (contrib's `LSTMBlockFusedCell`), a length out of range is an error."""
     cs_all = array_ops.concat([array_ops.expand_dims(initial[0], 0)] + list(cs_chunks), 0)
     h_all = array_ops.concat([array_ops.expand_dims(initial[1], 0)] + list(h_chunks), 0)
     time = array_ops.shape(cs_all)[0] - 1
-    at = clip_ops.clip_by_value(math_ops.cast(lengths, _dtypes.int32), 0, time)
+    at = math_ops.cast(lengths, _dtypes.int32)
+    if clip:
+        at = clip_ops.clip_by_value(at, 0, time)
     idx = array_ops.stack([at, math_ops.range(array_ops.shape(cs_all)[1])], axis=1)
     return indexing_ops.gather_nd(cs_all, idx), indexing_ops.gather_nd(h_all, idx)
 
@@ -939,7 +962,8 @@ class LSTMBlockFusedCell(_ScopedLayer):
             outputs = h
         else:
             outputs = mask_time_major(h, sequence_length)
-            final = LSTMStateTuple(*_state_at_lengths(sequence_length, (cs0, h0), [cs], [h]))
+            final = LSTMStateTuple(*_state_at_lengths(sequence_length, (cs0, h0), [cs], [h],
+                                                      clip=False))
         if is_list:
             outputs = array_ops.unstack(outputs)
         return outputs, final

@@ -28,6 +28,7 @@ from ..framework import nest
 from ..framework.convert import convert_to_tensor
 from ..framework.graph import device as _device, get_default_graph, name_scope
 from ..ops import array_ops
+from ..ops.op_util import even_sizes
 from ..ops.variable_scope import variable_scope
 
 __all__ = ["pipeline", "bubble_fraction"]
@@ -46,8 +47,8 @@ def _split(x, m: int, where: str):
         if n < m:
             raise ValueError(f"pipeline: {where} has a batch of {n}, fewer than "
                              f"num_micro_batches={m}")
-        return array_ops.split(x, [n // m + (1 if i < n % m else 0) for i in range(m)], 0)
-    return array_ops.split(x, m, 0)
+        return array_ops.split(x, even_sizes(n, m), 0)
+    return array_ops.split(x, m, 0)      # (a batch unknown until run time must divide by m)
 
 
 def pipeline(stages, inputs, num_micro_batches: int, devices=None, name: str = "pipeline"):
@@ -57,7 +58,8 @@ def pipeline(stages, inputs, num_micro_batches: int, devices=None, name: str = "
 
     * `stages`: functions; stage 0 is called with the micro-batch of each input (positional),
       stage s with what stage s-1 returned (a tensor, or a tuple/list of tensors, unpacked);
-    * `inputs`: a tensor or a list/tuple of tensors sharing their batch size (axis 0);
+    * `inputs`: a tensor or a list/tuple of tensors sharing their batch size (axis 0), which M
+      must divide when it is known only at run time;
     * `devices`: one device per stage (e.g. `["/cpu:0", "/cpu:1"]`), or None to leave
       placement to the device scopes in effect.
     """
@@ -75,6 +77,11 @@ def pipeline(stages, inputs, num_micro_batches: int, devices=None, name: str = "
     flat = [convert_to_tensor(x) for x in ([inputs] if single else inputs)]
     if not flat:
         raise ValueError("pipeline: no inputs")
+    batches = {x.shape[0].value for x in flat if x.shape.ndims}
+    if len(batches - {None}) > 1:
+        raise ValueError(f"pipeline: the inputs' batch sizes differ "
+                         f"({', '.join(f'{x.name}: {x.shape[0].value}' for x in flat)}); "
+                         "axis 0 of every input is the batch")
     graph = get_default_graph()
     with name_scope(name), variable_scope(name):
         parts = [_split(x, m, f"input {i} ({x.name})") for i, x in enumerate(flat)]
