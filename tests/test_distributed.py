@@ -274,12 +274,12 @@ def test_a_worker_killed_during_a_step_is_reported_by_task_and_step():
         client = s._master.workers[CPU1].client
         step_sent = threading.Event()
 
-        def send(header, frames=(), _send=client.send):  # note when the step is on its way
-            rid = _send(header, frames)
+        def send(header, frames=(), dg=None, _send=client.send_request):  # note when the
+            rid = _send(header, frames, dg)                                  # step is on its way
             if header["op"] == "run_graph":
                 step_sent.set()
             return rid
-        client.send = send
+        client.send_request = send
 
         def run():
             try:

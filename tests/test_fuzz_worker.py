@@ -41,6 +41,8 @@ import math
 import os
 import random
 import socket as pysocket
+import struct
+import tempfile
 import time
 
 import msgpack
@@ -51,7 +53,7 @@ import zmq
 from test_hostile_messages import HOSTILE_METAS, hostile_tensor_messages, wait_for
 
 import tensorweave as tw
-from tensorweave.runtime import rpc, shm, transport, wire
+from tensorweave.runtime import dgram, rpc, shm, transport, wire
 
 SEED = 0x7E1510
 N_MESSAGES = 10_000
@@ -214,7 +216,9 @@ def _control_seeds(graph_bytes: bytes, handle: int) -> list[list[bytes]]:
               wire.pack({"op": "run_graph", "id": 16, "handle": handle, "step": step + 7,
                          "feeds": [small, small]}),
               wire.pack({"op": "run_graph", "id": 17, "handle": handle, "step": step + 8,
-                         "feeds": []})]
+                         "feeds": []}),
+              wire.pack({"op": "run_graph", "id": 19, "handle": handle, "step": step + 10,
+                         "feeds": [small], "via": b"tw-fuzz-dealer"})]
     seeds += [wire.pack({"op": "run_graph", "id": 18, "handle": handle, "step": step + 9,
                          "feeds": [_no_pid(m)]}) for m in HOSTILE_METAS]
     return seeds
@@ -235,6 +239,12 @@ def _data_seeds(devices: list[str]) -> list[list[bytes]]:
                                   "shm": ["tw-4242-0badf00d-3", 0]},
                             "reply_to": "ipc:///nonexistent/tw-fuzz"}))
     seeds.append(wire.pack({"op": "release", "names": ["tw-1-00000000-0"]}))
+    two = [_tensor(np.arange(3, dtype=np.float32)), _tensor(np.arange(100, dtype=np.int16))]
+    seeds.append(wire.pack({"op": "tensors", "key": None, "keys": [
+        [step + 7, src, dst, "u:0"], [step + 7, src, dst, "v:0"]],
+        "ts": [two[0][0], dict(two[1][0], frame=0)], "ttl": 2.0}, two[1][1]))
+    seeds[-1] = [msgpack.packb({k: v for k, v in msgpack.unpackb(seeds[-1][0]).items()
+                                if k != "key"}, use_bin_type=True), *seeds[-1][1:]]
     seeds += [[msgpack.packb(_no_pid(msgpack.unpackb(m[0])), use_bin_type=True), *m[1:]]
               for m in hostile_tensor_messages([step, src, dst, "h:0"])]
     return [[bytes(f) if not isinstance(f, bytes) else f for f in m] for m in seeds]
@@ -540,6 +550,8 @@ def _defuse(msg: list[bytes], header: dict, counter: int, data: bool, min_handle
     if data:
         if h["op"] == "tensor" and _real_step(h["key"][0]):
             h["key"] = [FUZZ_STEP + counter] + list(h["key"][1:])
+        if h["op"] == "tensors" and any(_real_step(k[0]) for k in h["keys"]):
+            h["keys"] = [[FUZZ_STEP + counter] + list(k[1:]) for k in h["keys"]]
     else:
         if h["op"] in ("shutdown", "reset"):
             return None  # valid: it would rightly stop the worker / drop its variables
@@ -665,9 +677,9 @@ def test_10000_random_and_mutated_messages_leave_the_workers_serving(session, ra
     per_socket = N_MESSAGES // (2 * len(workers))
     targets = []   # per worker: control, data socket, the messages for each, counts
     for wi in workers:
-        # every socket the worker listens on gets its share
-        assert _listening(wi.pid) <= {wi.client.endpoint, wi.data}, (
-            f"{wi.device} listens on {_listening(wi.pid) - {wi.client.endpoint, wi.data}}, "
+        # every socket the worker listens on gets its share (its datagram sockets: below)
+        assert _listening(wi.pid) <= _fuzzed(wi), (
+            f"{wi.device} listens on {_listening(wi.pid) - _fuzzed(wi)}, "
             "which this test does not fuzz")
         dealer = raw_push(wi.client.endpoint, zmq.DEALER)
         push = raw_push(wi.data, zmq.PUSH)
@@ -733,7 +745,129 @@ def test_10000_random_and_mutated_messages_leave_the_workers_serving(session, ra
         assert t["data_rejected"] <= dropped["data"] <= per_socket, dropped
         # (and most of the barrage is rejected: the mutations are not too gentle)
         assert t["control_rejected"] > per_socket // 2 and t["data_rejected"] > per_socket // 2
-        assert _listening(wi.pid) <= {wi.client.endpoint, wi.data}
+        assert _listening(wi.pid) <= _fuzzed(wi)
+
+
+def _fuzzed(wi) -> set[str]:
+    """The sockets of worker `wi` the fuzz tests send to: its ZeroMQ control and data sockets
+    (the first test) and the datagram sockets beside them (the second)."""
+    return {wi.client.endpoint, wi.data, "ipc://" + dgram.path_for(wi.client.endpoint),
+            "ipc://" + dgram.path_for(wi.data)}
+
+
+def _datagram(msg: list[bytes]) -> bytes:
+    """`msg` framed as one datagram, as `dgram.DgramSocket.send` does."""
+    return (b"tw\x01" + bytes((len(msg),)) + b"".join(struct.pack("<I", len(f)) for f in msg)
+            + b"".join(msg))
+
+
+def _dgram_check(payload: bytes, schema):
+    """The header when a worker would accept datagram `payload`, else None."""
+    try:
+        frames = dgram.split(payload)
+    except wire.WireError:
+        return None
+    return _check([bytes(f) for f in frames], schema)
+
+
+#: Datagrams per datagram socket and worker.
+N_DGRAMS = 600
+
+
+def test_random_and_mutated_datagrams_leave_the_workers_serving(session, raw_push):
+    """The same barrage, as datagrams to each worker's datagram sockets (`runtime/dgram.py`):
+    framed as the runtime frames them, with a tenth of random bytes and a tenth with the
+    framing itself mutated.  Valid control requests get exactly one well-formed reply (at the
+    test's own datagram socket), every rejected one is counted, and the workers keep serving."""
+    sess, out, feeds, w, nprng = session
+    _run_and_check(sess, out, feeds, w, nprng)
+    workers = list(sess._master.workers.values())
+    g = tw.Graph()
+    with g.as_default():
+        tw.identity(tw.placeholder(tw.float32, None, name="p") * 2.0, name="out")
+    graph_bytes = g.as_graph_def().SerializeToString()
+    rng = random.Random(SEED + 1)
+    data_seeds = _data_seeds([wi.device for wi in workers])
+    home = tempfile.mkdtemp(prefix="tw-fuzz-", dir="/tmp")
+    me = pysocket.socket(pysocket.AF_UNIX, pysocket.SOCK_DGRAM)
+    try:
+        me.bind(os.path.join(home, "me"))
+
+        def send(path, payload):
+            deadline = time.monotonic() + TIMEOUT_S
+            while True:   # (a full queue: wait for the worker to take some)
+                try:
+                    me.sendto(payload, path)
+                    return
+                except BlockingIOError:
+                    assert time.monotonic() < deadline, f"{path} took nothing for {TIMEOUT_S} s"
+                    time.sleep(0.001)
+
+        def fuzzed(msg, schema):
+            """(datagram, header when valid) for `msg`, or None to leave it out (one that
+            no datagram could carry: the runtime sends those over ZeroMQ)."""
+            if len(msg) > 255 or sum(map(len, msg)) > dgram.MAX_BYTES:
+                return None
+            r = rng.random()
+            if r < 0.1:
+                payload = _random_bytes(rng)
+            elif r < 0.2:
+                payload = _mutate_bytes(rng, _datagram(msg))
+            else:
+                return _datagram(msg), _check(msg, schema)
+            h = _dgram_check(payload, schema)
+            return None if h is not None else (payload, None)   # (only known-valid ones)
+
+        for wi in workers:
+            ctl = _Control(raw_push(wi.client.endpoint, zmq.DEALER), wi.proc)
+            before = ctl.probe()["dropped"]
+            handle = ctl.call({"op": "register_graph", "id": 1, "graph": graph_bytes,
+                               "feeds": [["p:0", "p"]], "fetches": ["out:0"], "targets": [],
+                               "peers": {}, "session": "fuzz"})["handle"]
+            control = _barrage(rng, _control_seeds(graph_bytes, handle), N_DGRAMS, data=False,
+                               min_handle=handle)
+            data = _barrage(rng, data_seeds, N_DGRAMS, data=True)
+            rejected = {"control": 0, "data": 0}
+            me.settimeout(TIMEOUT_S)
+            replies = 0
+            for start in range(0, N_DGRAMS, 5):   # a few at a time: our queue is short
+                want = 0
+                for msg, _ in control[start:start + 5]:
+                    got = fuzzed(msg, rpc.REQUESTS)
+                    if got is None:
+                        continue
+                    payload, h = got
+                    send(dgram.path_for(wi.client.endpoint), payload)
+                    rejected["control"] += h is None
+                    want += h is not None and h["op"] != "release"
+                for _ in range(want):
+                    rep, _ = wire.unpack([bytes(f) for f in dgram.split(me.recv(1 << 20))],
+                                         rpc.REPLIES)   # well-formed
+                    replies += 1
+                for msg, _ in data[start:start + 5]:
+                    got = fuzzed(msg, transport.SCHEMA)
+                    if got is not None:
+                        send(dgram.path_for(wi.data), got[0])
+                        rejected["data"] += got[1] is None
+            me.settimeout(0.5)
+            with pytest.raises(TimeoutError):   # exactly one reply each: no more came
+                me.recv(1 << 20)
+            assert replies > 20   # (some valid requests got through the mutations)
+            wait_for(lambda: all(ctl.probe()["dropped"][k] - before[k] >= rejected[k]
+                                 for k in rejected), TIMEOUT_S,
+                     f"{wi.device} to count the {rejected} datagrams wire.unpack rejects")
+            st = ctl.probe()
+            for k in rejected:
+                assert rejected[k] <= st["dropped"][k] - before[k] <= N_DGRAMS
+                assert rejected[k] > N_DGRAMS // 2   # (the mutations are not too gentle)
+            assert st["pid"] == wi.pid and wi.proc.poll() is None
+        for _ in range(3):
+            _run_and_check(sess, out, feeds, w, nprng)
+    finally:
+        me.close()
+        for name in os.listdir(home):
+            os.unlink(os.path.join(home, name))
+        os.rmdir(home)
 
 
 #: The 74 bytes the fuzz found: a run_graph whose feed meta has a list for its dtype.

@@ -12,7 +12,14 @@ session: `inline` graphs) runs on the main thread when no other step does -- no 
 and its `_Recv`s wait in short slices between which the control socket is served (pings, aborts,
 other steps).  Other steps run on pool threads, so a long step never stops the main thread from
 answering a remote master (liveness) or from aborting a step; pool threads send their replies
-back through an inproc socket the main thread forwards.  The main thread also exits when the parent
+back through an inproc socket the main thread forwards.  A master on this host (a local
+session's) sends its `run_graph`s as datagrams to the socket beside the control endpoint
+(`runtime/dgram.py`: no ZeroMQ io thread on either side) and gets its replies the same way, from
+whichever thread ran the step; a reply too big for a datagram goes through the ROUTER to the
+DEALER the request names (`via`).  The main thread also takes its peers' datagram tensors
+itself (`Transport(serve_dgrams=False)`): a step waiting on the main thread gets them without a
+hand-off, and while it computes they wait in the socket's short queue (peers then send over
+ZeroMQ, which the transport's thread serves).  The main thread also exits when the parent
 process is gone (no orphans) and logs (`tensorweave.workers.service`, a warning) and drops any
 malformed message, then keeps serving.  It keeps the training tasks of its cluster that sent
 `task_done` (their training ended); its status says when all have, which a ps task's
@@ -43,7 +50,7 @@ from tensorweave.framework.func_graph import FuncGraph
 from tensorweave.framework.graphdef import GraphDef, import_graph_def
 from tensorweave.kernels import get_backend
 from tensorweave.kernels.context import KernelContext
-from tensorweave.runtime import rpc, wire
+from tensorweave.runtime import dgram, rpc, wire
 from tensorweave.runtime.curve import Authenticator, safe_bind
 from tensorweave.runtime.executor import compile_step
 from tensorweave.runtime.rendezvous import Rendezvous
@@ -52,8 +59,21 @@ from tensorweave.runtime.shm import ShmArena, ShmReader, cleanup_stale
 from tensorweave.runtime.transport import DropLog, Transport
 
 _EVENTS, _POLLIN, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)
+_ABSENT = object()
 
 __all__ = ["WorkerService"]
+
+
+class _DgramPeer:
+    """Where the reply to a request that came as a datagram goes: the sender's datagram
+    socket (`addr`), or, for a reply too big for a datagram, its DEALER by routing id
+    (`via`) through the control ROUTER."""
+
+    __slots__ = ("addr", "via")
+
+    def __init__(self, addr, via):
+        self.addr, self.via = addr, via
+
 
 _logger = logging.getLogger("tensorweave.workers.service")
 
@@ -128,13 +148,28 @@ class WorkerService:
                 self._auth.stop()
             self.zctx.term()
             raise OSError(f"cannot bind {bind}: {e}") from None
+        # requests of a master on this host may come as datagrams (`runtime/dgram.py`)
+        self._dg = None
+        path = dgram.path_for(self.endpoint) if keys is None else None
+        if path is not None:
+            try:
+                self._dg = dgram.DgramSocket(path)
+            except OSError as e:
+                _logger.warning("%s: no datagram socket at %s (%s): ZeroMQ only", device,
+                                path, e)
         self.rendezvous = Rendezvous()
         cleanup_stale()  # segments of killed processes (a SIGKILLed client and its workers)
         if data_bind is None:
             data_bind = ("tcp://" + self.endpoint[6:].rsplit(":", 1)[0] + ":*"
                          if self.endpoint.startswith("tcp://") else self.endpoint + ".data")
+        # the main thread takes the datagrams of peers itself (`_take`, `_service`)
         self.transport = Transport(self.rendezvous, safe_bind(data_bind, keys, say=False),
-                                   context=self.zctx, keys=keys)
+                                   context=self.zctx, keys=keys, serve_dgrams=False)
+        self._main_waiting = False
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self.transport.on_message = self._wake_main
         self.arena = ShmArena()      # fetched outputs going to masters on this host
         self.reader = ShmReader()    # feeds masters put in shared memory
         self.kctx = KernelContext(device, get_backend(spec.device_type or "CPU"))
@@ -145,6 +180,8 @@ class WorkerService:
         self.kctx.validate = os.environ.get("TENSORWEAVE_CHECK_KERNELS", "") == "1"
         self.kctx.step = threading.local()
         self.kctx.send = self._send
+        self.kctx.begin_sends = self._begin_sends   # (runs of _Sends: executor.py)
+        self.kctx.flush_sends = self._flush_sends
         self.kctx.recv = self._recv
         self.kctx.recv_any = self._recv_any
         self.kctx.serve_while_waiting = self._serve_while_waiting  # (blocking kernels: queues)
@@ -170,12 +207,18 @@ class WorkerService:
         leave zero-copy (otherwise the transport sends a snapshot of what it would not copy,
         so a later in-place update, e.g. an optimizer step on a variable, cannot reach the
         wire)."""
-        peer = getattr(self.kctx.step, "peers", {}).get(dst_device)  # the running graph's
+        step = self.kctx.step
+        peer = getattr(step, "peers", {}).get(dst_device)  # the running graph's
         if peer is None:
             raise errors.InternalError(None, None, f"no route from {self.device} to "
                                                    f"{dst_device}")
         endpoint, same_host = peer
         host = self._to_host(value)
+        batch = getattr(step, "batch", None)
+        if batch is not None:   # a run of _Sends: they leave together at its end
+            batch.setdefault(endpoint, (same_host, []))[1].append(
+                (key, host, owned or not self._on_host))
+            return
         # what a device that is not the host moves out of its memory is the transport's own;
         # a host device's value may be (a view of) a buffer the step keeps
         deadline = getattr(self.kctx.step, "deadline", None)  # (None: not in a step's run)
@@ -184,33 +227,69 @@ class WorkerService:
                                    expires_in=None if deadline is None
                                    else deadline - time.monotonic())
 
+    def _begin_sends(self) -> None:
+        self.kctx.step.batch = {}
+
+    def _flush_sends(self) -> None:
+        """Send the run of tensors `_send` kept since `_begin_sends`: one message per peer."""
+        step = self.kctx.step
+        batch, step.batch = step.batch, None
+        deadline = getattr(step, "deadline", None)
+        for endpoint, (same_host, items) in batch.items():
+            self.transport.send_tensors(endpoint, items, same_host,
+                                        expires_in=None if deadline is None
+                                        else deadline - time.monotonic())
+
     def _recv(self, key):
         return self._to_device(self._take(
-            lambda timeout, whole: self.rendezvous.recv(key, timeout, deadline_s=whole)))
+            lambda timeout, whole, absent=...: self.rendezvous.recv(
+                key, timeout, deadline_s=whole, absent=absent)))
 
     def _recv_any(self, keys):
         step = self.kctx.step.id
         key, value = self._take(
-            lambda timeout, whole: self.rendezvous.recv_any(keys, timeout, step,
-                                                            deadline_s=whole))
+            lambda timeout, whole, absent=...: self.rendezvous.recv_any(
+                keys, timeout, step, deadline_s=whole, absent=absent))
         return key, self._to_device(value)
 
     def _take(self, take):
-        """`take(timeout, whole)` from the rendezvous within the step's timeout (`whole`: the
-        step's timeout, which a timeout error states even when `timeout` is a slice of it)."""
+        """`take(timeout, whole, absent)` from the rendezvous within the step's timeout
+        (`whole`: the step's timeout, which a timeout error states even when `timeout` is a
+        slice of it; `absent`: returned when nothing came, instead of raising)."""
         timeout = getattr(self.kctx.step, "timeout", self.recv_timeout_s)
         if threading.current_thread() is not self._main_thread or not self._inline_step:
             return take(timeout, timeout)
-        # A step running on the main thread waits in short slices, serving the control socket
-        # in between: pings and aborts are answered, other steps go to the pool.
+        # A step running on the main thread waits in the serving loop's poll: it serves the
+        # control socket (pings, aborts; other steps go to the pool) and takes the datagrams
+        # of its peers itself (no hand-off from the transport's thread); what comes over
+        # ZeroMQ instead, the transport's thread puts in the rendezvous and wakes the poll
+        # (`_wake_main`).
         deadline = time.monotonic() + timeout
         while True:
+            got = take(0.0, timeout, _ABSENT)
+            if got is not _ABSENT:
+                return got
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return take(0.0, timeout)  # (raises DeadlineExceededError naming the keys)
+            self._main_waiting = True
             try:
-                return take(0.0 if self._pending_requests() else 0.02, timeout)
-            except errors.DeadlineExceededError:
-                if time.monotonic() > deadline:
-                    raise
-            self._service(dict(self._poller.poll(0)))
+                got = take(0.0, timeout, _ABSENT)  # (what came before the flag was up)
+                if got is not _ABSENT:
+                    return got
+                events = dict(self._poller.poll(int(min(left, 0.2) * 1000) + 1))
+            finally:
+                self._main_waiting = False
+            self._service(events)
+
+    def _wake_main(self) -> None:
+        """(The transport's thread, after a message over ZeroMQ.)  Wake the main thread's
+        poll if a step there waits for tensors."""
+        if self._main_waiting:
+            try:
+                os.write(self._wake_w, b"\0")
+            except BlockingIOError:
+                pass   # (a wake is pending already)
 
     def _step_error(self):
         """The error the step running on this thread was aborted with (`abort_step`), or None."""
@@ -224,9 +303,6 @@ class WorkerService:
         if threading.current_thread() is self._main_thread and self._inline_step:
             self._service(dict(self._poller.poll(0)))
 
-    def _pending_requests(self) -> bool:
-        return bool(self.control.getsockopt(zmq.EVENTS) & zmq.POLLIN)
-
     # --- replies from pool threads -------------------------------------------------------------
     def _reply(self, ident, rid: int, payload: dict | None = None, frames=(), error=None,
                from_pool: bool = False) -> None:
@@ -235,7 +311,18 @@ class WorkerService:
             header.update(payload)
         if error is not None:
             header["error"] = error
-        msg = [ident] + wire.pack(header, frames)
+        if type(ident) is _DgramPeer:
+            msg = wire.pack(header, frames)
+            if ident.addr and self._dg.send(ident.addr, msg) == dgram.SENT:
+                return    # (from any thread: the kernel's socket)
+            if ident.via is None:
+                self.rejected += 1
+                self._reject_log(f"dropped the reply to request {rid}: it does not fit a "
+                                 f"datagram and its sender named no socket")
+                return
+            msg = [ident.via] + msg
+        else:
+            msg = [ident] + wire.pack(header, frames)
         sock = self._reply_pushes.get() if from_pool else self.control
         sock.send_multipart(msg, copy=len(msg) <= 2)  # buffer frames go zero-copy
 
@@ -244,6 +331,11 @@ class WorkerService:
         poller = zmq.Poller()
         poller.register(self.control, zmq.POLLIN)
         poller.register(self._replies, zmq.POLLIN)
+        if self._dg is not None:
+            poller.register(self._dg.fileno(), zmq.POLLIN)
+        if self.transport.dgram_fd is not None:
+            poller.register(self.transport.dgram_fd, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
         self._poller = poller
         last_watch = time.monotonic()
         try:
@@ -266,6 +358,15 @@ class WorkerService:
                         self._replies.recv_multipart(zmq.NOBLOCK, copy=False), copy=False)
                 except zmq.Again:
                     break
+        if self.transport.dgram_fd is not None and self.transport.dgram_fd in events:
+            self.transport.serve_dgrams()
+        if self._wake_r in events:
+            try:
+                os.read(self._wake_r, 4096)
+            except BlockingIOError:
+                pass
+        if self._dg is not None and self._dg.fileno() in events:
+            self._serve_dgrams()
         if self.control in events:
             control = self.control
             while control.getsockopt(_EVENTS) & _POLLIN:   # (cheaper than a zmq.Again)
@@ -285,17 +386,32 @@ class WorkerService:
                     self._reject_log(f"dropped a {header['op']} message that failed: "
                                      f"{type(e).__name__}: {e}")
 
+    def _serve_dgrams(self) -> None:
+        """Handle the requests waiting on the datagram socket (at most 64 at a time)."""
+        for _ in range(64):
+            try:
+                got = self._dg.recv()
+                if got is None:
+                    return
+                frames, addr = got
+                header, bufs = wire.unpack(frames, rpc.REQUESTS)
+            except Exception as e:  # noqa: BLE001 - a WireError, or what no check foresaw
+                self.rejected += 1
+                what = "" if isinstance(e, wire.WireError) else f"{type(e).__name__}: "
+                self._reject_log(f"rejected a malformed datagram: {what}{e}")
+                continue
+            try:
+                self._dispatch(_DgramPeer(addr or None, header.get("via")), header, bufs)
+            except Exception as e:  # noqa: BLE001 - even its error reply failed: keep serving
+                self.rejected += 1
+                self._reject_log(f"dropped a {header['op']} datagram that failed: "
+                                 f"{type(e).__name__}: {e}")
+
     def _dispatch(self, ident, h: dict, bufs) -> None:
         op = h["op"]
         rid = h.get("id", 0)
         try:
-            if op == "ping":   # (its pid: a master tells a restarted task from the one it knew)
-                self._reply(ident, rid, {"status": {"pid": os.getpid()}})
-            elif op == "status":
-                self._reply(ident, rid, {"status": self.status()})
-            elif op == "register_graph":
-                self._reply(ident, rid, {"handle": self._register(h)})
-            elif op == "run_graph":
+            if op == "run_graph":   # (first: the hot path)
                 h["timeout"] = _step_timeout(h, self.recv_timeout_s)
                 self._release(h.get("released", ()))
                 g = self.graphs.get(h["handle"])
@@ -303,6 +419,12 @@ class WorkerService:
                     self._run(ident, h, bufs, inline=True)  # no thread hand-off
                 else:
                     self._pool.submit(self._run, ident, h, bufs)
+            elif op == "ping":   # (its pid: a master tells a restarted task from the one it knew)
+                self._reply(ident, rid, {"status": {"pid": os.getpid()}})
+            elif op == "status":
+                self._reply(ident, rid, {"status": self.status()})
+            elif op == "register_graph":
+                self._reply(ident, rid, {"handle": self._register(h)})
             elif op == "abort_step":
                 self._abort(h["step"], h["message"])
                 self._reply(ident, rid)
@@ -421,6 +543,7 @@ class WorkerService:
             self.kctx.step.timeout = h["timeout"]  # (checked by _dispatch)
             self.kctx.step.deadline = time.monotonic() + h["timeout"]
             self.kctx.step.peers = g["peers"]
+            self.kctx.step.batch = None   # (what a failed step left)
             self.rendezvous.claim(step_id)  # what peers sent ahead is this step's now
             try:
                 if traced:
@@ -431,7 +554,8 @@ class WorkerService:
             finally:
                 self.rendezvous.cleanup(step_id)
             del feeds
-            metas, frames = wire.encode_tensors([self._to_host(o) for o in outs], self.arena)
+            metas, frames = wire.encode_tensors([self._to_host(o) for o in outs], self.arena) \
+                if outs else ([], ())
             payload = {"outputs": metas}
             if traced:
                 payload["trace"] = self._trace(step, records, offset_ns)
@@ -475,6 +599,10 @@ class WorkerService:
         self._reply_pushes.close()
         self._replies.close(0)
         self.control.close(0)
+        if self._dg is not None:
+            self._dg.close()
+        for fd in (self._wake_r, self._wake_w):
+            os.close(fd)
         if self._auth is not None:
             self._auth.stop()
         remove_endpoint(self.endpoint)

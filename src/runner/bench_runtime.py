@@ -4,7 +4,10 @@ processes, each beside a baseline measured in the same run.
 The scalar add whose inputs live on another worker needs three one-way messages in a row
 (master -> the inputs' worker -> the add's worker -> master), so it is also shown beside the same
 three hops over bare pyzmq between three processes (`_ZmqRing`: PUSH/PULL over ipc, two relay
-processes forwarding a 64-byte message, nothing decoded): the floor of any ZeroMQ runtime.
+processes forwarding a 64-byte message, nothing decoded): the floor of any ZeroMQ runtime.  On
+one host the runtime sends those messages as AF_UNIX datagrams (`runtime/dgram.py`), so the
+same ring over bare datagrams is shown too (`_DgramRing`, relays pinned to the two cores as the
+workers are): the floor of that path.
 """
 from __future__ import annotations
 
@@ -123,6 +126,73 @@ class _ZmqRing:
         os.rmdir(self.dir)
 
 
+def _dgram_relay(me: str, nxt: str, core: str) -> None:
+    """A datagram ring relay process (pinned to `core`, as a worker is): forward until b"stop"."""
+    import socket
+    if core:
+        os.sched_setaffinity(0, {int(core)})
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(me)
+    s.settimeout(60)
+    print("ready", flush=True)
+    try:
+        while True:
+            m = s.recv(65536)
+            s.sendto(m, nxt)
+            if m == b"stop":
+                break
+    except OSError:
+        pass   # (the bench process is gone)
+    finally:
+        s.close()
+
+
+class _DgramRing:
+    """`_ZmqRing` over bare AF_UNIX datagrams, its relays pinned to cores 1 and 0 (as
+    /cpu:1 and /cpu:0 are) where there are two."""
+
+    def __init__(self):
+        import socket
+        self.dir = tempfile.mkdtemp(prefix="tw-dring-")
+        self.paths = [os.path.join(self.dir, str(k)) for k in range(3)]
+        cores = sorted(os.sched_getaffinity(0))
+        pin = [str(cores[1]), str(cores[0])] if len(cores) >= 2 else ["", ""]
+        self.procs = [subprocess.Popen(
+            [sys.executable, "-c", "import sys; from runner.bench_runtime import _dgram_relay; "
+             "_dgram_relay(*sys.argv[1:4])", self.paths[k], self.paths[k + 1], pin[k]],
+            stdout=subprocess.PIPE, text=True) for k in range(2)]
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.paths[2])
+        self.sock.settimeout(10)
+        for p in self.procs:
+            if p.stdout.readline().strip() != "ready":
+                self.close()
+                raise RuntimeError("bench: a datagram ring relay did not start")
+        self.msg = bytes(64)
+        for _ in range(100):
+            self.lap()
+
+    def lap(self):
+        self.sock.sendto(self.msg, self.paths[0])
+        self.sock.recv(65536)
+
+    def close(self):
+        try:
+            self.sock.sendto(b"stop", self.paths[0])
+        except OSError:
+            pass
+        for p in self.procs:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.sock.close()
+        for name in os.listdir(self.dir):
+            os.unlink(os.path.join(self.dir, name))
+        os.rmdir(self.dir)
+
+
 def bench_remote_scalar_add(quick: bool) -> list[Result]:
     """Session.run of a scalar add on /cpu:0 whose inputs live on the other worker."""
     import tensorweave as tw
@@ -139,7 +209,7 @@ def bench_remote_scalar_add(quick: bool) -> list[Result]:
         a2 = tw.constant(1.0)
         c2 = a2 + tw.constant(2.0)
     reps = 300 if quick else 2000
-    ring = _ZmqRing()
+    ring, dring = _ZmqRing(), _DgramRing()
     try:
         with _session(tw, g) as s, tw.Session(graph=g2) as s2:
             s.run(init)
@@ -148,14 +218,20 @@ def bench_remote_scalar_add(quick: bool) -> list[Result]:
                 s2.run(c2)
             t_remote, t_local, t_ring = _median_interleaved(
                 [lambda: s.run(c), lambda: s2.run(c2), ring.lap], reps)
+            # (a pass of its own: the first one's baselines are measured as they always were)
+            t_remote2, t_dring = _median_interleaved([lambda: s.run(c), dring.lap], reps)
     finally:
         ring.close()
+        dring.close()
     name = "Session.run of a scalar add whose inputs live on another worker (median)"
     return [Result(name, t_remote * 1e6, "us", "the same add in one process", t_local * 1e6,
                    "<= 100 us (TF1 gRPC: 786 us)"),
             Result("  the same step against its three ZeroMQ hops alone", t_remote * 1e6, "us",
                    "bare pyzmq ring over ipc, 3 processes, 64-byte message", t_ring * 1e6,
-                   "(context: the floor of a ZeroMQ runtime)")]
+                   "<= 1.5x (context: the floor of a ZeroMQ runtime)"),
+            Result("  the same step against its three hops as bare datagrams", t_remote2 * 1e6,
+                   "us", "bare AF_UNIX datagram ring, 3 processes, relays pinned", t_dring * 1e6,
+                   "(context: the floor of the same-host path the runtime takes)")]
 
 
 def bench_split_graph(quick: bool) -> list[Result]:

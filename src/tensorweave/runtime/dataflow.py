@@ -16,7 +16,52 @@ from ..compiler.exec_nodes import ExecNode
 from ..framework import errors
 from .kernel_errors import translate_error
 
-__all__ = ["recv_masks", "make_wait", "emit_dataflow", "last_uses"]
+__all__ = ["recv_masks", "make_wait", "emit_dataflow", "last_uses", "send_runs", "emit_entries"]
+
+#: Ops that cost next to nothing (a view, a reference): `_Send`s with only these between them
+#: leave together, as one message per peer (`send_runs`).
+CHEAP_OPS = frozenset({"Identity", "Snapshot", "StopGradient", "PreventGradient", "NoOp",
+                       "ReadVariableOp", "VariableV2", "VarHandleOp"})
+
+
+def send_runs(ents, nodes) -> dict[int, int]:
+    """Runs of `ents` (positions) holding two `_Send`s or more with only `CHEAP_OPS` between
+    them: first `_Send`'s position -> last `_Send`'s.  A plan whose runtime batches sends
+    (`ctx.begin_sends`/`flush_sends`, a worker's) sends each run's tensors at its end, one
+    message per destination: nothing that costs runs while they wait, so no tensor leaves
+    later than a moment after its own `_Send`, and two tensors for the same peer cost one
+    message (a ps sending its variables, an add whose inputs live elsewhere)."""
+    runs, first, last, count = {}, None, None, 0
+    for pos, (i, _, _) in enumerate(list(ents) + [(None, None, None)]):
+        op = nodes[i].op if i is not None else None
+        if op == "_Send":
+            if first is None:
+                first, count = pos, 0
+            last, count = pos, count + 1
+        elif op not in CHEAP_OPS:
+            if first is not None and count >= 2:
+                runs[first] = last
+            first = None
+    return runs
+
+
+def emit_entries(lines, line_to_node, nodes, ents, ind, dels_after, batch: bool) -> None:
+    """The source lines of `ents` (indented `ind`), each followed by the `del`s of
+    `dels_after` (position -> variables); with `batch`, runs of `_Send`s (`send_runs`) are
+    bracketed by `__sb()` ... `__sf()` (the flush's errors name the run's last `_Send`)."""
+    runs = send_runs(ents, nodes) if batch else {}
+    ends = {}
+    for pos, (i, line, _) in enumerate(ents):
+        if pos in runs:
+            lines.append(ind + "__sb()")
+            ends[runs[pos]] = i
+        lines.append(ind + line)
+        line_to_node[len(lines)] = nodes[i]
+        if pos in ends:
+            lines.append(ind + "__sf()")
+            line_to_node[len(lines)] = nodes[ends[pos]]
+        if pos in dels_after:
+            lines.append(ind + "del " + ", ".join(dels_after[pos]))
 
 
 def _sources(n: ExecNode, index: dict) -> list[int]:
@@ -108,7 +153,8 @@ def _emit_switch(lines, ind, var, cases, exhaustive) -> None:
     _emit_switch(lines, ind + "    ", var, cases[mid:], exhaustive)
 
 
-def emit_dataflow(lines, line_to_node, nodes, entries, recv_out, masks, keep, validate):
+def emit_dataflow(lines, line_to_node, nodes, entries, recv_out, masks, keep, validate,
+                  batch=False):
     """A plan whose nodes wait for tensors of other devices (`_Recv`s), run as the tensors
     arrive rather than in one fixed order::
 
@@ -135,7 +181,8 @@ def emit_dataflow(lines, line_to_node, nodes, entries, recv_out, masks, keep, va
     order, which respects every dependency (a unit reads only units before it in the plan that
     wait for a subset of its `_Recv`s) and lets a `_Send` leave before later unrelated work, as
     in the in-process order.  Each arrival costs work in proportion to what it completes plus
-    about log2 of the number of `_Recv`s and units (`_make_fire`, `_emit_switch`).  A variable
+    about log2 of the number of `_Recv`s and units (`_make_fire`, `_emit_switch`); `batch`:
+    runs of `_Send`s leave together (`emit_entries`).  A variable
     read by one unit is deleted after its last reader there; one read by several units when the
     last of them has run (a counter).  Returns the `__fire` function of the plan (`_make_fire`)."""
     first = [e for e in entries if not masks[e[0]]]        # needs no _Recv: runs first
@@ -162,11 +209,7 @@ def emit_dataflow(lines, line_to_node, nodes, entries, recv_out, masks, keep, va
         for v, last in last_uses(ents).items():
             if v not in keep and len(readers[v]) == 1:
                 dels_after.setdefault(last, []).append(v)
-        for pos, (i, line, _) in enumerate(ents):
-            lines.append(ind + line)
-            line_to_node[len(lines)] = nodes[i]
-            if pos in dels_after:
-                lines.append(ind + "del " + ", ".join(dels_after[pos]))
+        emit_entries(lines, line_to_node, nodes, ents, ind, dels_after, batch)
         for v in sorted(shared_of_unit.get(u, ())):
             lines.append(f"{ind}__n_{v} -= 1")
             lines.append(f"{ind}if not __n_{v}:")

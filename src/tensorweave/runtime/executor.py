@@ -23,6 +23,9 @@ State and policy
   arriving tensor enables (`runtime/dataflow.py` writes that part of the source).  An input may
   only be overwritten in place by a reader that runs after all its other readers in every
   arrival order (`_mark_donatable`).
+* Sends: in a runtime that can send several tensors as one message (`ctx.begin_sends`), a run
+  of `_Send`s with only cheap nodes between them leaves as one message per peer
+  (`dataflow.send_runs`).
 * Variants: `validate=True` checks every output's dtype and shape against the graph (the test
   suite turns this on); `trace=True` compiles a `TracedStep`, whose kernels (and, in a dataflow
   plan, its waits for `_Recv`s) are wrapped to record each node's start and end
@@ -44,7 +47,7 @@ from ..framework import errors
 from ..framework.op_registry import get_op_def
 from ..framework.tensor_shape import TensorShape
 from ..kernels import Backend
-from .dataflow import emit_dataflow, last_uses, make_wait, recv_masks
+from .dataflow import emit_dataflow, emit_entries, last_uses, make_wait, recv_masks
 from .kernel_errors import PLAN_FILE_PREFIX, register_plan, translate_error
 
 __all__ = ["CompiledStep", "TracedStep", "compile_step", "compile_function"]
@@ -359,12 +362,16 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
 
     lines = ["def __step(" + ", ".join(f"f{i}" for i in range(len(feeds))) + "):"]
     line_to_node: dict[int, ExecNode] = {}
+    # a runtime that can send several tensors as one message (a worker's)
+    batch = getattr(ctx, "begin_sends", None) is not None
+    if batch:
+        g["__sb"], g["__sf"] = ctx.begin_sends, ctx.flush_sends
     if dataflow:
         g["__fire"] = emit_dataflow(lines, line_to_node, nodes, entries, recv_out, masks,
-                                     keep, validate)
+                                     keep, validate, batch)
         g["__wait"] = make_wait(ctx.recv_any, [nodes[i] for i in recv_out], ctx.device)
     else:
-        _emit_straight(lines, line_to_node, nodes, entries, keep)
+        _emit_straight(lines, line_to_node, nodes, entries, keep, batch)
     ret = "(" + "".join(v + ", " for v in fetch_vars) + ")"
     lines.append(f"    return {ret}")
     source = "\n".join(lines) + "\n"
@@ -386,17 +393,13 @@ def compile_step(nodes: list[ExecNode], feeds: list[tuple], fetches: list[tuple]
     return step
 
 
-def _emit_straight(lines, line_to_node, nodes, entries, keep) -> None:
+def _emit_straight(lines, line_to_node, nodes, entries, keep, batch) -> None:
     """The nodes in their order, each intermediate deleted after its last reader."""
     dels_after: dict[int, list] = {}
     for v, last in last_uses(entries).items():
         if v not in keep:
             dels_after.setdefault(last, []).append(v)
-    for pos, (i, line, _) in enumerate(entries):
-        lines.append("    " + line)
-        line_to_node[len(lines)] = nodes[i]
-        if pos in dels_after:
-            lines.append("    del " + ", ".join(dels_after[pos]))
+    emit_entries(lines, line_to_node, nodes, entries, "    ", dels_after, batch)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -2,8 +2,12 @@
 
 For each (fetches, feeds) signature it places the pruned graph (`compiler/placer.py`), cuts it
 into per-device partitions with `_Send`/`_Recv` pairs (`compiler/partitioner.py`) and registers
-each partition with its worker once.  A step is then one `run_graph` per worker, sent together;
-workers exchange tensors among themselves (never through the master) and return their fetches.
+each partition with its worker once.  A step is then one `run_graph` per worker, sent together
+(the partitions that wait for no other device first); workers exchange tensors among themselves
+(never through the master) and return their fetches.  To the workers it started (same host) the
+requests and replies travel as datagrams when they fit (`dgram.py`: no ZeroMQ io thread on
+either side, a reply socket per thread of ours, replies accepted only from our workers'
+sockets), over the ZeroMQ DEALER otherwise.
 
 Waiting for replies never blocks without a deadline: the master polls its sockets in short
 slices, checks that the worker processes it started are alive, pings remote workers that have
@@ -42,7 +46,7 @@ import zmq
 from ..framework import errors
 from ..framework.device_spec import DeviceSpec
 from ..framework import tf_logging
-from . import wire
+from . import dgram, wire
 from .devices import Device, local_devices
 from .curve import keys_from_config
 from .rendezvous import check_step_timeout_ms
@@ -88,6 +92,7 @@ class DistPlan:
     fed_fetches: dict = field(default_factory=dict)   # fetch position -> feed position
     placement: object = None
     partitions: list = field(default_factory=list)
+    order: list = field(default_factory=list)   # the parts in the order requests go out
 
 
 def start_worker_process(device, bind: str, *, cores=(), cluster_file: str | None = None,
@@ -237,6 +242,12 @@ class Master:
         self._lock = threading.Lock()
         self._heartbeat_timeout = heartbeat_timeout_s(config.experimental)
         self._inflight: dict = {}   # step id -> its pending parts (aborted by close())
+        # replies of workers we started come back as datagrams (`dgram.py`): one bound
+        # socket per thread of ours, known to us by its sender path
+        self._dg_local = threading.local()
+        self._dg_all: list = []
+        self._dg_workers = {w.client.dgram_path: w for w in workers
+                            if w.client.dgram_path is not None}
         _LIVE_MASTERS.add(self)
 
     # --- construction ------------------------------------------------------------------------
@@ -376,6 +387,9 @@ class Master:
                                     "session": session_key}, timeout_s=120.0)
             plan.parts.append(_Part(w, rep["handle"], layout.feed_index[dev],
                                     layout.fetch_index[dev]))
+        # the partitions that wait for no other device start the step's dataflow: theirs first
+        plan.order = sorted(plan.parts, key=lambda part: any(
+            n.op == "_Recv" for n in parts[part.worker.device].nodes))
         self._plans.append(plan)
         return plan
 
@@ -419,30 +433,83 @@ class Master:
         finally:
             self._inflight.pop(step, None)
 
+    def _reply_dgram(self):
+        """This thread's datagram socket for replies (`dgram.py`; None: ZeroMQ only)."""
+        dg = getattr(self._dg_local, "sock", 0)
+        if dg == 0:
+            dg = None
+            if self._dg_workers:
+                path = f"{endpoint_dir()}/m{os.getpid()}-{next(_dgram_names)}.dg"
+                try:
+                    dg = dgram.DgramSocket(path)
+                except OSError as e:
+                    _log.warning("no datagram socket for replies (%s): ZeroMQ only", e)
+                if dg is not None:
+                    with self._lock:
+                        if self._closed:
+                            dg.close()
+                            raise RuntimeError("Attempted to use a closed Session.")
+                        self._dg_all.append(dg)
+            self._dg_local.sock = dg
+        return dg
+
+    def _read_dgrams(self, dg) -> list:
+        """The replies waiting on `dg`: [(worker, frames)], each from the datagram socket of
+        one of our workers (anything else is logged and dropped)."""
+        got = []
+        while True:
+            try:
+                d = dg.recv()
+            except wire.WireError as e:
+                _log.warning("dropped a malformed datagram reply: %s", e)
+                continue
+            if d is None:
+                return got
+            w = self._dg_workers.get(d[1])
+            if w is None:
+                _log.warning("dropped a datagram reply from %r, not a worker of this session",
+                             str(d[1])[:120])
+                continue
+            got.append((w, d[0]))
+
     def _send_and_wait(self, plan, step, pending, feed_values, results, timeout_ms, traces):
-        for part in plan.parts:
+        dg = self._reply_dgram()
+        for part in plan.order:
             w = part.worker
-            arena = self._arena if w.host == self._host else None
-            metas, frames = wire.encode_tensors([feed_values[i] for i in part.feed_index], arena)
+            if part.feed_index:
+                arena = self._arena if w.host == self._host else None
+                metas, frames = wire.encode_tensors([feed_values[i] for i in part.feed_index],
+                                                    arena)
+            else:
+                metas, frames = [], ()
             header = {"op": "run_graph", "handle": part.handle, "step": step, "feeds": metas}
             if timeout_ms > 0:
                 header["timeout"] = timeout_ms / 1000.0  # how long its _Recvs may wait
             if traces is not None:
                 header["trace"] = True
-            rid = w.client.send(header, frames)
+            rid = w.client.send_request(header, frames, dg)
             w.client.last_heard = time.monotonic()  # (its silence counts from the request)
             pending[rid] = part
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms > 0 else None
-        sockets = {part.worker.client.socket(): part.worker for part in plan.parts}
-        poller = zmq.Poller()
-        for s in sockets:
-            poller.register(s, zmq.POLLIN)
+        # this thread's sockets for the plan's workers, and a poller of them (made once)
+        pollers = self._dg_local.__dict__.setdefault("pollers", {})
+        got = pollers.get(id(plan))
+        if got is None:
+            sockets = {part.worker.client.socket(): part.worker for part in plan.parts}
+            poller = zmq.Poller()
+            for s in sockets:
+                poller.register(s, zmq.POLLIN)
+            if dg is not None:
+                poller.register(dg.fileno(), zmq.POLLIN)
+            got = pollers[id(plan)] = (poller, sockets)   # (plans live as long as we do)
+        poller, sockets = got
         return self._wait(step, plan, pending, results, poller, sockets, deadline, timeout_ms,
-                          traces)
+                          traces, dg)
 
     def _wait(self, step, plan, pending, results, poller, sockets, deadline, timeout_ms,
-              traces=None):
-        """Collect the replies of step `step`'s parts (`pending`), watching the workers."""
+              traces=None, dg=None):
+        """Collect the replies of step `step`'s parts (`pending`), watching the workers
+        (`dg`: this thread's datagram socket for replies, polled by `poller` too)."""
         first_error = None
         last_check = time.monotonic()
         pings: dict = {}
@@ -462,10 +529,15 @@ class Master:
                 first_error = errors.CancelledError(    # workers): wait briefly for that
                     None, None, f"the session was closed during step {step}")
                 abort_at = time.monotonic()
+            got = []
             for s, _ in poller.poll(100):
-                w = sockets[s]
+                if type(s) is int:   # (the datagram socket's fd)
+                    got += self._read_dgrams(dg)
+                else:
+                    got.append((sockets[s], s.recv_multipart(copy=False)))
+            for w, msg in got:
                 try:
-                    header, frames = wire.unpack(s.recv_multipart(copy=False), REPLIES)
+                    header, frames = wire.unpack(msg, REPLIES)
                 except wire.WireError as e:
                     _log.warning("dropped a malformed reply from %s: %s", w.device, e)
                     continue
@@ -617,6 +689,8 @@ class Master:
                 remove_endpoint(w.client.endpoint)  # left behind if the worker was killed
                 remove_endpoint(w.data)
             w.client.close()
+        for dg in self._dg_all:
+            dg.close()
         self._arena.close()
         self._reader.close()
         try:
@@ -635,6 +709,8 @@ class Master:
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
 
+
+_dgram_names = itertools.count(1)
 
 #: How long a session waits for each task of its cluster to answer when it starts.
 CONNECT_TIMEOUT_S = 10.0

@@ -175,17 +175,20 @@ class Rendezvous:
                         cond.notify()
                         break
 
-    def recv(self, key: Key, timeout_s: float, *, deadline_s: float | None = None) -> Any:
+    def recv(self, key: Key, timeout_s: float, *, deadline_s: float | None = None,
+             absent: Any = ...) -> Any:
         """Take the value sent under `key`, waiting at most `timeout_s` seconds for it.
 
         Raises `DeadlineExceededError` naming the key after the timeout, and the step's error
         (`CancelledError` by default) when the step is or gets aborted.  `deadline_s`: the
         timeout the error states when this wait is one slice of a longer one (default
-        `timeout_s`)."""
-        return self.recv_any((key,), timeout_s, deadline_s=deadline_s)[1]
+        `timeout_s`).  `absent`: what to return instead of raising `DeadlineExceededError`
+        when nothing came (the default `...`: raise)."""
+        got = self.recv_any((key,), timeout_s, deadline_s=deadline_s, absent=absent)
+        return absent if got is absent else got[1]
 
     def recv_any(self, keys, timeout_s: float, step: int | None = None, *,
-                 deadline_s: float | None = None) -> tuple[Key, Any]:
+                 deadline_s: float | None = None, absent: Any = ...) -> tuple[Key, Any]:
         """Take the value of whichever of `keys` (all of one step) is sent first: `(key,
         value)`, waiting at most `timeout_s` seconds (one condition variable waits for all the
         keys; errors as `recv`).  A dataflow executor uses it to run what a tensor enables in
@@ -197,8 +200,8 @@ class Rendezvous:
         proportion to the values waiting in the step (and at most as many taken since its
         table was last compacted), not to the number of keys; a send checks its key against
         each multi-key receiver.  A value that is here while another receiver waits for it is
-        refused (`InternalError`), as a second receiver that waits is.  `deadline_s` as for
-        `recv`."""
+        refused (`InternalError`), as a second receiver that waits is.  `deadline_s` and
+        `absent` as for `recv`."""
         if not isinstance(keys, (dict, set, frozenset)):
             keys = dict.fromkeys(keys)
             if len({k[0] for k in keys}) > 1:
@@ -242,6 +245,8 @@ class Rendezvous:
                         st.any_waiters[:] = [w for w in st.any_waiters if w[1] is not cond]
             if st.error is not None:
                 raise _copy_error(st.error)
+        if absent is not ...:
+            return absent
         shown = list(itertools.islice(keys, 3))
         what = "; ".join(_describe(k) for k in shown)
         if len(keys) > 1:

@@ -32,7 +32,7 @@ import psutil
 import zmq
 
 from ..framework import errors
-from . import rendezvous, wire
+from . import dgram, rendezvous, wire
 from .wire import TENSORS, Field
 
 __all__ = ["REQUESTS", "REPLIES", "WorkerClient", "ThreadSockets", "error_from_reply"]
@@ -40,6 +40,12 @@ __all__ = ["REQUESTS", "REPLIES", "WorkerClient", "ThreadSockets", "error_from_r
 #: The longest step timeout, in seconds (24 hours): a worker refuses a longer `run_graph`
 #: timeout, and a session a longer `RunOptions.timeout_in_ms` / `operation_timeout_in_ms`.
 MAX_STEP_TIMEOUT_S = rendezvous.MAX_STEP_TIMEOUT_S
+
+def _check_via(v) -> None:
+    if not 1 <= len(v) <= 255:
+        raise wire.WireError(f"run_graph.via must be a ZeroMQ routing id of 1 to 255 bytes, got "
+                             f"{len(v)} bytes")
+
 
 REQUESTS = {
     "ping": {"id": Field(int)},
@@ -50,7 +56,8 @@ REQUESTS = {
                        "config": Field(dict, required=False)},
     "run_graph": {"id": Field(int), "handle": Field(int), "step": Field(int),
                   "feeds": Field(TENSORS), "released": Field(list, required=False),
-                  "timeout": Field(float, required=False), "trace": Field(bool, required=False)},
+                  "timeout": Field(float, required=False), "trace": Field(bool, required=False),
+                  "via": Field(bytes, required=False, check=_check_via)},
     "abort_step": {"id": Field(int), "step": Field(int), "message": Field(str)},
     "deregister_graph": {"id": Field(int), "handle": Field(int)},
     "reset": {"id": Field(int)},
@@ -131,6 +138,9 @@ class ThreadSockets:
                 raise zmq.ZMQError(zmq.ENOTSOCK, "the sockets of this client are closed")
             s = self._ctx.socket(self._kind)
             s.setsockopt(zmq.LINGER, 0)
+            if self._kind == zmq.DEALER:  # a known id: a reply may be routed to it by name
+                self._local.routing_id = b"tw" + os.urandom(8)
+                s.setsockopt(zmq.ROUTING_ID, self._local.routing_id)
             if self._configure is not None:
                 self._configure(s)
             s.connect(self.endpoint)
@@ -149,6 +159,11 @@ class ThreadSockets:
                     pass
             self._all.clear()
         self._local = threading.local()
+
+    def routing_id(self) -> bytes:
+        """This thread's DEALER socket's routing id (made with the socket)."""
+        self.get()
+        return self._local.routing_id
 
 
 def send(sock: zmq.Socket, msg: list, flags: int = 0) -> None:
@@ -173,9 +188,29 @@ class WorkerClient:
         self._sockets = ThreadSockets(ctx or zmq.Context.instance(), zmq.DEALER, endpoint,
                                       None if keys is None else keys.connect)  # (CURVE)
         self.last_heard = time.monotonic()
+        # a worker we started (same host, ipc): its requests may go as datagrams (`dgram.py`)
+        self.dgram_path = dgram.path_for(endpoint) if proc is not None and keys is None \
+            else None
 
     def socket(self) -> zmq.Socket:
         return self._sockets.get()
+
+    def send_request(self, header: dict, frames=(), dg=None) -> int:
+        """`send`, as a datagram from `dg` (a bound `dgram.DgramSocket`, where the reply comes
+        back) when this worker has a datagram socket and the request fits; it names this
+        thread's DEALER (`via`) for a reply too big for a datagram.  Returns the id."""
+        rid = next(_ids)
+        header = dict(header, id=rid)
+        if dg is not None and self.dgram_path is not None:
+            header["via"] = self._sockets.routing_id()
+            got = dg.send(self.dgram_path, wire.pack(header, frames))
+            if got == dgram.SENT:
+                return rid
+            if got == dgram.MISSING:
+                self.dgram_path = None
+            del header["via"]
+        send(self.socket(), wire.pack(header, frames))
+        return rid
 
     def send(self, header: dict, frames=()) -> int:
         """Send a request (an `id` is added); returns the id."""

@@ -9,8 +9,19 @@ what no step claimed by its deadline), checks every message with `wire.unpack` a
   "reply_to": <sender endpoint>, "ttl": <seconds to the step's deadline>}` plus the tensor's
   buffer frame, if any: decodes the tensor (zero-copy, from the frame or a shared-memory
   segment) and `Rendezvous.send`s it (`ttl`: how long it is kept if no step here takes it).
+* `tensors` -- `{"op": "tensors", "keys": [key, ...], "ts": [meta, ...], "reply_to", "ttl"}`:
+  several tensors of one step in one message (`send_tensors`: a run of `_Send`s to one peer).
 * `release` -- `{"op": "release", "names": [segment, ...]}`: the receiver of those segments is
   done with them; they go back to this process's arena for reuse.
+
+Same host, no ZeroMQ io thread: a transport bound to `ipc://PATH` also binds a datagram socket
+at `PATH.dg` (`dgram.py`), and a message to a same-host peer that fits a datagram goes there
+from the sending thread itself (no yield needed: no io thread has to run); anything else, or
+when the peer's queue is full, goes over ZeroMQ.  The receiving thread serves that socket too,
+unless the owner takes it (`serve_dgrams=False`: a worker's main thread polls `dgram_fd` and
+calls `serve_dgrams()`, so that a step waiting there for its tensors gets them without a thread
+hand-off; `on_message` then tells it that something came over ZeroMQ).  Datagrams are checked
+like every message.
 
 A malformed message is counted (`stats["dropped"]`), logged (a warning of
 `tensorweave.runtime.transport`, at most 20 a second) and dropped; the thread keeps serving,
@@ -24,7 +35,7 @@ so what it still holds leaves; release notices go to whatever `reply_to` a peer 
 pool must be bounded), `linger=0`, frames sent with `copy=False`; to a peer on the same host,
 tensors of `shm.MIN_BYTES` or more are copied once into a segment of the arena kept for that
 peer (so the peer's cached mapping is reused too); otherwise the bytes travel in the frame.
-After each send the thread yields its core once, so that the ZeroMQ io thread (on the same
+After each ZeroMQ send the thread yields its core once, so that the ZeroMQ io thread (on the same
 core when the worker is pinned) sends the message now rather than after the compute that
 follows it.
 
@@ -44,7 +55,7 @@ import numpy as np
 import zmq
 
 from ..framework import errors
-from . import wire
+from . import dgram, wire
 from .rendezvous import MAX_STEP_TIMEOUT_S, Key, Rendezvous, make_key
 from .shm import MIN_BYTES, ShmArena, ShmReader
 
@@ -78,6 +89,19 @@ def _check_ttl(v) -> None:
                              f"{MAX_STEP_TIMEOUT_S:g}], got {v!r}")
 
 
+#: The most tensors one `tensors` message may carry.
+MAX_BATCH = 4096
+
+
+def _check_keys(v) -> None:
+    if not 1 <= len(v) <= MAX_BATCH:
+        raise wire.WireError(f"tensors.keys must hold 1 to {MAX_BATCH} keys, got {len(v)}")
+    for k in v:
+        if not isinstance(k, list):
+            raise wire.WireError("tensors.keys must be a list of keys")
+        _check_key(k)
+
+
 def _check_names(v) -> None:
     if not all(isinstance(n, str) and wire.SHM_NAME_RE.fullmatch(n) for n in v):
         raise wire.WireError("release.names must be a list of shared-memory segment names")
@@ -88,6 +112,9 @@ SCHEMA: wire.Schema = {
     "tensor": {"key": wire.Field(list, check=_check_key), "t": wire.Field(wire.TENSOR),
                "reply_to": wire.Field(str, required=False, check=_check_endpoint),
                "ttl": wire.Field(float, required=False, check=_check_ttl)},
+    "tensors": {"keys": wire.Field(list, check=_check_keys), "ts": wire.Field(wire.TENSORS),
+                "reply_to": wire.Field(str, required=False, check=_check_endpoint),
+                "ttl": wire.Field(float, required=False, check=_check_ttl)},
     "release": {"names": wire.Field(list, check=_check_names)},
 }
 
@@ -148,7 +175,8 @@ class Transport:
                  context: zmq.Context | None = None, shm_min_bytes: int = MIN_BYTES,
                  max_idle_bytes: int = 256 << 20, max_in_flight_bytes: int = 1 << 30,
                  send_timeout_s: float = 30.0, max_sockets: int = 64,
-                 poll_ms: int = 100, keys=None):
+                 poll_ms: int = 100, keys=None, use_dgram: bool = True,
+                 serve_dgrams: bool = True):
         self.rendezvous = rendezvous
         self.shm_min_bytes = shm_min_bytes
         self.max_idle_bytes = max_idle_bytes
@@ -186,6 +214,19 @@ class Transport:
             if self._own_ctx:
                 self._ctx.term()
             raise OSError(f"Transport: cannot bind {bind}: {e}") from None
+        # same-host peers: small messages go as datagrams, without ZeroMQ's io threads
+        self._dg = self._dg_paths = None
+        self.sent_dgram = 0
+        self._thread_serves_dgrams = serve_dgrams
+        #: called on the receiving thread after each message that came over ZeroMQ
+        self.on_message = None
+        if use_dgram and keys is None:
+            try:
+                self._dg = dgram.DgramSocket(dgram.path_for(self.endpoint))
+            except OSError as e:
+                _logger.warning("Transport %s: no datagram socket (%s): ZeroMQ only",
+                                self.endpoint, e)
+            self._dg_paths = dgram.NoDgramCache()
         self._thread = threading.Thread(target=self._serve, name=f"tw-transport {self.endpoint}",
                                         daemon=True)
         self._thread.start()
@@ -213,9 +254,6 @@ class Transport:
         if arena is not None and arena.in_use_bytes >= self.max_in_flight_bytes:
             arena = None
         meta, frames = wire.encode_tensor(array, arena)
-        if not owned and frames and frames[0].nbytes >= zmq.COPY_THRESHOLD \
-                and np.may_share_memory(frames[0], array):  # (pyzmq copies smaller frames)
-            frames = [frames[0].copy()]
         header = {"op": "tensor", "key": list(key), "t": meta}
         if expires_in is not None:
             header["ttl"] = min(max(float(expires_in), 0.0), MAX_STEP_TIMEOUT_S)
@@ -223,23 +261,93 @@ class Transport:
         if seg is not None:
             header["reply_to"] = self.endpoint
             self._seg_arena[seg] = arena
+        if same_host and self._dg is not None and self._send_dgram(endpoint,
+                                                                  wire.pack(header, frames)):
+            self._count_sent(meta)   # (the kernel copied the bytes: nothing to snapshot)
+            return
+        if not owned and frames and frames[0].nbytes >= zmq.COPY_THRESHOLD \
+                and np.may_share_memory(frames[0], array):  # (pyzmq copies smaller frames)
+            frames = [frames[0].copy()]
         try:
             self._send(endpoint, wire.pack(header, frames), timeout_s)
         except BaseException:
             if seg is not None:
                 arena.release(seg)
             raise
-        nbytes = meta.get("nbytes")
-        if nbytes is None:  # a string tensor
-            nbytes = sum(len(s) for s in meta["strings"])
-        with self._count_lock:
-            self.sent += 1
-            self.sent_bytes += nbytes
+        self._count_sent(meta, dgram_=False)
         # The io thread that takes the message off the socket is ours, pinned to this core
         # too: without a yield, a compute thread that goes on working right after the send
         # keeps it off the core for a scheduler slice (measured: a median 2 ms, p90 4-6 ms
         # from send to arrival on Linux 6.x; 0.4 ms with the yield).
         _yield()
+
+    def send_tensors(self, endpoint: str, items: list, same_host: bool,
+                     timeout_s: float | None = None, expires_in: float | None = None) -> None:
+        """`send_tensor` of each `(key, array, owned)` of `items`, all in one `tensors` message
+        (`key`s of one step; `expires_in` as `send_tensor`)."""
+        if len(items) == 1 or endpoint == self.endpoint or len(items) > MAX_BATCH:
+            for key, array, owned in items:
+                self.send_tensor(endpoint, key, array, same_host, timeout_s, owned, expires_in)
+            return
+        if self._closed:
+            raise RuntimeError("Transport.send_tensors after close()")
+        keys = [list(make_key(*key)) for key, _, _ in items]
+        arena = self._arena(endpoint) if same_host else None
+        metas, frames, segs = [], [], []
+        try:
+            for _, array, _ in items:
+                a = arena if arena is not None and \
+                    arena.in_use_bytes < self.max_in_flight_bytes else None
+                meta, f = wire.encode_tensor(array, a, frame=len(frames))
+                seg = meta.get("shm", (None,))[0]
+                if seg is not None:
+                    segs.append(seg)
+                    self._seg_arena[seg] = arena
+                metas.append(meta)
+                frames += f
+            header = {"op": "tensors", "keys": keys, "ts": metas}
+            if expires_in is not None:
+                header["ttl"] = min(max(float(expires_in), 0.0), MAX_STEP_TIMEOUT_S)
+            if segs:
+                header["reply_to"] = self.endpoint
+            if same_host and self._dg is not None and self._send_dgram(
+                    endpoint, wire.pack(header, frames)):
+                sent_dgram = True
+            else:
+                sent_dgram = False
+                frames = [f.copy() if not owned and f.nbytes >= zmq.COPY_THRESHOLD
+                          and np.may_share_memory(f, array) else f
+                          for f, (_, array, owned) in zip(frames, _with_frames(items, metas))]
+                self._send(endpoint, wire.pack(header, frames), timeout_s)
+        except BaseException:
+            for seg in segs:
+                arena.release(seg)
+            raise
+        self._count_sent(*metas, dgram_=sent_dgram)
+        if not sent_dgram:
+            _yield()   # (see send_tensor)
+
+    def _count_sent(self, *metas: dict, dgram_: bool = True) -> None:
+        nbytes = 0
+        for meta in metas:
+            n = meta.get("nbytes")
+            nbytes += sum(len(s) for s in meta["strings"]) if n is None else n  # (strings)
+        with self._count_lock:
+            self.sent += len(metas)
+            self.sent_bytes += nbytes
+            if dgram_:
+                self.sent_dgram += len(metas)
+
+    def _send_dgram(self, endpoint: str, msg: list) -> bool:
+        """Send `msg` to `endpoint`'s datagram socket (`dgram.py`) if it has one and the
+        message fits: whether it left (if not, it goes over ZeroMQ)."""
+        path = self._dg_paths.path(endpoint)
+        if path is None:
+            return False
+        got = self._dg.send(path, msg)
+        if got == dgram.MISSING:
+            self._dg_paths.forget(endpoint)   # (a peer that only speaks ZeroMQ)
+        return got == dgram.SENT
 
     def _arena(self, endpoint: str) -> ShmArena:
         a = self._arenas.get(endpoint)
@@ -300,6 +408,10 @@ class Transport:
         poller = zmq.Poller()
         poller.register(self._pull, zmq.POLLIN)
         poller.register(self.reader.wake_fd, zmq.POLLIN)
+        dg = self._dg if self._dg is not None and self._dg.path is not None \
+            and self._thread_serves_dgrams else None
+        if dg is not None:
+            poller.register(dg.fileno(), zmq.POLLIN)
         next_expiry = time.monotonic()
         try:
             while not self._stop.is_set():
@@ -321,8 +433,12 @@ class Transport:
                             self._drop_log(f"dropped a message that failed: "
                                            f"{type(e).__name__}: {e}")
                         del frames
+                        if self.on_message is not None:
+                            self.on_message()
                         if not pull.getsockopt(zmq.EVENTS) & zmq.POLLIN:
                             break
+                if dg is not None and events.get(dg.fileno()):
+                    self._serve_dgrams(dg)
                 if events.get(self.reader.wake_fd):
                     try:
                         self._send_releases()
@@ -334,6 +450,35 @@ class Transport:
         finally:
             self._pull.close(0)
 
+    @property
+    def dgram_fd(self) -> int | None:
+        """The file descriptor of the datagram socket peers on this host send to, or None."""
+        return self._dg.fileno() if self._dg is not None and self._dg.path is not None \
+            else None
+
+    def serve_dgrams(self) -> None:
+        """Handle the datagrams waiting (for an owner that made this transport with
+        `serve_dgrams=False` and polls `dgram_fd` itself, on any one thread at a time)."""
+        if self._dg is not None and not self._closed:
+            self._serve_dgrams(self._dg)
+
+    def _serve_dgrams(self, dg) -> None:
+        """Handle the datagrams waiting on `dg` (at most 256, then the loop looks around)."""
+        for _ in range(256):
+            try:
+                got = dg.recv()
+            except wire.WireError as e:
+                self.dropped += 1
+                self._drop_log(f"dropped a malformed message: {e}")
+                continue
+            if got is None:
+                return
+            try:
+                self._handle(got[0])
+            except Exception as e:  # noqa: BLE001 - what no check foresaw
+                self.dropped += 1
+                self._drop_log(f"dropped a message that failed: {type(e).__name__}: {e}")
+
     def _handle(self, frames: list) -> None:
         try:
             header, buffers = wire.unpack(frames, SCHEMA)
@@ -343,21 +488,29 @@ class Transport:
                     if arena is None or not arena.release(name):
                         self._drop_log(f"release of a segment not in use here: {name}")
                 return
-            key = tuple(header["key"])
-            arr = wire.decode_tensor(header["t"], buffers, self.reader,
-                                     reply_to=header.get("reply_to"))
+            if header["op"] == "tensor":
+                keys, metas = [tuple(header["key"])], [header["t"]]
+            else:
+                keys, metas = [tuple(k) for k in header["keys"]], header["ts"]
+                if len(keys) != len(metas) or len({k[0] for k in keys}) != 1:
+                    raise wire.WireError(f"tensors: {len(keys)} keys of one step must come "
+                                         f"with as many tensors, got {len(metas)} tensors "
+                                         f"for steps {sorted({k[0] for k in keys})[:4]}")
+            arrs = [wire.decode_tensor(m, buffers, self.reader,
+                                       reply_to=header.get("reply_to")) for m in metas]
         except (wire.WireError, ValueError, TypeError, OverflowError) as e:
             self.dropped += 1
             self._drop_log(f"dropped a malformed message: {e}")
             return
-        try:
-            self.rendezvous.send(key, arr, header.get("ttl"))
-            self.received += 1
-        except errors.CancelledError:
-            pass  # the step was aborted: nobody wants the tensor
-        except errors.OpError as e:
-            self.dropped += 1
-            self._drop_log(f"dropped tensor {key}: {e}")
+        for key, arr in zip(keys, arrs):
+            try:
+                self.rendezvous.send(key, arr, header.get("ttl"))
+                self.received += 1
+            except errors.CancelledError:
+                pass  # the step was aborted: nobody wants the tensor
+            except errors.OpError as e:
+                self.dropped += 1
+                self._drop_log(f"dropped tensor {key}: {e}")
 
     def _send_releases(self) -> None:
         by_peer: dict[str | None, list[str]] = {}
@@ -367,7 +520,9 @@ class Transport:
             if peer is None:
                 continue
             try:
-                self._send(peer, wire.pack({"op": "release", "names": names}), 1.0)
+                msg = wire.pack({"op": "release", "names": names})
+                if self._dg is None or not self._send_dgram(peer, msg):
+                    self._send(peer, msg, 1.0)
                 self.releases_sent += len(names)
             except (errors.OpError, zmq.ZMQError) as e:
                 self._drop_log(f"could not send release notices to {peer}: {e}")
@@ -388,6 +543,8 @@ class Transport:
                             timeout_s)
         for s in socks:
             s.close(0)
+        if self._dg is not None:
+            self._dg.close()
         for a in list(self._arenas.values()):
             a.close()
         self.reader.close()
@@ -411,10 +568,15 @@ class Transport:
         and their payload `sent_bytes`, peers' segments given back (`releases_sent`), and
         per-peer arena statistics."""
         return {"received": self.received, "dropped": self.dropped,
-                "sent": self.sent, "sent_bytes": self.sent_bytes,
+                "sent": self.sent, "sent_bytes": self.sent_bytes, "sent_dgram": self.sent_dgram,
                 "releases_sent": self.releases_sent,
                 "mapped": self.reader.mapped,
                 "arenas": {ep: a.stats for ep, a in self._arenas.items()}}
+
+
+def _with_frames(items, metas):
+    """The items whose tensors travel in frames, in frame order."""
+    return [item for item, meta in zip(items, metas) if "frame" in meta]
 
 
 def _bind(sock: zmq.Socket, bind: str) -> str:
