@@ -284,3 +284,41 @@ def test_bad_inputs_get_the_loops_errors():
     with pytest.raises(ValueError, match="rank at least 3"):
         tw.nn.dynamic_rnn(_lstm(True), tw.placeholder(tw.float64, [T, B]), dtype=tw.float64,
                           time_major=True, scope="r2")
+
+
+def test_the_trace_of_a_two_device_stack_shows_the_layers_overlapping():
+    """Layer 2 (on /cpu:1) starts on the first chunk while layer 1 (on /cpu:0) still works on
+    later ones, forward, and layer 1 takes the gradient of the last chunk while layer 2 is still
+    on earlier ones, backward: the pipeline over time that the dataflow executor gives."""
+    g = tw.Graph()
+    with g.as_default():
+        x = tw.constant(np.random.RandomState(0).randn(48, 64, 256).astype(np.float32))
+        cells = [rnn_cell.DeviceWrapper(rnn_cell.LSTMCell(256), f"/cpu:{k}") for k in range(2)]
+        out, _ = tw.nn.dynamic_rnn(rnn_cell.MultiRNNCell(cells), x, time_major=True,
+                                   dtype=tw.float32)
+        train = tw.train.GradientDescentOptimizer(0.1).minimize(tw.reduce_sum(out))
+        md = tw.RunMetadata()
+        with tw.Session(config=tw.ConfigProto(device_count={"CPU": 2})) as s:
+            s.run(tw.global_variables_initializer())
+            s.run(train)
+            s.run(train, options=tw.RunOptions(trace_level=tw.RunOptions.FULL_TRACE),
+                  run_metadata=md)
+
+    def spans(layer, op_type):
+        out = []
+        for d in md.step_stats.dev_stats:
+            for n in d.node_stats:
+                if n.op_type == op_type and f"cell_{layer}/" in n.node_name:
+                    out.append((n.all_start_nanos, n.all_start_nanos + n.all_end_rel_nanos,
+                                d.device))
+        return sorted(out)
+    l1, l2 = spans(0, "BlockLSTM"), spans(1, "BlockLSTM")
+    assert len(l1) == len(l2) == len(rnn_mod._chunk_sizes(48, 2))
+    assert {d for *_, d in l1} == {CPU0} and {d for *_, d in l2} == {CPU1}
+    assert l2[0][0] < l1[-1][1]           # layer 2's first chunk began before layer 1 ended
+    g1, g2 = spans(0, "BlockLSTMGrad"), spans(1, "BlockLSTMGrad")
+    assert g1[0][0] < g2[-1][1]           # layer 1's backward began before layer 2's ended
+
+
+CPU0 = "/job:localhost/replica:0/task:0/device:CPU:0"
+CPU1 = "/job:localhost/replica:0/task:0/device:CPU:1"
