@@ -8,7 +8,7 @@ The model is written as a TF1 program would write it (`tf` is tensorweave):
   `dynamic_rnn` (time-major): layer k on device k (round robin).  tensorweave runs such a stack
   as one fused `BlockLSTM` op per layer and time chunk, and since the layers are on several
   devices the chunks pipeline: layer k+1 works on chunk c while layer k works on chunk c+1
-  (`tf.nn.rnn.PIPELINE_CHUNKS_PER_DEVICE`);
+  (`tensorweave.ops.rnn.PIPELINE_CHUNKS_PER_DEVICE`);
 * the softmax split by vocabulary columns across the devices (`sharded_softmax_cross_entropy`):
   device j holds columns `[off_j, off_j + n_j)` of the weights and computes its logits, their
   maximum, their sum of exponentials and the logit of the labels in its range; only these
