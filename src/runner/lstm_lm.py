@@ -23,7 +23,6 @@ last 10% of the text; at the end the model samples text one character at a time.
 from __future__ import annotations
 
 import gzip
-import logging
 import os
 import time
 
@@ -32,8 +31,6 @@ import numpy as np
 from tensorweave.ops.op_util import even_sizes
 
 __all__ = ["load_shakespeare", "sharded_softmax_cross_entropy", "build_lm", "train"]
-
-log = logging.getLogger("tensorweave")
 
 SHAKESPEARE_PATH = os.path.join(os.path.dirname(__file__), "data", "tinyshakespeare",
                                 "input.txt.gz")
