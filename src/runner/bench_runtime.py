@@ -114,12 +114,7 @@ class _ZmqRing:
             self.push.send(b"stop", flags=1)  # zmq.NOBLOCK
         except Exception:  # noqa: BLE001 - the relays are killed below either way
             pass
-        for p in self.procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        _reap(self.procs)
         self.ctx.destroy(linger=0)
         for name in os.listdir(self.dir):
             os.unlink(os.path.join(self.dir, name))
@@ -181,16 +176,21 @@ class _DgramRing:
             self.sock.sendto(b"stop", self.paths[0])
         except OSError:
             pass
-        for p in self.procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        _reap(self.procs)
         self.sock.close()
         for name in os.listdir(self.dir):
             os.unlink(os.path.join(self.dir, name))
         os.rmdir(self.dir)
+
+
+def _reap(procs) -> None:
+    """Wait up to 5 s for each relay process to exit, then kill it."""
+    for p in procs:
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 def bench_remote_scalar_add(quick: bool) -> list[Result]:
